@@ -1,0 +1,163 @@
+"""The interface every engine backend implements, and the shared parts (property dispatch, input checks)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+
+import numpy as np
+
+from sim.properties import KINDS, check_value, match_elements, parse_name
+from sim.robot import RobotDescription
+from sim.scene import SceneSpec
+
+BACKENDS = ("mujoco", "pybullet")
+Pose = tuple[np.ndarray, np.ndarray]  # position (3,) m, quaternion (4,) wxyz
+
+
+class Backend(abc.ABC):
+    """A physics engine realising a SceneSpec with the Panda in it.
+
+    Joint vectors are ordered as `robot.movable_joints`: the 7 arm joints, then the 2 finger joints.
+    Control: PD actuators (gains `actuator_kp`/`actuator_kd`) with gravity compensation of the arm track joint
+    targets; `step` holds the targets for one control period of `scene.n_substeps` physics steps.
+    """
+
+    name: str = ""
+
+    def __init__(self, scene: SceneSpec, robot: RobotDescription) -> None:
+        self.scene = scene
+        self.robot = robot
+        self.n_arm = len(robot.arm_joints)
+        self.n_fingers = len(robot.finger_joints)
+
+    # -- lifecycle and control ------------------------------------------------------------------
+    @abc.abstractmethod
+    def reset(self, arm_q_rad: np.ndarray, finger_q_m: float, objects: Mapping[str, Pose]) -> None:
+        """Teleport the arm to `arm_q_rad` (7,), each finger to `finger_q_m`, zero velocities, hold targets there;
+        place each named object at its pose (objects not named keep their scene pose)."""
+
+    @abc.abstractmethod
+    def step(self, arm_target_rad: np.ndarray, finger_target_m: float) -> None:
+        """Set PD targets (arm (7,) rad, each finger m) and advance one control period."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release engine resources (renderers, connections)."""
+
+    # -- state ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (9,) and velocities (9,) of the movable joints."""
+
+    @abc.abstractmethod
+    def link_pose(self, link: str) -> Pose:
+        """World pose of a robot link frame (URDF frame, not the centre of mass)."""
+
+    @abc.abstractmethod
+    def link_velocity(self, link: str) -> tuple[np.ndarray, np.ndarray]:
+        """World linear (3,) m/s and angular (3,) rad/s velocity of a robot link frame's origin."""
+
+    @abc.abstractmethod
+    def object_pose(self, name: str) -> Pose:
+        """World pose of a scene object (centre of its shape)."""
+
+    @abc.abstractmethod
+    def object_velocity(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """World linear (3,) and angular (3,) velocity of a scene object."""
+
+    @abc.abstractmethod
+    def set_object_pose(self, name: str, pos_m: np.ndarray, quat: np.ndarray) -> None:
+        """Teleport an object (zeroing its velocity); used for the goal marker and resets."""
+
+    @abc.abstractmethod
+    def arm_jacobian(self, link: str) -> np.ndarray:
+        """World-frame Jacobian (6, 7) of `link`'s frame origin w.r.t. the arm joints: linear rows then angular."""
+
+    def ee_pose(self) -> Pose:
+        """World pose of the end-effector frame (`robot.ee_link`)."""
+        return self.link_pose(self.robot.ee_link)
+
+    # -- rendering -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def render(self, camera: str, depth: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """RGB image (H, W, 3) uint8 from a named camera at its spec size; with depth=True also depth (H, W)
+        float32 in metres along the optical axis."""
+
+    @abc.abstractmethod
+    def camera_pose(self, camera: str) -> Pose:
+        """World pose of a camera (looks along its -z axis, +y up)."""
+
+    # -- properties ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def elements(self, element_type: str) -> list[str]:
+        """Names of the elements of a type: body, geom, joint, actuator, light, camera."""
+
+    @abc.abstractmethod
+    def _get(self, kind: str, element: str | None) -> np.ndarray:
+        """Current value of one property of one element (None for global properties)."""
+
+    @abc.abstractmethod
+    def _set(self, kind: str, element: str | None, value: np.ndarray) -> None:
+        """Set one property of one element; `value` is already validated."""
+
+    def property_elements(self, name: str) -> list[str | None]:
+        """The concrete elements a property name refers to ([None] for a global property)."""
+        kind, pattern = parse_name(name)
+        if pattern is None:
+            return [None]
+        return list(match_elements(name, pattern, self.elements(kind.elements)))
+
+    def get_property(self, name: str) -> dict[str, np.ndarray]:
+        """Values of `kind:pattern` for every matching element, keyed by the concrete property name."""
+        kind, _ = parse_name(name)
+        return {
+            kind.name if e is None else f"{kind.name}:{e}": self._get(kind.name, e).copy()
+            for e in self.property_elements(name)
+        }
+
+    def set_property(self, name: str, value: object) -> None:
+        """Set `kind:pattern` to `value` on every matching element (validated first; nothing changes on error)."""
+        kind, _ = parse_name(name)
+        arr = check_value(name, kind, value)
+        for element in self.property_elements(name):
+            self._set(kind.name, element, arr)
+
+    def property_names(self) -> list[str]:
+        """Every concrete property name this scene has (`kind:element`, or `kind` for global ones)."""
+        out = []
+        for kind in KINDS.values():
+            if kind.elements == "global":
+                out.append(kind.name)
+            else:
+                out.extend(f"{kind.name}:{e}" for e in self.elements(kind.elements))
+        return out
+
+    # -- shared checks -------------------------------------------------------------------------
+    def _check_targets(self, arm_target_rad: np.ndarray, finger_target_m: float) -> np.ndarray:
+        arm = np.asarray(arm_target_rad, dtype=float)
+        if arm.shape != (self.n_arm,):
+            raise ValueError(f"arm target must have shape ({self.n_arm},), got {arm.shape}")
+        if not (np.all(np.isfinite(arm)) and np.isfinite(finger_target_m)):
+            raise ValueError(f"joint targets must be finite, got arm={arm.tolist()} finger={finger_target_m}")
+        return arm
+
+    def _check_camera(self, camera: str) -> None:
+        if camera not in self.elements("camera"):
+            raise KeyError(f"unknown camera {camera!r}; this scene has {self.elements('camera')}")
+
+
+def make_backend(name: str, scene: SceneSpec, robot: RobotDescription | None = None) -> Backend:
+    """Build the named backend ('mujoco' or 'pybullet') for a scene (the Panda unless `robot` is given)."""
+    from sim.robot import panda
+
+    robot = robot or panda()
+    if name == "mujoco":
+        from sim.mujoco.backend import MujocoBackend
+
+        return MujocoBackend(scene, robot)
+    if name == "pybullet":
+        from sim.pybullet.backend import PybulletBackend
+
+        return PybulletBackend(scene, robot)
+    raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")

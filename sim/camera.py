@@ -1,0 +1,32 @@
+"""Pinhole camera maths shared by both backends: intrinsics from a vertical field of view, and projection."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.transforms import quat_to_mat
+
+
+def intrinsics(fovy_deg: float, width: int, height: int) -> np.ndarray:
+    """Camera matrix K (3, 3) for square pixels and a vertical field of view, principal point at the centre."""
+    f = 0.5 * height / np.tan(np.deg2rad(fovy_deg) / 2.0)
+    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def project(
+    points_w: np.ndarray, cam_pos_m: np.ndarray, cam_quat: np.ndarray, fovy_deg: float, width: int, height: int
+) -> np.ndarray:
+    """Project world points (N, 3) to pixel coordinates (N, 2) as (column u, row v) from the image's top left.
+
+    The camera looks along its -z axis with +y up (MuJoCo's convention); points behind it give NaN.
+    """
+    r = quat_to_mat(cam_quat)
+    p_cam = (np.atleast_2d(points_w) - cam_pos_m) @ r  # world -> camera frame
+    k = intrinsics(fovy_deg, width, height)
+    depth = -p_cam[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = k[0, 2] + k[0, 0] * p_cam[:, 0] / depth
+        v = k[1, 2] - k[1, 1] * p_cam[:, 1] / depth
+    out = np.stack([u, v], axis=1)
+    out[depth <= 0] = np.nan
+    return out

@@ -1,0 +1,333 @@
+"""MuJoCo backend: the Panda URDF compiled through mujoco.MjSpec, plus the scene's table, objects, lights, cameras."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering through Mesa/EGL; must precede the import
+
+import mujoco  # noqa: E402
+
+from sim.backend import Backend, Pose  # noqa: E402
+from sim.robot import RobotDescription  # noqa: E402
+from sim.scene import ObjectSpec, SceneSpec  # noqa: E402
+
+_OBJ = mujoco.mjtObj
+_GEOM_TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
+               "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER}
+# Collision bits: the robot does not collide with itself (as PyBullet loads URDFs), everything else does.
+_ROBOT_CONTYPE, _ROBOT_CONAFFINITY = 2, 1
+_WORLD_CONTYPE, _WORLD_CONAFFINITY = 1, 3
+
+
+def _robot_spec(robot: RobotDescription) -> mujoco.MjSpec:
+    """Compile-ready MjSpec of the URDF: package:// paths resolved, static links kept as bodies, visuals kept."""
+    text = robot.urdf_path.read_text()
+    text = text.replace("package://", f"{robot.urdf_path.parent}/")
+    head_end = text.index(">", text.index("<robot")) + 1
+    compiler = (
+        '<mujoco><compiler fusestatic="false" discardvisual="false" strippath="false" '
+        'balanceinertia="true"/></mujoco>'
+    )
+    return mujoco.MjSpec.from_string(text[:head_end] + compiler + text[head_end:])
+
+
+class MujocoBackend(Backend):
+    """The scene in MuJoCo: position actuators (kp, kv) on every movable joint, gravity-compensated robot bodies,
+    the implicit-fast integrator; objects have free joints, the goal marker is a mocap body."""
+
+    name = "mujoco"
+
+    def __init__(self, scene: SceneSpec, robot: RobotDescription) -> None:
+        super().__init__(scene, robot)
+        self.spec = spec = _robot_spec(robot)
+        spec.option.timestep = scene.physics_dt_s
+        spec.option.gravity = list(scene.gravity)
+        spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+        spec.visual.headlight.active = 0
+        width = max([640] + [c.width for c in scene.cameras])
+        height = max([480] + [c.height for c in scene.cameras])
+        spec.visual.global_.offwidth, spec.visual.global_.offheight = width, height
+
+        robot_links = {link.name for link in robot.links}
+        for body in spec.bodies:
+            if body.name == robot.base_link:
+                body.pos = list(scene.robot_base_pos_m)
+            if body.name in robot_links:
+                body.gravcomp = 1.0
+        for geom in spec.geoms:
+            if geom.contype or geom.conaffinity:
+                geom.contype, geom.conaffinity = _ROBOT_CONTYPE, _ROBOT_CONAFFINITY
+            else:  # visual meshes: light grey arm, as in the real Panda
+                geom.rgba = [0.92, 0.92, 0.92, 1.0]
+
+        kp = [*scene.arm_kp, scene.finger_kp, scene.finger_kp]
+        kd = [*scene.arm_kd, scene.finger_kd, scene.finger_kd]
+        for joint, p, d in zip(robot.movable_joints, kp, kd):
+            act = spec.add_actuator(name=joint.name, target=joint.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+            act.set_to_position(kp=p, kv=d)
+            act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            act.forcerange = [-joint.effort, joint.effort]
+            act.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+
+        floor_z = scene.table.pos_m[2] - scene.table.half_height_m
+        spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1],
+                                pos=[0, 0, floor_z], rgba=[0.3, 0.3, 0.3, 1], contype=_WORLD_CONTYPE,
+                                conaffinity=_WORLD_CONAFFINITY)
+        for obj in scene.all_objects:
+            self._add_object(spec, obj)
+        for light in scene.lights:
+            spec.worldbody.add_light(name=light.name, pos=list(light.pos_m), dir=list(light.dir),
+                                     diffuse=list(light.diffuse), ambient=list(light.ambient),
+                                     specular=list(light.specular), castshadow=False)
+        for cam in scene.cameras:
+            parent = spec.worldbody if cam.parent is None else spec.body(cam.parent)
+            if parent is None:
+                raise KeyError(f"camera {cam.name!r}: parent link {cam.parent!r} is not in the robot")
+            parent.add_camera(name=cam.name, pos=list(cam.pos_m), quat=list(cam.quat), fovy=cam.fovy_deg)
+
+        with warnings.catch_warnings():  # the Panda's visual OBJ files lack texture coordinates; harmless
+            warnings.filterwarnings("ignore", message="obj_decoder")
+            self.model = spec.compile()
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        joints = [j.name for j in robot.movable_joints]
+        self._qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in joints])
+        self._vadr = np.array([m.jnt_dofadr[m.joint(n).id] for n in joints])
+        self._arm_dofs = self._vadr[: self.n_arm]
+        self._body_id = {m.body(i).name: i for i in range(m.nbody)}
+        self._objects = {o.name: o for o in scene.all_objects}
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self._jacp = np.zeros((3, m.nv))
+        self._jacr = np.zeros((3, m.nv))
+        self._vel6 = np.zeros(6)
+        self._geoms_of_body = self._index_geoms()
+        self._ctrl_lo = np.full(m.nu, -np.inf)
+        self._ctrl_hi = np.full(m.nu, np.inf)
+        self._update_ctrl_limits()
+
+    @staticmethod
+    def _add_object(spec: mujoco.MjSpec, obj: ObjectSpec) -> None:
+        size = list(obj.size_m) + [0.0] * (3 - len(obj.size_m))
+        body = spec.worldbody.add_body(name=obj.name, pos=list(obj.pos_m), quat=list(obj.quat))
+        geom = dict(name=obj.name, type=_GEOM_TYPES[obj.shape], size=size, rgba=list(obj.rgba),
+                    friction=list(obj.friction))
+        if obj.visual_only:
+            body.mocap = True
+            body.add_geom(**geom, contype=0, conaffinity=0, group=2)
+            return
+        body.add_geom(**geom, contype=_WORLD_CONTYPE, conaffinity=_WORLD_CONAFFINITY, mass=obj.mass_kg)
+        if not obj.fixed:
+            body.add_freejoint(name=f"{obj.name}_free")
+
+    def _index_geoms(self) -> dict[str, tuple[list[int], list[int]]]:
+        """Body name -> (collision geom ids, visual geom ids)."""
+        m = self.model
+        out: dict[str, tuple[list[int], list[int]]] = {}
+        for g in range(m.ngeom):
+            body = m.body(m.geom_bodyid[g]).name
+            if not body:
+                continue
+            coll, vis = out.setdefault(body, ([], []))
+            if m.geom_contype[g] or m.geom_conaffinity[g]:
+                coll.append(g)
+            if m.geom_group[g] != 0 or not (m.geom_contype[g] or m.geom_conaffinity[g]) or body in self._objects:
+                vis.append(g)
+        return out
+
+    def _update_ctrl_limits(self) -> None:
+        ids = [self.model.joint(j.name).id for j in self.robot.movable_joints]
+        self._ctrl_lo = self.model.jnt_range[ids, 0].copy()
+        self._ctrl_hi = self.model.jnt_range[ids, 1].copy()
+
+    # -- lifecycle and control ------------------------------------------------------------------
+    def reset(self, arm_q_rad: np.ndarray, finger_q_m: float, objects: Mapping[str, Pose]) -> None:
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        q = np.concatenate([np.asarray(arm_q_rad, float), [finger_q_m] * self.n_fingers])
+        d.qpos[self._qadr] = q
+        d.ctrl[:] = q
+        for name, (pos, quat) in objects.items():
+            self.set_object_pose(name, pos, quat)
+        mujoco.mj_forward(m, d)
+
+    def step(self, arm_target_rad: np.ndarray, finger_target_m: float) -> None:
+        arm = self._check_targets(arm_target_rad, finger_target_m)
+        ctrl = self.data.ctrl
+        ctrl[: self.n_arm] = arm
+        ctrl[self.n_arm :] = finger_target_m
+        np.clip(ctrl, self._ctrl_lo, self._ctrl_hi, out=ctrl)
+        mujoco.mj_step(self.model, self.data, nstep=self.scene.n_substeps)
+
+    def close(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
+
+    # -- state ----------------------------------------------------------------------------------
+    def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.data.qpos[self._qadr].copy(), self.data.qvel[self._vadr].copy()
+
+    def _body(self, name: str, kind: str = "link") -> int:
+        try:
+            return self._body_id[name]
+        except KeyError:
+            raise KeyError(f"unknown {kind} {name!r}; known: {sorted(n for n in self._body_id if n)}") from None
+
+    def link_pose(self, link: str) -> Pose:
+        b = self._body(link)
+        return self.data.xpos[b].copy(), self.data.xquat[b].copy()
+
+    def link_velocity(self, link: str) -> tuple[np.ndarray, np.ndarray]:
+        mujoco.mj_objectVelocity(self.model, self.data, _OBJ.mjOBJ_XBODY, self._body(link), self._vel6, 0)
+        return self._vel6[3:].copy(), self._vel6[:3].copy()
+
+    def _object(self, name: str) -> int:
+        if name not in self._objects:
+            raise KeyError(f"unknown object {name!r}; scene objects: {list(self._objects)}")
+        return self._body_id[name]
+
+    def object_pose(self, name: str) -> Pose:
+        b = self._object(name)
+        return self.data.xpos[b].copy(), self.data.xquat[b].copy()
+
+    def object_velocity(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        self._object(name)
+        return self.link_velocity(name)
+
+    def set_object_pose(self, name: str, pos_m: np.ndarray, quat: np.ndarray) -> None:
+        b = self._object(name)
+        m, d = self.model, self.data
+        quat = np.asarray(quat, float) / np.linalg.norm(quat)
+        if m.body_mocapid[b] >= 0:
+            d.mocap_pos[m.body_mocapid[b]] = pos_m
+            d.mocap_quat[m.body_mocapid[b]] = quat
+        elif m.body_jntnum[b] > 0:
+            j = m.body_jntadr[b]
+            d.qpos[m.jnt_qposadr[j] : m.jnt_qposadr[j] + 7] = np.concatenate([pos_m, quat])
+            d.qvel[m.jnt_dofadr[j] : m.jnt_dofadr[j] + 6] = 0.0
+        else:
+            raise ValueError(f"object {name!r} is fixed and cannot be moved")
+        mujoco.mj_kinematics(m, d)
+
+    def arm_jacobian(self, link: str) -> np.ndarray:
+        b = self._body(link)
+        mujoco.mj_jac(self.model, self.data, self._jacp, self._jacr, self.data.xpos[b], b)
+        return np.vstack([self._jacp[:, self._arm_dofs], self._jacr[:, self._arm_dofs]])
+
+    # -- rendering -----------------------------------------------------------------------------
+    def render(self, camera: str, depth: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        self._check_camera(camera)
+        spec = self.scene.camera(camera)
+        key = (spec.height, spec.width)
+        r = self._renderers.get(key)
+        if r is None:
+            r = self._renderers[key] = mujoco.Renderer(self.model, spec.height, spec.width)
+        r.update_scene(self.data, camera=camera)
+        rgb = r.render().copy()
+        if not depth:
+            return rgb
+        r.enable_depth_rendering()
+        try:
+            r.update_scene(self.data, camera=camera)
+            z = r.render().astype(np.float32)
+        finally:
+            r.disable_depth_rendering()
+        return rgb, z
+
+    def camera_pose(self, camera: str) -> Pose:
+        self._check_camera(camera)
+        c = self.model.camera(camera).id
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, self.data.cam_xmat[c])
+        return self.data.cam_xpos[c].copy(), quat
+
+    # -- properties ----------------------------------------------------------------------------
+    def elements(self, element_type: str) -> list[str]:
+        m = self.model
+        if element_type == "body":
+            links = [lk.name for lk in self.robot.links if lk.mass_kg > 0]
+            return links + [o.name for o in self.scene.objects]
+        if element_type == "geom":
+            links = [lk.name for lk in self.robot.links if lk.collision_meshes or lk.visual_meshes]
+            return links + [o.name for o in self.scene.all_objects]
+        if element_type in ("joint", "actuator"):
+            return [j.name for j in self.robot.movable_joints]
+        if element_type == "light":
+            return [m.light(i).name for i in range(m.nlight)]
+        if element_type == "camera":
+            return [m.camera(i).name for i in range(m.ncam)]
+        raise KeyError(f"unknown element type {element_type!r}")
+
+    def _get(self, kind: str, element: str | None) -> np.ndarray:
+        m = self.model
+        if kind == "gravity":
+            return m.opt.gravity.copy()
+        assert element is not None
+        if kind == "body_mass":
+            return np.asarray(m.body_mass[self._body(element)])
+        if kind == "body_inertia":
+            return m.body_inertia[self._body(element)].copy()
+        if kind == "geom_friction":
+            coll = self._geoms_of_body[element][0]
+            return m.geom_friction[coll[0]].copy()
+        if kind == "geom_rgba":
+            return m.geom_rgba[self._geoms_of_body[element][1][0]].copy()
+        if kind.startswith(("joint_", "actuator_")):
+            jid = m.joint(element).id
+            dof = m.jnt_dofadr[jid]
+            act = m.actuator(element).id
+            return np.asarray({
+                "joint_damping": lambda: m.dof_damping[dof],
+                "joint_armature": lambda: m.dof_armature[dof],
+                "joint_frictionloss": lambda: m.dof_frictionloss[dof],
+                "joint_range": lambda: m.jnt_range[jid].copy(),
+                "actuator_kp": lambda: m.actuator_gainprm[act, 0],
+                "actuator_kd": lambda: -m.actuator_biasprm[act, 2],
+            }[kind]())
+        if kind.startswith("light_"):
+            lid = m.light(element).id
+            return getattr(m, kind)[lid].copy()
+        if kind.startswith("camera_"):
+            cid = m.camera(element).id
+            return np.asarray(getattr(m, "cam_" + kind[len("camera_"):])[cid]).copy()
+        raise KeyError(f"property kind {kind!r} is not supported by the mujoco backend")
+
+    def _set(self, kind: str, element: str | None, value: np.ndarray) -> None:
+        m = self.model
+        if kind == "gravity":
+            m.opt.gravity[:] = value
+            return
+        assert element is not None
+        if kind in ("body_mass", "body_inertia"):
+            getattr(m, kind)[self._body(element)] = value
+            mujoco.mj_setConst(m, self.data)  # refresh quantities derived from masses
+        elif kind == "geom_friction":
+            m.geom_friction[self._geoms_of_body[element][0]] = value
+        elif kind == "geom_rgba":
+            m.geom_rgba[self._geoms_of_body[element][1]] = value
+        elif kind.startswith("joint_"):
+            jid = m.joint(element).id
+            dof = m.jnt_dofadr[jid]
+            if kind == "joint_range":
+                m.jnt_range[jid] = value
+                self._update_ctrl_limits()
+            else:
+                getattr(m, "dof_" + kind[len("joint_"):])[dof] = value
+        elif kind == "actuator_kp":
+            act = m.actuator(element).id
+            m.actuator_gainprm[act, 0] = value
+            m.actuator_biasprm[act, 1] = -value
+        elif kind == "actuator_kd":
+            m.actuator_biasprm[m.actuator(element).id, 2] = -value
+        elif kind.startswith("light_"):
+            getattr(m, kind)[m.light(element).id] = value
+        elif kind.startswith("camera_"):
+            getattr(m, "cam_" + kind[len("camera_"):])[m.camera(element).id] = value
+        else:
+            raise KeyError(f"property kind {kind!r} is not supported by the mujoco backend")
+        mujoco.mj_forward(m, self.data)

@@ -1,0 +1,67 @@
+"""The one observation pipeline: raw robot and object signals -> the policy's `observation` vector.
+
+Pure numpy and free of any engine, so the ROS node can build the identical array from ROS messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Layout of the proprioceptive block, in order: name and length.
+PROPRIO_FIELDS: tuple[tuple[str, int], ...] = (
+    ("arm_q_rad", 7),
+    ("arm_qd_rad_s", 7),
+    ("ee_pos_m", 3),
+    ("ee_linvel_m_s", 3),
+    ("finger_width_m", 1),
+)
+#: Layout of the object block (state observations of tasks with an object).
+OBJECT_FIELDS: tuple[tuple[str, int], ...] = (
+    ("object_pos_m", 3),
+    ("object_quat_wxyz", 4),
+    ("object_linvel_m_s", 3),
+    ("object_angvel_rad_s", 3),
+)
+PROPRIO_DIM = sum(n for _, n in PROPRIO_FIELDS)
+OBJECT_DIM = sum(n for _, n in OBJECT_FIELDS)
+
+
+@dataclass(frozen=True)
+class RawSignals:
+    """What a robot (simulated or real) reports at one instant. Shapes as in PROPRIO_FIELDS / OBJECT_FIELDS."""
+
+    arm_q_rad: np.ndarray
+    arm_qd_rad_s: np.ndarray
+    ee_pos_m: np.ndarray
+    ee_linvel_m_s: np.ndarray
+    finger_width_m: float
+    object_pos_m: np.ndarray | None = None
+    object_quat_wxyz: np.ndarray | None = None
+    object_linvel_m_s: np.ndarray | None = None
+    object_angvel_rad_s: np.ndarray | None = None
+
+
+def observation_dim(with_object: bool) -> int:
+    """Length of the observation vector."""
+    return PROPRIO_DIM + (OBJECT_DIM if with_object else 0)
+
+
+def build_observation(raw: RawSignals, with_object: bool) -> np.ndarray:
+    """Concatenate the fields in the documented order into a float32 vector (observation_dim(with_object),).
+
+    Object quaternions are sign-normalised (w >= 0) so the same rotation always gives the same numbers.
+    """
+    parts = [raw.arm_q_rad, raw.arm_qd_rad_s, raw.ee_pos_m, raw.ee_linvel_m_s, [raw.finger_width_m]]
+    if with_object:
+        if raw.object_pos_m is None or raw.object_quat_wxyz is None:
+            raise ValueError("this task observes an object but no object state was given")
+        quat = np.asarray(raw.object_quat_wxyz, dtype=float)
+        quat = -quat if quat[0] < 0 else quat
+        parts += [raw.object_pos_m, quat, _or_zeros(raw.object_linvel_m_s), _or_zeros(raw.object_angvel_rad_s)]
+    return np.concatenate([np.asarray(p, dtype=np.float32).ravel() for p in parts])
+
+
+def _or_zeros(v: np.ndarray | None) -> np.ndarray:
+    return np.zeros(3) if v is None else np.asarray(v)

@@ -1,0 +1,93 @@
+"""Names, shapes and valid domains of the scene properties that randomization varies (`<kind>:<element>`)."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PropertyKind:
+    """One kind of property: value shape, unit and the domain a value must lie in."""
+
+    name: str
+    shape: tuple[int, ...]
+    unit: str
+    elements: str  # which element names it applies to: body, geom, joint, actuator, light, camera, global
+    minimum: float | None = None  # inclusive lower bound for every component
+    strictly_positive: bool = False
+    doc: str = ""
+
+
+KINDS: dict[str, PropertyKind] = {
+    k.name: k
+    for k in (
+        PropertyKind("body_mass", (), "kg", "body", 0.0, True, "mass of a link or object"),
+        PropertyKind("body_inertia", (3,), "kg m^2", "body", 0.0, True, "principal moments of inertia"),
+        PropertyKind("geom_friction", (3,), "1", "geom", 0.0, False, "sliding, torsional, rolling friction"),
+        PropertyKind("geom_rgba", (4,), "1", "geom", 0.0, False, "colour of the element's visual geoms"),
+        PropertyKind("joint_damping", (), "N m s/rad", "joint", 0.0, False, "viscous joint damping"),
+        PropertyKind("joint_armature", (), "kg m^2", "joint", 0.0, False, "rotor inertia added to the joint"),
+        PropertyKind("joint_frictionloss", (), "N m", "joint", 0.0, False, "dry (Coulomb) joint friction"),
+        PropertyKind("joint_range", (2,), "rad|m", "joint", None, False, "lower and upper joint limit"),
+        PropertyKind("actuator_kp", (), "N m/rad", "actuator", 0.0, True, "PD position gain"),
+        PropertyKind("actuator_kd", (), "N m s/rad", "actuator", 0.0, False, "PD velocity gain"),
+        PropertyKind("light_pos", (3,), "m", "light", None, False, "light position"),
+        PropertyKind("light_dir", (3,), "1", "light", None, False, "direction the light points"),
+        PropertyKind("light_diffuse", (3,), "1", "light", 0.0, False, "diffuse colour (intensity)"),
+        PropertyKind("light_ambient", (3,), "1", "light", 0.0, False, "ambient colour"),
+        PropertyKind("camera_pos", (3,), "m", "camera", None, False, "camera position in its parent frame"),
+        PropertyKind("camera_quat", (4,), "1", "camera", None, False, "camera orientation wxyz in parent frame"),
+        PropertyKind("camera_fovy", (), "deg", "camera", 0.0, True, "vertical field of view"),
+        PropertyKind("gravity", (3,), "m/s^2", "global", None, False, "gravity vector"),
+    )
+}
+
+
+def parse_name(name: str) -> tuple[PropertyKind, str | None]:
+    """Split `kind:pattern` into its kind and the element pattern (None for global properties)."""
+    kind_name, _, pattern = name.partition(":")
+    kind = KINDS.get(kind_name)
+    if kind is None:
+        raise KeyError(f"unknown property kind {kind_name!r} in {name!r}; known kinds: {sorted(KINDS)}")
+    if kind.elements == "global":
+        if pattern:
+            raise KeyError(f"property {kind_name!r} is global and takes no element (got {name!r})")
+        return kind, None
+    if not pattern:
+        raise KeyError(f"property {name!r} needs an element: '{kind_name}:<name or pattern>'")
+    return kind, pattern
+
+
+def match_elements(name: str, pattern: str, available: list[str]) -> list[str]:
+    """Element names matching a shell-style pattern; a pattern matching nothing is an error."""
+    hits = [e for e in available if fnmatch.fnmatchcase(e, pattern)]
+    if not hits:
+        raise KeyError(f"property {name!r} matches no element; available: {available}")
+    return hits
+
+
+def check_value(name: str, kind: PropertyKind, value: object) -> np.ndarray:
+    """Validate a value for `kind`: shape, finiteness and domain. Returns it as a float array."""
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != kind.shape:
+        raise ValueError(f"property {name!r} takes a value of shape {kind.shape}, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"property {name!r}: value must be finite, got {arr.tolist()}")
+    if kind.minimum is not None:
+        bad = arr <= kind.minimum if kind.strictly_positive else arr < kind.minimum
+        if np.any(bad):
+            rel = ">" if kind.strictly_positive else ">="
+            raise ValueError(f"property {name!r}: every component must be {rel} {kind.minimum}, got {arr.tolist()}")
+    if kind.name == "joint_range" and arr[0] >= arr[1]:
+        raise ValueError(f"property {name!r}: lower limit must be below upper, got {arr.tolist()}")
+    if kind.name == "camera_quat":
+        n = float(np.linalg.norm(arr))
+        if n < 1e-6:
+            raise ValueError(f"property {name!r}: quaternion must be non-zero")
+        arr = arr / n
+    if kind.name == "light_dir" and float(np.linalg.norm(arr)) < 1e-6:
+        raise ValueError(f"property {name!r}: direction must be non-zero")
+    return arr

@@ -1,0 +1,246 @@
+"""The goal-conditioned arm env shared by every task: spaces, control modes, observations, rewards, checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from sim.backend import BACKENDS, Backend, make_backend
+from sim.observation import RawSignals, build_observation, observation_dim
+from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
+from sim.transforms import quat_to_mat
+
+OBS_MODES = ("state", "pixels", "both")
+CONTROLS = ("joint", "ee")
+REWARD_TYPES = ("sparse", "dense")
+
+#: Largest joint-target change per env step for a full action (rad) and end-effector move (m).
+MAX_JOINT_STEP_RAD = 0.05
+MAX_EE_STEP_M = 0.05
+#: Largest finger target change per env step (m, per finger).
+MAX_FINGER_STEP_M = 0.01
+#: Damping of the least-squares Jacobian step in end-effector mode.
+IK_DAMPING = 0.05
+#: Gain on the orientation error that keeps the gripper pointing down in end-effector mode.
+IK_ORIENTATION_GAIN = 0.5
+#: Box the end-effector target is kept inside in ee mode (world frame, m); goals must lie in the task's own box.
+EE_BOUNDS_M = np.array([[-0.35, -0.35, 0.0], [0.35, 0.35, 0.45]])
+
+
+class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """Goal-conditioned Panda task.
+
+    Observations: dict with `observation` (float32, see sim.observation), `achieved_goal` and `desired_goal`
+    (3,) m, plus `image_<camera>` (H, W, 3) uint8 in pixel modes. In `pixels` mode `observation` holds only the
+    robot's proprioception; the object is seen through the cameras.
+    Actions in [-1, 1]: joint mode (7 joint-target deltas), ee mode (3 end-effector deltas), each followed by
+    one gripper command in tasks that use the gripper.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+    #: Set by subclasses.
+    task_name = ""
+    uses_gripper = False
+    has_object = False
+    goal_low_m = np.zeros(3)
+    goal_high_m = np.zeros(3)
+
+    def __init__(
+        self,
+        backend: str = "mujoco",
+        obs_mode: str = "state",
+        control: str = "joint",
+        reward_type: str = "sparse",
+        image_size: int | tuple[int, int] = 84,
+        cameras: tuple[str, ...] | list[str] = ("scene",),
+        distance_threshold_m: float = 0.05,
+        render_mode: str | None = None,
+    ) -> None:
+        _choice("backend", backend, BACKENDS)
+        _choice("obs_mode", obs_mode, OBS_MODES)
+        _choice("control", control, CONTROLS)
+        _choice("reward_type", reward_type, REWARD_TYPES)
+        if render_mode is not None:
+            _choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
+        width, height = (image_size, image_size) if isinstance(image_size, int) else image_size
+        scene = self.make_scene().with_image_size(int(width), int(height))
+        cameras = tuple(cameras)
+        known = [c.name for c in scene.cameras]
+        for cam in cameras:
+            if cam not in known:
+                raise KeyError(f"unknown camera {cam!r}; this scene has {known}")
+        if obs_mode != "state" and not cameras:
+            raise ValueError(f"obs_mode={obs_mode!r} needs at least one camera")
+        self.backend_name, self.obs_mode, self.control, self.reward_type = backend, obs_mode, control, reward_type
+        self.cameras = cameras if obs_mode != "state" else ()
+        self.distance_threshold_m = float(distance_threshold_m)
+        self.render_mode = render_mode
+        self.sim: Backend = make_backend(backend, scene)
+        robot = self.sim.robot
+        self._arm_limits = robot.arm_limits_rad
+        self._finger_limits = robot.finger_limits_m
+        self._neutral_q = np.array(NEUTRAL_ARM_Q_RAD)
+        self._finger_closed = self._finger_limits[0] if not self.uses_gripper else self._finger_limits[1]
+
+        n_act = (7 if control == "joint" else 3) + (1 if self.uses_gripper else 0)
+        self.action_space = spaces.Box(-1.0, 1.0, (n_act,), np.float32)
+        obs_with_object = self.has_object and obs_mode != "pixels"
+        self._obs_with_object = obs_with_object
+        inf = np.inf
+        obs_spaces: dict[str, spaces.Space[Any]] = {
+            "observation": spaces.Box(-inf, inf, (observation_dim(obs_with_object),), np.float32),
+            "achieved_goal": spaces.Box(-inf, inf, (3,), np.float32),
+            "desired_goal": spaces.Box(-inf, inf, (3,), np.float32),
+        }
+        for cam in self.cameras:
+            spec = scene.camera(cam)
+            obs_spaces[f"image_{cam}"] = spaces.Box(0, 255, (spec.height, spec.width, 3), np.uint8)
+        self.observation_space = spaces.Dict(obs_spaces)
+
+        self.goal = np.zeros(3)
+        self._arm_target = self._neutral_q.copy()
+        self._finger_target = self._finger_closed
+        self._ee_down_quat = self.sim.robot.link_pose(robot.ee_link, self._neutral_q)[1]
+
+    # -- task hooks ----------------------------------------------------------------------------
+    def make_scene(self) -> SceneSpec:
+        """The task's scene (objects); the default has none."""
+        return SceneSpec()
+
+    def sample_goal(self) -> np.ndarray:
+        """A goal (3,) m drawn from the task's goal box with `self.np_random`."""
+        return self.np_random.uniform(self.goal_low_m, self.goal_high_m)
+
+    def sample_objects(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Initial object poses for a new episode."""
+        return {}
+
+    def achieved_goal(self) -> np.ndarray:
+        """The position that is compared with the goal (3,) m."""
+        raise NotImplementedError
+
+    # -- gymnasium API -------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start an episode. `options` may hold `goal` (3,) m, checked against the task's goal box."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        goal = options.pop("goal", None)
+        if options:
+            raise KeyError(f"unknown reset option(s) {sorted(options)}; known: ['goal']")
+        objects = self.sample_objects()
+        self.goal = self.sample_goal() if goal is None else self._check_goal(goal)
+        if self.sim.scene.target is not None:
+            objects["target"] = (self.goal.copy(), np.array([1.0, 0.0, 0.0, 0.0]))
+        self._arm_target = self._neutral_q.copy()
+        self._finger_target = self._finger_closed
+        self.sim.reset(self._arm_target, self._finger_target, objects)
+        obs = self._observe()
+        return obs, {"is_success": bool(self._success(obs["achieved_goal"], self.goal))}
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        action = self._check_action(action)
+        q, _ = self.sim.joint_state()
+        arm_q = q[:7]
+        if self.control == "joint":
+            target = arm_q + MAX_JOINT_STEP_RAD * action[:7]
+        else:
+            target = self._ee_step(arm_q, MAX_EE_STEP_M * action[:3])
+        self._arm_target = np.clip(target, self._arm_limits[:, 0], self._arm_limits[:, 1])
+        if self.uses_gripper:
+            finger = q[7] + MAX_FINGER_STEP_M * float(action[-1])
+            self._finger_target = float(np.clip(finger, *self._finger_limits))
+        self.sim.step(self._arm_target, self._finger_target)
+        obs = self._observe()
+        info = {"is_success": bool(self._success(obs["achieved_goal"], self.goal))}
+        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
+        return obs, reward, info["is_success"], False, info
+
+    def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+        """Vectorised reward: sparse -1 until within `distance_threshold_m`, 0 then; dense: minus the distance.
+
+        achieved_goal, desired_goal: (..., 3). Returns (...,) float32.
+        """
+        d = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
+        if self.reward_type == "sparse":
+            return -(d > self.distance_threshold_m).astype(np.float32)
+        return (-d).astype(np.float32)
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """RGB frame (H, W, 3) uint8 from the `scene` camera when render_mode is 'rgb_array'."""
+        if self.render_mode != "rgb_array":
+            return None
+        return self.sim.render("scene")  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.sim.close()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _success(self, achieved: np.ndarray, desired: np.ndarray) -> bool:
+        return bool(np.linalg.norm(achieved - desired) < self.distance_threshold_m)
+
+    def _check_action(self, action: np.ndarray) -> np.ndarray:
+        arr = np.asarray(action, dtype=np.float64)
+        if arr.shape != self.action_space.shape:
+            raise ValueError(
+                f"{self.task_name}: action must have shape {self.action_space.shape} "
+                f"(control={self.control!r}), got {arr.shape}"
+            )
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(f"{self.task_name}: action has non-finite values at indices {np.flatnonzero(bad).tolist()}: "
+                             f"{arr.tolist()}; refusing to step")
+        return np.clip(arr, -1.0, 1.0)
+
+    def _check_goal(self, goal: Any) -> np.ndarray:
+        g = np.asarray(goal, dtype=float)
+        if g.shape != (3,) or not np.all(np.isfinite(g)):
+            raise ValueError(f"{self.task_name}: goal must be 3 finite numbers (m), got {goal!r}")
+        if np.any(g < self.goal_low_m - 1e-9) or np.any(g > self.goal_high_m + 1e-9):
+            raise ValueError(
+                f"{self.task_name}: goal {g.tolist()} is outside the workspace "
+                f"[{self.goal_low_m.tolist()}, {self.goal_high_m.tolist()}] (m, world frame)"
+            )
+        return g
+
+    def _ee_step(self, arm_q: np.ndarray, delta_m: np.ndarray) -> np.ndarray:
+        """Joint target for an end-effector displacement: one damped least-squares step on the Jacobian,
+        keeping the gripper pointing down."""
+        pos, quat = self.sim.ee_pose()
+        target = np.clip(pos + delta_m, EE_BOUNDS_M[0], EE_BOUNDS_M[1])
+        r_err = quat_to_mat(self._ee_down_quat) @ quat_to_mat(quat).T
+        rot_err = 0.5 * np.array([r_err[2, 1] - r_err[1, 2], r_err[0, 2] - r_err[2, 0], r_err[1, 0] - r_err[0, 1]])
+        err = np.concatenate([target - pos, IK_ORIENTATION_GAIN * rot_err])
+        jac = self.sim.arm_jacobian(self.sim.robot.ee_link)
+        dq = jac.T @ np.linalg.solve(jac @ jac.T + IK_DAMPING**2 * np.eye(6), err)
+        return arm_q + dq
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        q, qd = self.sim.joint_state()
+        ee_pos, _ = self.sim.ee_pose()
+        ee_vel, _ = self.sim.link_velocity(self.sim.robot.ee_link)
+        raw = RawSignals(q[:7], qd[:7], ee_pos, ee_vel, float(q[7] + q[8]), *self._object_signals())
+        obs = {
+            "observation": build_observation(raw, self._obs_with_object),
+            "achieved_goal": self.achieved_goal().astype(np.float32),
+            "desired_goal": self.goal.astype(np.float32),
+        }
+        for cam in self.cameras:
+            obs[f"image_{cam}"] = self.sim.render(cam)  # type: ignore[assignment]
+        return obs
+
+    def _object_signals(self) -> tuple[np.ndarray | None, ...]:
+        if not self._obs_with_object:
+            return ()
+        pos, quat = self.sim.object_pose("object")
+        lin, ang = self.sim.object_velocity("object")
+        return (pos, quat, lin, ang)
+
+
+def _choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field} must be one of {list(allowed)}, got {value!r}")

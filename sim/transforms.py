@@ -1,0 +1,81 @@
+"""Rotation helpers in plain numpy. Quaternions are (w, x, y, z) everywhere in our API."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rpy_to_mat(rpy: np.ndarray) -> np.ndarray:
+    """URDF roll-pitch-yaw (3,) rad -> rotation matrix (3, 3), R = Rz(yaw) Ry(pitch) Rx(roll)."""
+    r, p, y = rpy
+    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
+    return np.array(
+        [
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+            [-sp, cp * sr, cp * cr],
+        ]
+    )
+
+
+def mat_to_quat(m: np.ndarray) -> np.ndarray:
+    """Rotation matrix (3, 3) -> unit quaternion (4,) wxyz with w >= 0."""
+    tr = m[0, 0] + m[1, 1] + m[2, 2]
+    if tr > 0:
+        s = 2.0 * np.sqrt(tr + 1.0)
+        q = np.array([0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s])
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = np.array([(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s])
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = np.array([(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s])
+    else:
+        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = np.array([(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s])
+    q /= np.linalg.norm(q)
+    return q if q[0] >= 0 else -q
+
+
+def quat_to_mat(q: np.ndarray) -> np.ndarray:
+    """Quaternion (4,) wxyz -> rotation matrix (3, 3)."""
+    w, x, y, z = np.asarray(q, dtype=float) / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def xyzw_to_wxyz(q: np.ndarray | tuple[float, ...]) -> np.ndarray:
+    """PyBullet (x, y, z, w) -> our (w, x, y, z)."""
+    return np.array([q[3], q[0], q[1], q[2]], dtype=float)
+
+
+def wxyz_to_xyzw(q: np.ndarray | tuple[float, ...]) -> list[float]:
+    """Our (w, x, y, z) -> PyBullet (x, y, z, w)."""
+    return [float(q[1]), float(q[2]), float(q[3]), float(q[0])]
+
+
+def quat_angle_rad(q1: np.ndarray, q2: np.ndarray) -> float:
+    """Angle (rad) of the rotation between two unit quaternions (either sign)."""
+    d = abs(float(np.dot(q1, q2)) / (np.linalg.norm(q1) * np.linalg.norm(q2)))
+    return 2.0 * float(np.arccos(min(1.0, d)))
+
+
+def look_at_quat(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+    """Camera orientation (4,) wxyz for a camera at `eye` looking at `target`.
+
+    Camera frame convention (MuJoCo's): the camera looks along its -z axis, +y is image up, +x image right.
+    """
+    forward = np.asarray(target, float) - np.asarray(eye, float)
+    forward /= np.linalg.norm(forward)
+    z = -forward
+    x = np.cross(up, z)
+    if np.linalg.norm(x) < 1e-9:  # looking straight along `up`
+        x = np.cross(np.array([0.0, 1.0, 0.0]), z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    return mat_to_quat(np.stack([x, y, z], axis=1))
