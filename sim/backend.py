@@ -91,7 +91,9 @@ class Backend(abc.ABC):
     # -- properties ----------------------------------------------------------------------------
     @abc.abstractmethod
     def elements(self, element_type: str) -> list[str]:
-        """Names of the elements of a type: body, geom, joint, actuator, light, camera."""
+        """Names of the elements of a type (see sim.properties): body (robot links with mass, movable objects),
+        collision (links and objects with collision geometry, the table included), visual (links and objects
+        that are drawn, the goal marker included), joint and actuator (the movable joints), light, camera."""
 
     @abc.abstractmethod
     def _get(self, kind: str, element: str | None) -> np.ndarray:

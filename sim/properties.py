@@ -15,7 +15,7 @@ class PropertyKind:
     name: str
     shape: tuple[int, ...]
     unit: str
-    elements: str  # which element names it applies to: body, geom, joint, actuator, light, camera, global
+    elements: str  # element type: body, collision, visual, joint, actuator, light, camera, or global
     minimum: float | None = None  # inclusive lower bound for every component
     strictly_positive: bool = False
     doc: str = ""
@@ -26,8 +26,8 @@ KINDS: dict[str, PropertyKind] = {
     for k in (
         PropertyKind("body_mass", (), "kg", "body", 0.0, True, "mass of a link or object"),
         PropertyKind("body_inertia", (3,), "kg m^2", "body", 0.0, True, "principal moments of inertia"),
-        PropertyKind("geom_friction", (3,), "1", "geom", 0.0, False, "sliding, torsional, rolling friction"),
-        PropertyKind("geom_rgba", (4,), "1", "geom", 0.0, False, "colour of the element's visual geoms"),
+        PropertyKind("geom_friction", (3,), "1", "collision", 0.0, False, "sliding, torsional, rolling friction"),
+        PropertyKind("geom_rgba", (4,), "1", "visual", 0.0, False, "colour of the element's visual geoms"),
         PropertyKind("joint_damping", (), "N m s/rad", "joint", 0.0, False, "viscous joint damping"),
         PropertyKind("joint_armature", (), "kg m^2", "joint", 0.0, False, "rotor inertia added to the joint"),
         PropertyKind("joint_frictionloss", (), "N m", "joint", 0.0, False, "dry (Coulomb) joint friction"),

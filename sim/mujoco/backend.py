@@ -252,8 +252,11 @@ class MujocoBackend(Backend):
         if element_type == "body":
             links = [lk.name for lk in self.robot.links if lk.mass_kg > 0]
             return links + [o.name for o in self.scene.objects]
-        if element_type == "geom":
-            links = [lk.name for lk in self.robot.links if lk.collision_meshes or lk.visual_meshes]
+        if element_type == "collision":
+            links = [lk.name for lk in self.robot.links if lk.collision_meshes]
+            return links + [o.name for o in self.scene.all_objects if not o.visual_only]
+        if element_type == "visual":
+            links = [lk.name for lk in self.robot.links if lk.visual_meshes]
             return links + [o.name for o in self.scene.all_objects]
         if element_type in ("joint", "actuator"):
             return [j.name for j in self.robot.movable_joints]

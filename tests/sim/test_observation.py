@@ -1,0 +1,27 @@
+"""The observation vector layout."""
+
+import numpy as np
+import pytest
+
+from sim.observation import OBJECT_DIM, PROPRIO_DIM, RawSignals, build_observation, observation_dim
+
+
+def _raw(with_object: bool) -> RawSignals:
+    obj = (np.array([1.0, 2, 3]), np.array([-1.0, 0, 0, 0]), np.ones(3), 2 * np.ones(3)) if with_object else ()
+    return RawSignals(np.arange(7.0), np.arange(7.0) + 10, np.array([0.1, 0.2, 0.3]), np.zeros(3), 0.05, *obj)
+
+
+def test_layout_and_dtype() -> None:
+    obs = build_observation(_raw(True), with_object=True)
+    assert obs.dtype == np.float32 and obs.shape == (observation_dim(True),) == (PROPRIO_DIM + OBJECT_DIM,)
+    np.testing.assert_array_equal(obs[:7], np.arange(7))
+    np.testing.assert_allclose(obs[14:17], [0.1, 0.2, 0.3])
+    assert obs[20] == np.float32(0.05)
+    np.testing.assert_array_equal(obs[21:24], [1, 2, 3])
+    np.testing.assert_array_equal(obs[24:28], [1, 0, 0, 0])  # quaternion sign-normalised
+
+
+def test_missing_object_state_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no object state"):
+        build_observation(_raw(False), with_object=True)
+    assert build_observation(_raw(False), with_object=False).shape == (PROPRIO_DIM,)
