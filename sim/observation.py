@@ -53,15 +53,23 @@ def build_observation(raw: RawSignals, with_object: bool) -> np.ndarray:
 
     Object quaternions are sign-normalised (w >= 0) so the same rotation always gives the same numbers.
     """
-    parts = [raw.arm_q_rad, raw.arm_qd_rad_s, raw.ee_pos_m, raw.ee_linvel_m_s, [raw.finger_width_m]]
-    if with_object:
-        if raw.object_pos_m is None or raw.object_quat_wxyz is None:
-            raise ValueError("this task observes an object but no object state was given")
-        quat = np.asarray(raw.object_quat_wxyz, dtype=float)
-        quat = -quat if quat[0] < 0 else quat
-        parts += [raw.object_pos_m, quat, _or_zeros(raw.object_linvel_m_s), _or_zeros(raw.object_angvel_rad_s)]
-    return np.concatenate([np.asarray(p, dtype=np.float32).ravel() for p in parts])
+    if with_object and (raw.object_pos_m is None or raw.object_quat_wxyz is None):
+        raise ValueError("this task observes an object but no object state was given")
+    out = np.zeros(observation_dim(with_object), dtype=np.float32)
+    for name, sl in _SLICES_WITH_OBJECT if with_object else _SLICES_PROPRIO:
+        value = getattr(raw, name)
+        if value is not None:  # missing object velocities stay zero
+            out[sl] = value
+    if with_object and out[_QUAT_W] < 0:
+        out[_QUAT_W : _QUAT_W + 4] *= -1.0
+    return out
 
 
-def _or_zeros(v: np.ndarray | None) -> np.ndarray:
-    return np.zeros(3) if v is None else np.asarray(v)
+def _slices(fields: tuple[tuple[str, int], ...]) -> tuple[tuple[str, slice], ...]:
+    offsets = np.cumsum([0] + [n for _, n in fields])
+    return tuple((name, slice(int(a), int(b))) for (name, _), a, b in zip(fields, offsets[:-1], offsets[1:]))
+
+
+_SLICES_PROPRIO = _slices(PROPRIO_FIELDS)
+_SLICES_WITH_OBJECT = _slices(PROPRIO_FIELDS + OBJECT_FIELDS)
+_QUAT_W = dict(_SLICES_WITH_OBJECT)["object_quat_wxyz"].start

@@ -99,6 +99,7 @@ class MujocoBackend(Backend):
         self._qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in joints])
         self._vadr = np.array([m.jnt_dofadr[m.joint(n).id] for n in joints])
         self._arm_dofs = self._vadr[: self.n_arm]
+        self._qsel, self._vsel = _as_slice(self._qadr), _as_slice(self._vadr)  # slices are faster to gather
         self._body_id = {m.body(i).name: i for i in range(m.nbody)}
         self._objects = {o.name: o for o in scene.all_objects}
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
@@ -170,7 +171,7 @@ class MujocoBackend(Backend):
 
     # -- state ----------------------------------------------------------------------------------
     def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.data.qpos[self._qadr].copy(), self.data.qvel[self._vadr].copy()
+        return self.data.qpos[self._qsel].copy(), self.data.qvel[self._vsel].copy()
 
     def _body(self, name: str, kind: str = "link") -> int:
         try:
@@ -334,3 +335,10 @@ class MujocoBackend(Backend):
         else:
             raise KeyError(f"property kind {kind!r} is not supported by the mujoco backend")
         mujoco.mj_forward(m, self.data)
+
+
+def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """A slice equivalent to a contiguous increasing index array, else the array itself."""
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return slice(int(idx[0]), int(idx[0]) + len(idx))
+    return idx

@@ -104,6 +104,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._arm_target = self._neutral_q.copy()
         self._finger_target = self._finger_closed
         self._ee_down_quat = self.sim.robot.link_pose(robot.ee_link, self._neutral_q)[1]
+        self._last_q = np.concatenate([self._neutral_q, [self._finger_closed] * 2])
 
     # -- task hooks ----------------------------------------------------------------------------
     def make_scene(self) -> SceneSpec:
@@ -144,7 +145,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         action = self._check_action(action)
-        q, _ = self.sim.joint_state()
+        q = self._last_q  # joint positions as observed after the previous reset/step: nothing moved since
         arm_q = q[:7]
         if self.control == "joint":
             target = arm_q + MAX_JOINT_STEP_RAD * action[:7]
@@ -156,9 +157,14 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._finger_target = float(np.clip(finger, *self._finger_limits))
         self.sim.step(self._arm_target, self._finger_target)
         obs = self._observe()
-        info = {"is_success": bool(self._success(obs["achieved_goal"], self.goal))}
-        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
-        return obs, reward, info["is_success"], False, info
+        d = obs["achieved_goal"] - obs["desired_goal"]
+        distance = float(np.sqrt(d @ d))
+        success = distance < self.distance_threshold_m
+        if self.reward_type == "sparse":
+            reward = 0.0 if success else -1.0  # same as compute_reward, without its vectorised overhead
+        else:
+            reward = float(np.float32(-distance))
+        return obs, reward, success, False, {"is_success": success, "distance_m": distance}
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
         """Vectorised reward: sparse -1 until within `distance_threshold_m`, 0 then; dense: minus the distance.
@@ -184,17 +190,18 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return bool(np.linalg.norm(achieved - desired) < self.distance_threshold_m)
 
     def _check_action(self, action: np.ndarray) -> np.ndarray:
-        arr = np.asarray(action, dtype=np.float64)
+        arr = np.array(action, dtype=np.float64)
         if arr.shape != self.action_space.shape:
             raise ValueError(
                 f"{self.task_name}: action must have shape {self.action_space.shape} "
                 f"(control={self.control!r}), got {arr.shape}"
             )
-        bad = ~np.isfinite(arr)
-        if bad.any():
+        if not np.isfinite(arr).all():
+            bad = ~np.isfinite(arr)
             raise ValueError(f"{self.task_name}: action has non-finite values at indices {np.flatnonzero(bad).tolist()}: "
                              f"{arr.tolist()}; refusing to step")
-        return np.clip(arr, -1.0, 1.0)
+        np.clip(arr, -1.0, 1.0, out=arr)
+        return arr
 
     def _check_goal(self, goal: Any) -> np.ndarray:
         g = np.asarray(goal, dtype=float)
@@ -221,6 +228,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def _observe(self) -> dict[str, np.ndarray]:
         q, qd = self.sim.joint_state()
+        self._last_q = q
         ee_pos, _ = self.sim.ee_pose()
         ee_vel, _ = self.sim.link_velocity(self.sim.robot.ee_link)
         raw = RawSignals(q[:7], qd[:7], ee_pos, ee_vel, float(q[7] + q[8]), *self._object_signals())
