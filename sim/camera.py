@@ -14,7 +14,12 @@ def intrinsics(fovy_deg: float, width: int, height: int) -> np.ndarray:
 
 
 def project(
-    points_w: np.ndarray, cam_pos_m: np.ndarray, cam_quat: np.ndarray, fovy_deg: float, width: int, height: int
+    points_w: np.ndarray,
+    cam_pos_m: np.ndarray,
+    cam_quat: np.ndarray,
+    fovy_deg: float,
+    width: int,
+    height: int,
 ) -> np.ndarray:
     """Project world points (N, 3) to pixel coordinates (N, 2) as (column u, row v) from the image's top left.
 

@@ -247,7 +247,11 @@ def parse_urdf(path: str | Path) -> RobotDescription:
     if len(roots) != 1:
         raise ValueError(f"{path}: expected one root link, found {roots}")
     return RobotDescription(
-        name=root.get("name", "robot"), urdf_path=path, links=tuple(links), joints=tuple(joints), base_link=roots[0]
+        name=root.get("name", "robot"),
+        urdf_path=path,
+        links=tuple(links),
+        joints=tuple(joints),
+        base_link=roots[0],
     )
 
 

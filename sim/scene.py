@@ -51,7 +51,9 @@ class ObjectSpec:
     @property
     def half_height_m(self) -> float:
         """Half of the object's vertical extent when upright."""
-        return self.size_m[2] if self.shape == "box" else self.size_m[-1] if self.shape == "cylinder" else self.size_m[0]
+        return (
+            self.size_m[2] if self.shape == "box" else self.size_m[-1] if self.shape == "cylinder" else self.size_m[0]
+        )
 
 
 @dataclass(frozen=True)

@@ -61,11 +61,11 @@ def wxyz_to_xyzw(q: np.ndarray | tuple[float, ...]) -> list[float]:
 
 def quat_angle_rad(q1: np.ndarray, q2: np.ndarray) -> float:
     """Angle (rad) of the rotation between two unit quaternions (either sign)."""
-    d = abs(float(np.dot(q1, q2)) / (np.linalg.norm(q1) * np.linalg.norm(q2)))
+    d = abs(float(np.dot(q1, q2)) / float(np.linalg.norm(q1) * np.linalg.norm(q2)))
     return 2.0 * float(np.arccos(min(1.0, d)))
 
 
-def look_at_quat(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+def look_at_quat(eye: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> np.ndarray:
     """Camera orientation (4,) wxyz for a camera at `eye` looking at `target`.
 
     Camera frame convention (MuJoCo's): the camera looks along its -z axis, +y is image up, +x image right.
@@ -73,7 +73,7 @@ def look_at_quat(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array(
     forward = np.asarray(target, float) - np.asarray(eye, float)
     forward /= np.linalg.norm(forward)
     z = -forward
-    x = np.cross(up, z)
+    x = np.cross(np.asarray(up, float), z)
     if np.linalg.norm(x) < 1e-9:  # looking straight along `up`
         x = np.cross(np.array([0.0, 1.0, 0.0]), z)
     x /= np.linalg.norm(x)

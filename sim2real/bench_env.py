@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ TARGET_SPEEDUP = 3.0
 TARGET_OVERHEAD = 0.15
 
 
-def _gym_loop(env_id: str, steps: int, seed: int, render: bool = False, **kwargs: object) -> float:
+def _gym_loop(env_id: str, steps: int, seed: int, render: bool = False, **kwargs: Any) -> float:
     import gymnasium as gym
 
     if env_id.startswith("Sim2Real/"):
@@ -92,7 +93,13 @@ def run_case(case: str, steps: int, seed: int) -> float:
             "Sim2Real/Push-v0", steps, seed, backend="pybullet", obs_mode="pixels", image_size=84
         ),
         "panda_gym_push_pixels84": lambda: _gym_loop(
-            "PandaPush-v3", steps, seed, render=True, render_mode="rgb_array", render_width=84, render_height=84
+            "PandaPush-v3",
+            steps,
+            seed,
+            render=True,
+            render_mode="rgb_array",
+            render_width=84,
+            render_height=84,
         ),
     }
     if case not in runners:
@@ -102,15 +109,31 @@ def run_case(case: str, steps: int, seed: int) -> float:
 
 def _run_in_subprocess(case: str, steps: int, seed: int) -> float:
     env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
-    cmd = [sys.executable, "-m", "sim2real.bench_env", "--case", case, "--steps", str(steps), "--seed", str(seed)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim2real.bench_env",
+        "--case",
+        case,
+        "--steps",
+        str(steps),
+        "--seed",
+        str(seed),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"bench case {case} failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
     return float(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
 
 
-def bench_env(steps: int = 3000, pixel_steps: int = 300, repeats: int = 3, seed: int = 0,
-              cases: list[str] | None = None, progress: Callable[[str], None] | None = None) -> dict:
+def bench_env(
+    steps: int = 3000,
+    pixel_steps: int = 300,
+    repeats: int = 3,
+    seed: int = 0,
+    cases: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Run every case `repeats` times (interleaved), each in a fresh process; returns medians and ratios."""
     cases = list(cases or CASES)
     samples: dict[str, list[float]] = {c: [] for c in cases}
@@ -137,12 +160,21 @@ def bench_env(steps: int = 3000, pixel_steps: int = 300, repeats: int = 3, seed:
         "bench": "env",
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine_description(),
-        "settings": {"steps": steps, "pixel_steps": pixel_steps, "repeats": repeats, "seed": seed,
-                     "control_hz": 25, "physics_dt_s": 0.002, "substeps": 20},
+        "settings": {
+            "steps": steps,
+            "pixel_steps": pixel_steps,
+            "repeats": repeats,
+            "seed": seed,
+            "control_hz": 25,
+            "physics_dt_s": 0.002,
+            "substeps": 20,
+        },
         "cases": {c: {"what": CASES[c], "median_steps_per_s": med[c], "samples": samples[c]} for c in cases},
         "ratios": ratios,
-        "targets": {"mujoco_vs_panda_gym": f">= {TARGET_SPEEDUP}",
-                    "mujoco_env_overhead_vs_bare_physics": f"<= {TARGET_OVERHEAD}"},
+        "targets": {
+            "mujoco_vs_panda_gym": f">= {TARGET_SPEEDUP}",
+            "mujoco_env_overhead_vs_bare_physics": f"<= {TARGET_OVERHEAD}",
+        },
     }
 
 

@@ -21,8 +21,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 console.print(f"[red]unknown case {c!r}; cases: {', '.join(CASES)}")
                 return 2
         with console.status("benchmarking") as status:
-            result = bench_env(steps=args.steps, pixel_steps=args.pixel_steps, repeats=args.repeats,
-                               seed=args.seed, cases=cases, progress=lambda m: status.update(m))
+            result = bench_env(
+                steps=args.steps,
+                pixel_steps=args.pixel_steps,
+                repeats=args.repeats,
+                seed=args.seed,
+                cases=cases,
+                progress=lambda m: status.update(m),
+            )
         from sim2real.artifacts import write_json
 
         write_json(args.out, result)
@@ -47,10 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    b = sub.add_parser("bench", help="measure speed against a named peer; prints a table, writes JSON",
-                       description="Benchmarks. `env`: env steps/s of our Push (MuJoCo, PyBullet) vs panda-gym's "
-                       "PandaPush-v3 and the bare mj_step loop, plus 84x84 pixel observations; each case in its "
-                       "own process, medians over repeats, ratios.")
+    b = sub.add_parser(
+        "bench",
+        help="measure speed against a named peer; prints a table, writes JSON",
+        description="Benchmarks. `env`: env steps/s of our Push (MuJoCo, PyBullet) vs panda-gym's "
+        "PandaPush-v3 and the bare mj_step loop, plus 84x84 pixel observations; each case in its "
+        "own process, medians over repeats, ratios.",
+    )
     b.add_argument("what", choices=["env"], help="which benchmark")
     b.add_argument("--steps", type=int, default=3000, help="env steps per state-observation case and repeat")
     b.add_argument("--pixel-steps", type=int, default=300, help="env steps per pixel case and repeat")
@@ -60,9 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench_env.json", help="where to write the JSON results")
     b.set_defaults(func=_cmd_bench)
 
-    d = sub.add_parser("demo", help="a short end-to-end run of what exists: scenes on both engines, parity, images",
-                       description="Builds every task on both engines, rolls a scripted reach on each, prints "
-                       "the parity figures and writes side-by-side camera PNGs to OUT.")
+    d = sub.add_parser(
+        "demo",
+        help="a short end-to-end run of what exists: scenes on both engines, parity, images",
+        description="Builds every task on both engines, rolls a scripted reach on each, prints "
+        "the parity figures and writes side-by-side camera PNGs to OUT.",
+    )
     d.add_argument("--out", default="out/demo", help="output folder")
     d.set_defaults(func=_cmd_demo)
     return ap

@@ -62,8 +62,10 @@ def scripted_reach(backend: str, episodes: int = 10, seed: int = 0) -> tuple[flo
     wins, steps = 0, []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
-        for t in range(50):
-            obs, _, terminated, truncated, info = env.step(np.clip(10 * (obs["desired_goal"] - obs["achieved_goal"]), -1, 1))
+        for t in range(50):  # noqa: B007  (t is read after the loop)
+            obs, _, terminated, truncated, info = env.step(
+                np.clip(10 * (obs["desired_goal"] - obs["achieved_goal"]), -1, 1)
+            )
             if terminated or truncated:
                 break
         wins += int(info["is_success"])
@@ -81,8 +83,13 @@ def engines_png(path: Path, size: int = 256, seed: int = 3) -> Path:
 
     tiles = []
     for backend in BACKENDS:
-        env = gym.make("Sim2Real/Push-v0", backend=backend, obs_mode="pixels", cameras=["scene", "wrist"],
-                       image_size=size)
+        env = gym.make(
+            "Sim2Real/Push-v0",
+            backend=backend,
+            obs_mode="pixels",
+            cameras=["scene", "wrist"],
+            image_size=size,
+        )
         obs, _ = env.reset(seed=seed)
         for cam in ("scene", "wrist"):
             img = Image.fromarray(obs[f"image_{cam}"])

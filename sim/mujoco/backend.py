@@ -17,8 +17,11 @@ from sim.robot import RobotDescription  # noqa: E402
 from sim.scene import ObjectSpec, SceneSpec  # noqa: E402
 
 _OBJ = mujoco.mjtObj
-_GEOM_TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
-               "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER}
+_GEOM_TYPES = {
+    "box": mujoco.mjtGeom.mjGEOM_BOX,
+    "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
+    "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+}
 # Collision bits: the robot does not collide with itself (as PyBullet loads URDFs), everything else does.
 _ROBOT_CONTYPE, _ROBOT_CONAFFINITY = 2, 1
 _WORLD_CONTYPE, _WORLD_CONAFFINITY = 1, 3
@@ -30,8 +33,7 @@ def _robot_spec(robot: RobotDescription) -> mujoco.MjSpec:
     text = text.replace("package://", f"{robot.urdf_path.parent}/")
     head_end = text.index(">", text.index("<robot")) + 1
     compiler = (
-        '<mujoco><compiler fusestatic="false" discardvisual="false" strippath="false" '
-        'balanceinertia="true"/></mujoco>'
+        '<mujoco><compiler fusestatic="false" discardvisual="false" strippath="false" balanceinertia="true"/></mujoco>'
     )
     return mujoco.MjSpec.from_string(text[:head_end] + compiler + text[head_end:])
 
@@ -75,15 +77,27 @@ class MujocoBackend(Backend):
             act.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
 
         floor_z = scene.table.pos_m[2] - scene.table.half_height_m
-        spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1],
-                                pos=[0, 0, floor_z], rgba=[0.3, 0.3, 0.3, 1], contype=_WORLD_CONTYPE,
-                                conaffinity=_WORLD_CONAFFINITY)
+        spec.worldbody.add_geom(
+            name="floor",
+            type=mujoco.mjtGeom.mjGEOM_PLANE,
+            size=[3, 3, 0.1],
+            pos=[0, 0, floor_z],
+            rgba=[0.3, 0.3, 0.3, 1],
+            contype=_WORLD_CONTYPE,
+            conaffinity=_WORLD_CONAFFINITY,
+        )
         for obj in scene.all_objects:
             self._add_object(spec, obj)
         for light in scene.lights:
-            spec.worldbody.add_light(name=light.name, pos=list(light.pos_m), dir=list(light.dir),
-                                     diffuse=list(light.diffuse), ambient=list(light.ambient),
-                                     specular=list(light.specular), castshadow=False)
+            spec.worldbody.add_light(
+                name=light.name,
+                pos=list(light.pos_m),
+                dir=list(light.dir),
+                diffuse=list(light.diffuse),
+                ambient=list(light.ambient),
+                specular=list(light.specular),
+                castshadow=False,
+            )
         for cam in scene.cameras:
             parent = spec.worldbody if cam.parent is None else spec.body(cam.parent)
             if parent is None:
@@ -115,8 +129,13 @@ class MujocoBackend(Backend):
     def _add_object(spec: mujoco.MjSpec, obj: ObjectSpec) -> None:
         size = list(obj.size_m) + [0.0] * (3 - len(obj.size_m))
         body = spec.worldbody.add_body(name=obj.name, pos=list(obj.pos_m), quat=list(obj.quat))
-        geom = dict(name=obj.name, type=_GEOM_TYPES[obj.shape], size=size, rgba=list(obj.rgba),
-                    friction=list(obj.friction))
+        geom = dict(
+            name=obj.name,
+            type=_GEOM_TYPES[obj.shape],
+            size=size,
+            rgba=list(obj.rgba),
+            friction=list(obj.friction),
+        )
         if obj.visual_only:
             body.mocap = True
             body.add_geom(**geom, contype=0, conaffinity=0, group=2)
@@ -285,20 +304,22 @@ class MujocoBackend(Backend):
             jid = m.joint(element).id
             dof = m.jnt_dofadr[jid]
             act = m.actuator(element).id
-            return np.asarray({
-                "joint_damping": lambda: m.dof_damping[dof],
-                "joint_armature": lambda: m.dof_armature[dof],
-                "joint_frictionloss": lambda: m.dof_frictionloss[dof],
-                "joint_range": lambda: m.jnt_range[jid].copy(),
-                "actuator_kp": lambda: m.actuator_gainprm[act, 0],
-                "actuator_kd": lambda: -m.actuator_biasprm[act, 2],
-            }[kind]())
+            return np.asarray(
+                {
+                    "joint_damping": lambda: m.dof_damping[dof],
+                    "joint_armature": lambda: m.dof_armature[dof],
+                    "joint_frictionloss": lambda: m.dof_frictionloss[dof],
+                    "joint_range": lambda: m.jnt_range[jid].copy(),
+                    "actuator_kp": lambda: m.actuator_gainprm[act, 0],
+                    "actuator_kd": lambda: -m.actuator_biasprm[act, 2],
+                }[kind]()
+            )
         if kind.startswith("light_"):
             lid = m.light(element).id
             return getattr(m, kind)[lid].copy()
         if kind.startswith("camera_"):
             cid = m.camera(element).id
-            return np.asarray(getattr(m, "cam_" + kind[len("camera_"):])[cid]).copy()
+            return np.asarray(getattr(m, "cam_" + kind[len("camera_") :])[cid]).copy()
         raise KeyError(f"property kind {kind!r} is not supported by the mujoco backend")
 
     def _set(self, kind: str, element: str | None, value: np.ndarray) -> None:
@@ -321,7 +342,7 @@ class MujocoBackend(Backend):
                 m.jnt_range[jid] = value
                 self._update_ctrl_limits()
             else:
-                getattr(m, "dof_" + kind[len("joint_"):])[dof] = value
+                getattr(m, "dof_" + kind[len("joint_") :])[dof] = value
         elif kind == "actuator_kp":
             act = m.actuator(element).id
             m.actuator_gainprm[act, 0] = value
@@ -331,7 +352,7 @@ class MujocoBackend(Backend):
         elif kind.startswith("light_"):
             getattr(m, kind)[m.light(element).id] = value
         elif kind.startswith("camera_"):
-            getattr(m, "cam_" + kind[len("camera_"):])[m.camera(element).id] = value
+            getattr(m, "cam_" + kind[len("camera_") :])[m.camera(element).id] = value
         else:
             raise KeyError(f"property kind {kind!r} is not supported by the mujoco backend")
         mujoco.mj_forward(m, self.data)

@@ -74,7 +74,12 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 raise KeyError(f"unknown camera {cam!r}; this scene has {known}")
         if obs_mode != "state" and not cameras:
             raise ValueError(f"obs_mode={obs_mode!r} needs at least one camera")
-        self.backend_name, self.obs_mode, self.control, self.reward_type = backend, obs_mode, control, reward_type
+        self.backend_name, self.obs_mode, self.control, self.reward_type = (
+            backend,
+            obs_mode,
+            control,
+            reward_type,
+        )
         self.cameras = cameras if obs_mode != "state" else ()
         self.distance_threshold_m = float(distance_threshold_m)
         self.render_mode = render_mode
@@ -98,7 +103,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         for cam in self.cameras:
             spec = scene.camera(cam)
             obs_spaces[f"image_{cam}"] = spaces.Box(0, 255, (spec.height, spec.width, 3), np.uint8)
-        self.observation_space = spaces.Dict(obs_spaces)
+        self.observation_space = spaces.Dict(obs_spaces)  # type: ignore[assignment]
 
         self.goal = np.zeros(3)
         self._arm_target = self._neutral_q.copy()
@@ -160,10 +165,8 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         d = obs["achieved_goal"] - obs["desired_goal"]
         distance = float(np.sqrt(d @ d))
         success = distance < self.distance_threshold_m
-        if self.reward_type == "sparse":
-            reward = 0.0 if success else -1.0  # same as compute_reward, without its vectorised overhead
-        else:
-            reward = float(np.float32(-distance))
+        # the same values as compute_reward, without its vectorised overhead
+        reward = (0.0 if success else -1.0) if self.reward_type == "sparse" else float(np.float32(-distance))
         return obs, reward, success, False, {"is_success": success, "distance_m": distance}
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
@@ -176,7 +179,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             return -(d > self.distance_threshold_m).astype(np.float32)
         return (-d).astype(np.float32)
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def render(self) -> np.ndarray | None:
         """RGB frame (H, W, 3) uint8 from the `scene` camera when render_mode is 'rgb_array'."""
         if self.render_mode != "rgb_array":
             return None
@@ -198,8 +201,10 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             )
         if not np.isfinite(arr).all():
             bad = ~np.isfinite(arr)
-            raise ValueError(f"{self.task_name}: action has non-finite values at indices {np.flatnonzero(bad).tolist()}: "
-                             f"{arr.tolist()}; refusing to step")
+            raise ValueError(
+                f"{self.task_name}: action has non-finite values at indices {np.flatnonzero(bad).tolist()}: "
+                f"{arr.tolist()}; refusing to step"
+            )
         np.clip(arr, -1.0, 1.0, out=arr)
         return arr
 

@@ -13,7 +13,10 @@ def test_look_at_target_projects_to_the_image_centre() -> None:
 
 
 def test_up_is_up_and_right_is_right() -> None:
-    eye, target = np.array([1.0, 0.0, 0.0]), np.zeros(3)  # looking along -x with z up: image right is world +y
+    eye, target = (
+        np.array([1.0, 0.0, 0.0]),
+        np.zeros(3),
+    )  # looking along -x with z up: image right is world +y
     q = look_at_quat(eye, target)
     above, right = project(np.array([[0, 0, 0.1], [0, 0.1, 0]]), eye, q, 60.0, 100, 100)
     assert above[1] < 50 and abs(above[0] - 50) < 1e-9
