@@ -15,11 +15,15 @@ class PropertyKind:
     name: str
     shape: tuple[int, ...]
     unit: str
-    elements: str  # element type: body, collision, visual, joint, actuator, light, camera, or global
+    elements: str  # element type: body, collision, visual, textured, joint, actuator, light, camera, global
     minimum: float | None = None  # inclusive lower bound for every component
     strictly_positive: bool = False
     doc: str = ""
+    maximum: float | None = None  # inclusive upper bound for every component
 
+
+#: Side (pixels) of the square textures that table and objects carry.
+TEXTURE_SIZE = 64
 
 KINDS: dict[str, PropertyKind] = {
     k.name: k
@@ -27,7 +31,17 @@ KINDS: dict[str, PropertyKind] = {
         PropertyKind("body_mass", (), "kg", "body", 0.0, True, "mass of a link or object"),
         PropertyKind("body_inertia", (3,), "kg m^2", "body", 0.0, True, "principal moments of inertia"),
         PropertyKind("geom_friction", (3,), "1", "collision", 0.0, False, "sliding, torsional, rolling friction"),
-        PropertyKind("geom_rgba", (4,), "1", "visual", 0.0, False, "colour of the element's visual geoms"),
+        PropertyKind("geom_rgba", (4,), "1", "visual", 0.0, False, "colour of the element's visual geoms", 1.0),
+        PropertyKind(
+            "texture",
+            (TEXTURE_SIZE, TEXTURE_SIZE, 3),
+            "1",
+            "textured",
+            0.0,
+            False,
+            "RGB image in [0, 1] mapped onto each face (multiplied by geom_rgba)",
+            1.0,
+        ),
         PropertyKind("joint_damping", (), "N m s/rad", "joint", 0.0, False, "viscous joint damping"),
         PropertyKind("joint_armature", (), "kg m^2", "joint", 0.0, False, "rotor inertia added to the joint"),
         PropertyKind("joint_frictionloss", (), "N m", "joint", 0.0, False, "dry (Coulomb) joint friction"),
@@ -36,8 +50,8 @@ KINDS: dict[str, PropertyKind] = {
         PropertyKind("actuator_kd", (), "N m s/rad", "actuator", 0.0, False, "PD velocity gain"),
         PropertyKind("light_pos", (3,), "m", "light", None, False, "light position"),
         PropertyKind("light_dir", (3,), "1", "light", None, False, "direction the light points"),
-        PropertyKind("light_diffuse", (3,), "1", "light", 0.0, False, "diffuse colour (intensity)"),
-        PropertyKind("light_ambient", (3,), "1", "light", 0.0, False, "ambient colour"),
+        PropertyKind("light_diffuse", (3,), "1", "light", 0.0, False, "diffuse colour (intensity)", 1.0),
+        PropertyKind("light_ambient", (3,), "1", "light", 0.0, False, "ambient colour", 1.0),
         PropertyKind("camera_pos", (3,), "m", "camera", None, False, "camera position in its parent frame"),
         PropertyKind("camera_quat", (4,), "1", "camera", None, False, "camera orientation wxyz in parent frame"),
         PropertyKind("camera_fovy", (), "deg", "camera", 0.0, True, "vertical field of view"),
@@ -80,7 +94,10 @@ def check_value(name: str, kind: PropertyKind, value: object) -> np.ndarray:
         bad = arr <= kind.minimum if kind.strictly_positive else arr < kind.minimum
         if np.any(bad):
             rel = ">" if kind.strictly_positive else ">="
-            raise ValueError(f"property {name!r}: every component must be {rel} {kind.minimum}, got {arr.tolist()}")
+            got = arr.tolist() if arr.size <= 4 else f"min {arr.min()}"
+            raise ValueError(f"property {name!r}: every component must be {rel} {kind.minimum}, got {got}")
+    if kind.maximum is not None and np.any(arr > kind.maximum):
+        raise ValueError(f"property {name!r}: every component must be <= {kind.maximum}, got max {arr.max()}")
     if kind.name == "joint_range" and arr[0] >= arr[1]:
         raise ValueError(f"property {name!r}: lower limit must be below upper, got {arr.tolist()}")
     if kind.name == "camera_quat":

@@ -13,6 +13,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering through Mesa/EGL
 import mujoco  # noqa: E402
 
 from sim.backend import Backend, Pose  # noqa: E402
+from sim.properties import TEXTURE_SIZE  # noqa: E402
 from sim.robot import RobotDescription  # noqa: E402
 from sim.scene import ObjectSpec, SceneSpec  # noqa: E402
 
@@ -140,6 +141,18 @@ class MujocoBackend(Backend):
             body.mocap = True
             body.add_geom(**geom, contype=0, conaffinity=0, group=2)
             return
+        # a white texture under the colour, so `texture:<name>` can draw a pattern (multiplied by the rgba)
+        tex = spec.add_texture(
+            name=f"{obj.name}_tex",
+            type=mujoco.mjtTexture.mjTEXTURE_2D,
+            width=TEXTURE_SIZE,
+            height=TEXTURE_SIZE,
+            nchannel=3,
+        )
+        tex.data = np.full((TEXTURE_SIZE, TEXTURE_SIZE, 3), 255, np.uint8).tobytes()
+        mat = spec.add_material(name=f"{obj.name}_mat")
+        mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = tex.name
+        geom["material"] = mat.name
         body.add_geom(**geom, contype=_WORLD_CONTYPE, conaffinity=_WORLD_CONAFFINITY, mass=obj.mass_kg)
         if not obj.fixed:
             body.add_freejoint(name=f"{obj.name}_free")
@@ -266,6 +279,24 @@ class MujocoBackend(Backend):
         mujoco.mju_mat2Quat(quat, self.data.cam_xmat[c])
         return self.data.cam_xpos[c].copy(), quat
 
+    def _texture_view(self, element: str) -> np.ndarray:
+        """The texture's pixels (H, W, 3) uint8, a view into model.tex_data."""
+        m = self.model
+        t = m.texture(f"{element}_tex").id
+        n = m.tex_height[t] * m.tex_width[t] * 3
+        return m.tex_data[m.tex_adr[t] : m.tex_adr[t] + n].reshape(m.tex_height[t], m.tex_width[t], 3)
+
+    def _upload_texture(self, tex_id: int) -> None:
+        """Send a changed texture to every live renderer's GPU context (0.5 ms, against 130 ms for a new one)."""
+        for key, r in list(self._renderers.items()):
+            ctx, gl = getattr(r, "_mjr_context", None), getattr(r, "_gl_context", None)
+            if ctx is None or gl is None:  # a mujoco release without these internals: rebuild the renderer
+                r.close()
+                del self._renderers[key]
+                continue
+            gl.make_current()
+            mujoco.mjr_uploadTexture(self.model, ctx, tex_id)
+
     # -- properties ----------------------------------------------------------------------------
     def elements(self, element_type: str) -> list[str]:
         m = self.model
@@ -278,6 +309,8 @@ class MujocoBackend(Backend):
         if element_type == "visual":
             links = [lk.name for lk in self.robot.links if lk.visual_meshes]
             return links + [o.name for o in self.scene.all_objects]
+        if element_type == "textured":
+            return [o.name for o in self.scene.all_objects if not o.visual_only]
         if element_type in ("joint", "actuator"):
             return [j.name for j in self.robot.movable_joints]
         if element_type == "light":
@@ -300,6 +333,8 @@ class MujocoBackend(Backend):
             return m.geom_friction[coll[0]].copy()
         if kind == "geom_rgba":
             return m.geom_rgba[self._geoms_of_body[element][1][0]].copy()
+        if kind == "texture":
+            return self._texture_view(element).astype(float) / 255.0
         if kind.startswith(("joint_", "actuator_")):
             jid = m.joint(element).id
             dof = m.jnt_dofadr[jid]
@@ -335,6 +370,10 @@ class MujocoBackend(Backend):
             m.geom_friction[self._geoms_of_body[element][0]] = value
         elif kind == "geom_rgba":
             m.geom_rgba[self._geoms_of_body[element][1]] = value
+        elif kind == "texture":
+            self._texture_view(element)[:] = np.round(value * 255.0).astype(np.uint8)
+            self._upload_texture(m.texture(f"{element}_tex").id)
+            return
         elif kind.startswith("joint_"):
             jid = m.joint(element).id
             dof = m.jnt_dofadr[jid]

@@ -180,7 +180,36 @@ def _changed(name: str, value: np.ndarray) -> np.ndarray:
         return value + np.array([-0.01, 0.01])
     if kind == "geom_rgba":
         return np.array([0.2, 0.3, 0.4, 1.0])
+    if kind == "texture":
+        return _checker(value.shape[0])
     return value * 1.1 + 0.01
+
+
+def _checker(n: int, cell: int = 8) -> np.ndarray:
+    """A blue/yellow checkerboard (n, n, 3) in [0, 1]."""
+    c = ((np.indices((n, n)) // cell).sum(0) % 2).astype(float)
+    return np.stack([c, c, 1.0 - c], axis=-1)
+
+
+def test_texture_draws_a_pattern_on_the_table(cube_backend: Backend) -> None:
+    cube_backend.reset(NEUTRAL, 0.0, {})
+    spec = cube_backend.scene.camera("scene")
+    # table pixels: project the table's near half onto the image and sample there
+    pos, quat = cube_backend.camera_pose("scene")
+    pts = np.array([[x, y, 0.0] for x in np.linspace(-0.1, 0.2, 6) for y in np.linspace(-0.25, 0.25, 6)])
+    uv = project(pts, pos, quat, spec.fovy_deg, spec.width, spec.height).astype(int)
+    plain = cube_backend.render("scene")[uv[:, 1], uv[:, 0]].astype(float)
+    cube_backend.set_property("geom_rgba:table", [1.0, 1.0, 1.0, 1.0])
+    cube_backend.set_property(
+        "texture:table", _checker(cube_backend.get_property("texture:table")["texture:table"].shape[0])
+    )
+    patterned = cube_backend.render("scene")[uv[:, 1], uv[:, 0]].astype(float)
+    assert plain.std(axis=0).max() < 25  # flat brown table
+    assert patterned[:, 2].std() > 40  # blue and yellow cells alternate under the sample points
+    with pytest.raises(ValueError, match="<= 1.0"):
+        cube_backend.set_property("texture:table", np.full((64, 64, 3), 2.0))
+    with pytest.raises(ValueError, match="shape"):
+        cube_backend.set_property("texture:table", np.zeros((8, 8, 3)))
 
 
 def test_same_element_lists_on_both_engines() -> None:
