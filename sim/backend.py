@@ -38,8 +38,9 @@ class Backend(abc.ABC):
         place each named object at its pose (objects not named keep their scene pose)."""
 
     @abc.abstractmethod
-    def step(self, arm_target_rad: np.ndarray, finger_target_m: float) -> None:
-        """Set PD targets (arm (7,) rad, each finger m) and advance one control period."""
+    def step(self, arm_target_rad: np.ndarray, finger_target_m: float, n_substeps: int | None = None) -> None:
+        """Set PD targets (arm (7,) rad, each finger m) and advance one control period of `n_substeps` physics
+        steps (default `scene.n_substeps`; control-rate jitter varies it)."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -106,6 +107,11 @@ class Backend(abc.ABC):
     def property_elements(self, name: str) -> list[str | None]:
         """The concrete elements a property name refers to ([None] for a global property)."""
         kind, pattern = parse_name(name)
+        if kind.env_level:
+            raise KeyError(
+                f"property {name!r} is applied by the env around the engine (delays, noise, jitter); "
+                "set it with env.unwrapped.set_property"
+            )
         if pattern is None:
             return [None]
         return list(match_elements(name, pattern, self.elements(kind.elements)))
@@ -120,15 +126,37 @@ class Backend(abc.ABC):
 
     def set_property(self, name: str, value: object) -> None:
         """Set `kind:pattern` to `value` on every matching element (validated first; nothing changes on error)."""
-        kind, _ = parse_name(name)
-        arr = check_value(name, kind, value)
-        for element in self.property_elements(name):
-            self._set(kind.name, element, arr)
+        self.set_properties({name: value})
+
+    def set_properties(self, values: Mapping[str, object]) -> None:
+        """Set several properties at once: every value is validated before any changes, and derived engine
+        quantities are recomputed once at the end instead of after each property (the randomized-reset path)."""
+        plan: list[tuple[str, str | None, np.ndarray]] = []
+        for name, value in values.items():
+            kind, _ = parse_name(name)
+            arr = check_value(name, kind, value)
+            plan.extend((kind.name, element, arr) for element in self.property_elements(name))
+        self._begin_batch()
+        try:
+            for kind_name, element, arr in plan:
+                self._set(kind_name, element, arr)
+        finally:
+            self._end_batch()
+
+    def _begin_batch(self) -> None:
+        """Hook: the following _set calls may defer recomputing derived quantities until _end_batch."""
+        return None
+
+    def _end_batch(self) -> None:
+        """Hook: recompute whatever the _set calls since _begin_batch deferred."""
+        return None
 
     def property_names(self) -> list[str]:
         """Every concrete property name this scene has (`kind:element`, or `kind` for global ones)."""
         out = []
         for kind in KINDS.values():
+            if kind.env_level:
+                continue
             if kind.elements == "global":
                 out.append(kind.name)
             else:

@@ -20,6 +20,8 @@ class PropertyKind:
     strictly_positive: bool = False
     doc: str = ""
     maximum: float | None = None  # inclusive upper bound for every component
+    env_level: bool = False  # applied by the env (delays, noise, jitter), not by the engine backend
+    integer: bool = False  # values must be whole numbers (delays in control steps)
 
 
 #: Side (pixels) of the square textures that table and objects carry.
@@ -56,7 +58,56 @@ KINDS: dict[str, PropertyKind] = {
         PropertyKind("camera_quat", (4,), "1", "camera", None, False, "camera orientation wxyz in parent frame"),
         PropertyKind("camera_fovy", (), "deg", "camera", 0.0, True, "vertical field of view"),
         PropertyKind("gravity", (3,), "m/s^2", "global", None, False, "gravity vector"),
+        # -- applied by the env around the engine (sim.signal_effects) --
+        PropertyKind(
+            "action_delay", (), "steps", "global", 0.0, False, "control steps before an action acts", None, True, True
+        ),
+        PropertyKind(
+            "obs_delay", (), "steps", "global", 0.0, False, "control steps an observation is late", None, True, True
+        ),
+        PropertyKind(
+            "obs_noise",
+            (),
+            "field unit",
+            "obs_field",
+            0.0,
+            False,
+            "std of Gaussian noise on an observation field",
+            None,
+            True,
+        ),
+        PropertyKind(
+            "image_noise", (), "1", "global", 0.0, False, "std of Gaussian pixel noise (intensity 0..1)", 1.0, True
+        ),
+        PropertyKind(
+            "image_salt_pepper", (), "1", "global", 0.0, False, "fraction of pixels set to black or white", 1.0, True
+        ),
+        PropertyKind("image_blur", (), "px", "global", 0.0, False, "sigma of a Gaussian blur of the image", 10.0, True),
+        PropertyKind(
+            "control_jitter",
+            (),
+            "1",
+            "global",
+            0.0,
+            False,
+            "relative spread of each control period (physics substeps drawn per step)",
+            0.9,
+            True,
+        ),
     )
+}
+
+#: Observation fields that `obs_noise:<field>` names, and the observation layout field each one is.
+OBS_NOISE_FIELDS: dict[str, str] = {
+    "joint_pos": "arm_q_rad",
+    "joint_vel": "arm_qd_rad_s",
+    "ee_pos": "ee_pos_m",
+    "ee_vel": "ee_linvel_m_s",
+    "finger_width": "finger_width_m",
+    "object_pos": "object_pos_m",
+    "object_quat": "object_quat_wxyz",
+    "object_linvel": "object_linvel_m_s",
+    "object_angvel": "object_angvel_rad_s",
 }
 
 
@@ -98,6 +149,8 @@ def check_value(name: str, kind: PropertyKind, value: object) -> np.ndarray:
             raise ValueError(f"property {name!r}: every component must be {rel} {kind.minimum}, got {got}")
     if kind.maximum is not None and np.any(arr > kind.maximum):
         raise ValueError(f"property {name!r}: every component must be <= {kind.maximum}, got max {arr.max()}")
+    if kind.integer and np.any(arr != np.round(arr)):
+        raise ValueError(f"property {name!r} takes whole numbers ({kind.unit}), got {arr.tolist()}")
     if kind.name == "joint_range" and arr[0] >= arr[1]:
         raise ValueError(f"property {name!r}: lower limit must be below upper, got {arr.tolist()}")
     if kind.name == "camera_quat":

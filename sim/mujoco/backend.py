@@ -47,6 +47,7 @@ class MujocoBackend(Backend):
 
     def __init__(self, scene: SceneSpec, robot: RobotDescription) -> None:
         super().__init__(scene, robot)
+        self._batching = self._stale_const = self._stale_forward = False
         self.spec = spec = _robot_spec(robot)
         spec.option.timestep = scene.physics_dt_s
         spec.option.gravity = list(scene.gravity)
@@ -188,13 +189,13 @@ class MujocoBackend(Backend):
             self.set_object_pose(name, pos, quat)
         mujoco.mj_forward(m, d)
 
-    def step(self, arm_target_rad: np.ndarray, finger_target_m: float) -> None:
+    def step(self, arm_target_rad: np.ndarray, finger_target_m: float, n_substeps: int | None = None) -> None:
         arm = self._check_targets(arm_target_rad, finger_target_m)
         ctrl = self.data.ctrl
         ctrl[: self.n_arm] = arm
         ctrl[self.n_arm :] = finger_target_m
         np.clip(ctrl, self._ctrl_lo, self._ctrl_hi, out=ctrl)
-        mujoco.mj_step(self.model, self.data, nstep=self.scene.n_substeps)
+        mujoco.mj_step(self.model, self.data, nstep=n_substeps or self.scene.n_substeps)
 
     def close(self) -> None:
         for r in self._renderers.values():
@@ -365,7 +366,7 @@ class MujocoBackend(Backend):
         assert element is not None
         if kind in ("body_mass", "body_inertia"):
             getattr(m, kind)[self._body(element)] = value
-            mujoco.mj_setConst(m, self.data)  # refresh quantities derived from masses
+            self._stale_const = True
         elif kind == "geom_friction":
             m.geom_friction[self._geoms_of_body[element][0]] = value
         elif kind == "geom_rgba":
@@ -394,7 +395,20 @@ class MujocoBackend(Backend):
             getattr(m, "cam_" + kind[len("camera_") :])[m.camera(element).id] = value
         else:
             raise KeyError(f"property kind {kind!r} is not supported by the mujoco backend")
-        mujoco.mj_forward(m, self.data)
+        self._stale_forward = True
+        if not self._batching:
+            self._end_batch()
+
+    def _begin_batch(self) -> None:
+        self._batching = True
+
+    def _end_batch(self) -> None:
+        self._batching = False
+        if self._stale_const:  # refresh quantities derived from masses (subtree masses, inverse weights)
+            mujoco.mj_setConst(self.model, self.data)
+        if self._stale_forward:
+            mujoco.mj_forward(self.model, self.data)
+        self._stale_const = self._stale_forward = False
 
 
 def _as_slice(idx: np.ndarray) -> slice | np.ndarray:

@@ -382,7 +382,7 @@ class PybulletBackend(Backend):
             pb.resetBasePositionAndOrientation(body, [0.0, 0.0, 1000.0 + 10.0 * k], [0, 0, 0, 1], physicsClientId=cid)
         pb.performCollisionDetection(physicsClientId=cid)
 
-    def step(self, arm_target_rad: np.ndarray, finger_target_m: float) -> None:
+    def step(self, arm_target_rad: np.ndarray, finger_target_m: float, n_substeps: int | None = None) -> None:
         arm = self._check_targets(arm_target_rad, finger_target_m)
         target = self._target
         target[: self.n_arm] = arm
@@ -396,7 +396,7 @@ class PybulletBackend(Backend):
         get_states, inv_dyn, mass_matrix = pb.getJointStates, pb.calculateInverseDynamics, pb.calculateMassMatrix
         set_control, step_sim, torque = pb.setJointMotorControlArray, pb.stepSimulation, pb.TORQUE_CONTROL
         array, solve, minimum, maximum = np.array, np.linalg.solve, np.minimum, np.maximum
-        for _ in range(self.scene.n_substeps):
+        for _ in range(n_substeps or self.scene.n_substeps):
             states = get_states(rid, movable, physicsClientId=cid)
             q = [s[0] for s in states]
             qd_list = [s[1] for s in states]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -10,7 +11,10 @@ from gymnasium import spaces
 
 from sim.backend import BACKENDS, Backend, make_backend
 from sim.observation import RawSignals, build_observation, observation_dim
+from sim.properties import check_value, match_elements, parse_name
+from sim.randomized import RandomizationArg, Randomizer
 from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
+from sim.signal_effects import SignalEffects
 from sim.transforms import quat_to_mat
 
 OBS_MODES = ("state", "pixels", "both")
@@ -58,6 +62,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         cameras: tuple[str, ...] | list[str] = ("scene",),
         distance_threshold_m: float = 0.05,
         render_mode: str | None = None,
+        randomization: RandomizationArg | None = None,
     ) -> None:
         _choice("backend", backend, BACKENDS)
         _choice("obs_mode", obs_mode, OBS_MODES)
@@ -110,6 +115,15 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._finger_target = self._finger_closed
         self._ee_down_quat = self.sim.robot.link_pose(robot.ee_link, self._neutral_q)[1]
         self._last_q = np.concatenate([self._neutral_q, [self._finger_closed] * 2])
+        self._prev_obs = np.zeros(observation_dim(obs_with_object), np.float32)
+        self.effects = SignalEffects(obs_with_object)
+        self.randomizer: Randomizer | None = None
+        if randomization is not None:
+            try:
+                self.randomizer = Randomizer(self, randomization)
+            except BaseException:
+                self.sim.close()
+                raise
 
     # -- task hooks ----------------------------------------------------------------------------
     def make_scene(self) -> SceneSpec:
@@ -132,12 +146,19 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Start an episode. `options` may hold `goal` (3,) m, checked against the task's goal box."""
+        """Start an episode. `options` may hold `goal` (3,) m, checked against the task's goal box, and
+        `nominal: True` to run this episode at the randomization space's nominal values (nominal evaluation)."""
         super().reset(seed=seed)
         options = dict(options or {})
         goal = options.pop("goal", None)
+        nominal = bool(options.pop("nominal", False))
         if options:
-            raise KeyError(f"unknown reset option(s) {sorted(options)}; known: ['goal']")
+            raise KeyError(f"unknown reset option(s) {sorted(options)}; known: ['goal', 'nominal']")
+        if self.randomizer is not None:
+            if seed is not None:
+                self.randomizer.reseed(seed)
+            self.randomizer.begin_episode(nominal)
+        self.effects.reset()
         objects = self.sample_objects()
         self.goal = self.sample_goal() if goal is None else self._check_goal(goal)
         if self.sim.scene.target is not None:
@@ -146,10 +167,16 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._finger_target = self._finger_closed
         self.sim.reset(self._arm_target, self._finger_target, objects)
         obs = self._observe()
+        if self.effects.active:
+            obs = self.effects.observe(obs, self.np_random)
+        self._prev_obs = obs["observation"]
         return obs, {"is_success": bool(self._success(obs["achieved_goal"], self.goal))}
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        action = self._check_action(action)
+        action = policy_action = self._check_action(action)
+        effects = self.effects.active
+        if effects:
+            action = self.effects.delay_action(action)
         q = self._last_q  # joint positions as observed after the previous reset/step: nothing moved since
         arm_q = q[:7]
         if self.control == "joint":
@@ -160,13 +187,23 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if self.uses_gripper:
             finger = q[7] + MAX_FINGER_STEP_M * float(action[-1])
             self._finger_target = float(np.clip(finger, *self._finger_limits))
-        self.sim.step(self._arm_target, self._finger_target)
+        if effects:
+            self.sim.step(
+                self._arm_target, self._finger_target, self.effects.substeps(self.sim.scene.n_substeps, self.np_random)
+            )
+        else:
+            self.sim.step(self._arm_target, self._finger_target)
         obs = self._observe()
+        if effects:
+            obs = self.effects.observe(obs, self.np_random)
         d = obs["achieved_goal"] - obs["desired_goal"]
         distance = float(np.sqrt(d @ d))
         success = distance < self.distance_threshold_m
         # the same values as compute_reward, without its vectorised overhead
         reward = (0.0 if success else -1.0) if self.reward_type == "sparse" else float(np.float32(-distance))
+        if self.randomizer is not None:
+            self.randomizer.record_step(self._prev_obs, policy_action, obs["observation"], reward, success)
+            self._prev_obs = obs["observation"]
         return obs, reward, success, False, {"is_success": success, "distance_m": distance}
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
@@ -186,7 +223,57 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return self.sim.render("scene")  # type: ignore[return-value]
 
     def close(self) -> None:
+        if self.randomizer is not None:
+            self.randomizer.end_episode()
         self.sim.close()
+
+    # -- properties: the engine's and the env-level ones (delays, noise, jitter) ------------------------
+    def concrete_property_names(self, name: str) -> list[str]:
+        """The concrete property names (`kind:element`, or `kind`) that a possibly wildcard name refers to."""
+        kind, pattern = parse_name(name)
+        if not kind.env_level:
+            return [kind.name if e is None else f"{kind.name}:{e}" for e in self.sim.property_elements(name)]
+        if pattern is None:
+            return [kind.name]
+        return [f"{kind.name}:{e}" for e in match_elements(name, pattern, self.effects.elements())]
+
+    def property_names(self) -> list[str]:
+        """Every concrete property this env can randomize: the engine's plus the env-level ones."""
+        env_level = [*self.effects.values, *(f"obs_noise:{f}" for f in self.effects.elements())]
+        return self.sim.property_names() + env_level
+
+    def get_property(self, name: str) -> dict[str, np.ndarray]:
+        """Values of `kind:pattern` for every matching element, keyed by concrete name."""
+        kind, _ = parse_name(name)
+        if not kind.env_level:
+            return self.sim.get_property(name)
+        return {n: self.effects.get(kind.name, n.partition(":")[2] or None) for n in self.concrete_property_names(name)}
+
+    def set_property(self, name: str, value: object) -> None:
+        """Set `kind:pattern` on every matching element (validated first; nothing changes on error)."""
+        self.set_properties({name: value})
+
+    def set_properties(self, values: Mapping[str, object]) -> None:
+        """Set several properties; every value is validated before anything changes."""
+        engine: dict[str, object] = {}
+        env_level: list[tuple[str, str | None, float]] = []
+        for name, value in values.items():
+            kind, _ = parse_name(name)
+            if not kind.env_level:
+                engine[name] = value
+                continue
+            arr = check_value(name, kind, value)
+            env_level.extend(
+                (kind.name, n.partition(":")[2] or None, float(arr)) for n in self.concrete_property_names(name)
+            )
+        if engine:
+            self.sim.set_properties(engine)
+        for kind_name, element, v in env_level:
+            self.effects.set(kind_name, element, v)
+
+    def randomization_state(self) -> dict[str, Any] | None:
+        """The randomization sampler's state (ranges, ADR boundaries, Active DR particles), or None."""
+        return None if self.randomizer is None else self.randomizer.state_dict()
 
     # -- internals -----------------------------------------------------------------------------
     def _success(self, achieved: np.ndarray, desired: np.ndarray) -> bool:

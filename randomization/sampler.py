@@ -1,0 +1,165 @@
+"""What every sampler shares: the draw it hands out, the episode report it gets back, and the protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from randomization.distributions import draw_value
+from randomization.space import Parameter, ParameterSpace, TextureParameter
+from randomization.textures import draw_texture
+
+#: Side of the square textures drawn for texture parameters (the scene's texture size).
+TEXTURE_SIZE_PX = 64
+
+
+@dataclass
+class Draw:
+    """One set of parameter values, keyed by parameter name (textures: (S, S, 3) images in [0, 1]).
+
+    `tag` says where the draw came from, for the sampler's own bookkeeping (ADR's boundary, Active DR's
+    particle); samplers that learn read it back in `feedback`.
+    """
+
+    values: dict[str, np.ndarray]
+    tag: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EpisodeReport:
+    """What happened in an episode run under a draw.
+
+    `success`: 1.0/0.0 (or a success rate); `episode_return`: sum of rewards; `transitions`: (T, F) float
+    features of the episode's steps (observation, action, next observation), for Active DR's discriminator.
+    """
+
+    success: float
+    episode_return: float = 0.0
+    transitions: np.ndarray | None = None
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """A source of randomization draws. Every sampler is seeded through an explicit numpy Generator."""
+
+    space: ParameterSpace
+
+    def sample(self) -> Draw:
+        """The values for the next episode (or resample interval)."""
+        ...
+
+    def feedback(self, draw: Draw, report: EpisodeReport) -> None:
+        """How the episode under `draw` went; learning samplers update from it, others ignore it."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state: enough to resume and to record as the policy's provenance."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what state_dict returned."""
+        ...
+
+
+def draw_all(
+    space: ParameterSpace,
+    rng: np.random.Generator,
+    bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    texture_size_px: int = TEXTURE_SIZE_PX,
+) -> dict[str, np.ndarray]:
+    """A value for every parameter of `space`; `bounds` overrides some numeric ranges (name -> (low, high))."""
+    out: dict[str, np.ndarray] = {}
+    for p in space.parameters:
+        if isinstance(p, TextureParameter):
+            out[p.name] = draw_texture(p, rng, texture_size_px)
+        else:
+            lo, hi = bounds[p.name] if bounds and p.name in bounds else (None, None)
+            out[p.name] = draw_value(p, rng, lo, hi)
+    return out
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """The generator's state as plain JSON data."""
+    return _jsonable(rng.bit_generator.state)
+
+
+def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    rng.bit_generator.state = state
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+class UniformDR:
+    """Uniform domain randomization (Tobin et al. 2017; Peng et al. 2018): every parameter drawn independently
+    from its own distribution over its full range, at every reset (and every `space.resample_every_steps`)."""
+
+    def __init__(self, space: ParameterSpace, rng: np.random.Generator, texture_size_px: int = TEXTURE_SIZE_PX) -> None:
+        self.space = space
+        self.rng = rng
+        self.texture_size_px = texture_size_px
+        self.n_draws = 0
+
+    def sample(self) -> Draw:
+        self.n_draws += 1
+        return Draw(draw_all(self.space, self.rng, texture_size_px=self.texture_size_px), {"sampler": "uniform"})
+
+    def feedback(self, draw: Draw, report: EpisodeReport) -> None:
+        """Uniform DR does not learn."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "sampler": "uniform",
+            "space": self.space.to_dict(),
+            "n_draws": self.n_draws,
+            "rng": rng_state(self.rng),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _check_state(state, "uniform", self.space)
+        self.n_draws = int(state["n_draws"])
+        set_rng_state(self.rng, state["rng"])
+
+
+class NominalSampler:
+    """Every draw is the nominal value (no randomization); the reference for Active DR and nominal evaluation."""
+
+    def __init__(self, space: ParameterSpace) -> None:
+        self.space = space
+
+    def sample(self) -> Draw:
+        return Draw(self.space.nominal(), {"sampler": "nominal"})
+
+    def feedback(self, draw: Draw, report: EpisodeReport) -> None:
+        """Nothing to learn."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sampler": "nominal", "space": self.space.to_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _check_state(state, "nominal", self.space)
+
+
+def _check_state(state: dict[str, Any], sampler: str, space: ParameterSpace) -> None:
+    if state.get("sampler") != sampler:
+        raise ValueError(f"state is for sampler {state.get('sampler')!r}, not {sampler!r}")
+    names = [p["name"] for p in state.get("space", {}).get("parameters", [])]
+    if names != space.names:
+        raise ValueError(f"state's parameters {names} differ from this sampler's {space.names}")
+
+
+def numeric_parameter(space: ParameterSpace, name: str) -> Parameter:
+    """The numeric parameter called `name` (a clear error for textures and unknown names)."""
+    p = space[name]
+    if not isinstance(p, Parameter):
+        raise TypeError(f"parameter {name!r} is a texture, not numeric")
+    return p
