@@ -25,6 +25,9 @@ class Draw:
 
     values: dict[str, np.ndarray]
     tag: dict[str, Any] = field(default_factory=dict)
+    #: When set: every numeric value raveled into one vector in `space.numeric` order (a fast path for
+    #: appliers); samplers that edit `values` after drawing must leave it None.
+    flat: np.ndarray | None = None
 
 
 @dataclass
@@ -69,15 +72,80 @@ def draw_all(
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     texture_size_px: int = TEXTURE_SIZE_PX,
 ) -> dict[str, np.ndarray]:
-    """A value for every parameter of `space`; `bounds` overrides some numeric ranges (name -> (low, high))."""
+    """A value for every parameter of `space`; `bounds` overrides some numeric ranges (name -> (low, high)).
+
+    Uniform parameters are drawn together from one vector of uniforms (a randomized reset of a hundred
+    parameters costs one generator call), the others one by one, textures last.
+    """
+    plan = _uniform_plan(space)
+    lo, hi = plan.low, plan.high
+    if bounds:
+        lo, hi = lo.copy(), hi.copy()
+        for name, (a, b) in bounds.items():
+            sl = plan.slices.get(name)
+            if sl is not None:
+                lo[sl], hi[sl] = np.ravel(a), np.ravel(b)
     out: dict[str, np.ndarray] = {}
-    for p in space.parameters:
-        if isinstance(p, TextureParameter):
-            out[p.name] = draw_texture(p, rng, texture_size_px)
-        else:
-            lo, hi = bounds[p.name] if bounds and p.name in bounds else (None, None)
-            out[p.name] = draw_value(p, rng, lo, hi)
-    return out
+    if plan.names:
+        flat = lo + (hi - lo) * rng.random(lo.size)
+        flat[plan.integer] = np.round(flat[plan.integer])
+        for name, sl, shape in zip(plan.names, plan.slices.values(), plan.shapes):
+            out[name] = flat[sl].reshape(shape)
+    for p in plan.others:
+        lo_p, hi_p = bounds[p.name] if bounds and p.name in bounds else (None, None)
+        out[p.name] = draw_value(p, rng, lo_p, hi_p)
+    for t in plan.textures:
+        out[t.name] = draw_texture(t, rng, texture_size_px)
+    return {name: out[name] for name in plan.order}
+
+
+def numeric_flat(space: ParameterSpace, values: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The numeric values of a draw_all result as one vector in `space.numeric` order, without copying when
+    every numeric parameter is uniform (their values are views of one vector); None otherwise."""
+    plan = _uniform_plan(space)
+    if plan.others or not plan.names:
+        return None
+    base = values[plan.names[0]].base
+    return base if isinstance(base, np.ndarray) and base.size == plan.low.size else None
+
+
+@dataclass(frozen=True)
+class _UniformPlan:
+    """The uniform parameters of a space laid out in one flat vector, and the rest by type."""
+
+    names: list[str]
+    slices: dict[str, slice]
+    shapes: list[tuple[int, ...]]
+    low: np.ndarray
+    high: np.ndarray
+    integer: np.ndarray
+    others: list[Parameter]
+    textures: list[TextureParameter]
+    order: list[str]
+
+
+_PLANS: dict[int, tuple[ParameterSpace, _UniformPlan]] = {}
+
+
+def _uniform_plan(space: ParameterSpace) -> _UniformPlan:
+    cached = _PLANS.get(id(space))
+    if cached is not None and cached[0] is space:
+        return cached[1]
+    uniform = [p for p in space.numeric if p.distribution == "uniform"]
+    offsets = np.cumsum([0] + [p.size for p in uniform])
+    plan = _UniformPlan(
+        names=[p.name for p in uniform],
+        slices={p.name: slice(int(a), int(b)) for p, a, b in zip(uniform, offsets[:-1], offsets[1:])},
+        shapes=[p.shape for p in uniform],
+        low=np.concatenate([p.low.ravel() for p in uniform]) if uniform else np.zeros(0),
+        high=np.concatenate([p.high.ravel() for p in uniform]) if uniform else np.zeros(0),
+        integer=np.concatenate([np.full(p.size, p.integer) for p in uniform]) if uniform else np.zeros(0, bool),
+        others=[p for p in space.numeric if p.distribution != "uniform"],
+        textures=[p for p in space.parameters if isinstance(p, TextureParameter)],
+        order=space.names,
+    )
+    _PLANS[id(space)] = (space, plan)
+    return plan
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -111,7 +179,8 @@ class UniformDR:
 
     def sample(self) -> Draw:
         self.n_draws += 1
-        return Draw(draw_all(self.space, self.rng, texture_size_px=self.texture_size_px), {"sampler": "uniform"})
+        values = draw_all(self.space, self.rng, texture_size_px=self.texture_size_px)
+        return Draw(values, {"sampler": "uniform"}, flat=numeric_flat(self.space, values))
 
     def feedback(self, draw: Draw, report: EpisodeReport) -> None:
         """Uniform DR does not learn."""

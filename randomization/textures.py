@@ -10,21 +10,21 @@ from randomization.space import TextureParameter
 def make_texture(
     pattern: str, color_a: np.ndarray, color_b: np.ndarray, period_px: int, rng: np.random.Generator, size_px: int
 ) -> np.ndarray:
-    """A (size_px, size_px, 3) float image in [0, 1].
+    """A (size_px, size_px, 3) float32 image in [0, 1].
 
     flat: color_a everywhere; checker: squares of side period_px alternating a/b; noise: value noise of cell
     period_px blending a and b; gradient: a to b along a random direction.
     """
-    a, b = np.asarray(color_a, float), np.asarray(color_b, float)
+    a, b = np.asarray(color_a, np.float32), np.asarray(color_b, np.float32)
     if pattern == "flat":
-        w = np.zeros((size_px, size_px))
+        return np.broadcast_to(a, (size_px, size_px, 3)).copy()
     elif pattern == "checker":
         idx = np.arange(size_px) // max(1, period_px)
-        w = ((idx[:, None] + idx[None, :]) % 2).astype(float)
+        w = ((idx[:, None] + idx[None, :]) % 2).astype(np.float32)
     elif pattern == "noise":
         cells = size_px // max(1, period_px) + 2
-        grid = rng.random((cells, cells))
-        x = np.arange(size_px) / max(1, period_px)
+        grid = rng.random((cells, cells), dtype=np.float32)
+        x = np.arange(size_px, dtype=np.float32) / max(1, period_px)
         i0 = np.floor(x).astype(int)
         t = x - i0
         t = t * t * (3 - 2 * t)  # smoothstep between lattice values
@@ -33,13 +33,13 @@ def make_texture(
         w = rows * (1 - t)[:, None] + rows1 * t[:, None]
     elif pattern == "gradient":
         angle = rng.uniform(0, 2 * np.pi)
-        u = np.linspace(-0.5, 0.5, size_px)
+        u = np.linspace(-0.5, 0.5, size_px, dtype=np.float32)
         proj = np.cos(angle) * u[None, :] + np.sin(angle) * u[:, None]
         w = (proj - proj.min()) / max(np.ptp(proj), 1e-9)
     else:
         raise ValueError(f"unknown texture pattern {pattern!r}")
-    img = a[None, None, :] * (1 - w[..., None]) + b[None, None, :] * w[..., None]
-    return np.clip(img, 0.0, 1.0)
+    # a convex blend of two colours in [0, 1] stays in [0, 1]
+    return a + (b - a) * w[..., None]
 
 
 def draw_texture(p: TextureParameter, rng: np.random.Generator, size_px: int) -> np.ndarray:

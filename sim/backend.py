@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -12,6 +12,8 @@ from sim.robot import RobotDescription
 from sim.scene import SceneSpec
 
 BACKENDS = ("mujoco", "pybullet")
+#: Kinds whose valid values are not a box: compiled setters still validate them on every write.
+GUARDED_KINDS = frozenset({"joint_range", "camera_quat", "light_dir"})
 Pose = tuple[np.ndarray, np.ndarray]  # position (3,) m, quaternion (4,) wxyz
 
 
@@ -143,12 +145,41 @@ class Backend(abc.ABC):
         finally:
             self._end_batch()
 
+    def compile_setter(self, names: Sequence[str]) -> Callable[..., None]:
+        """A fast writer for a fixed list of concrete property names (`kind:element` or `kind`), for the
+        randomized-reset path. The writer takes one flat float vector: every property's value raveled, in the
+        order of `names` (see flat_layout), and `forward=False` when a reset or step follows at once (an engine
+        may then leave recomputing positions to it). Names are resolved once here; per call only the checks that
+        a domain box cannot prove are made (GUARDED_KINDS: joint limit order, quaternion norm, light direction).
+
+        The caller guarantees the other values lie in their kind's domain; the randomizer proves that when it
+        binds a space (every value its ranges can produce is checked then). Derived engine quantities are
+        recomputed once per call.
+        """
+        plan = []
+        for name, sl in zip(names, flat_layout(names)):
+            kind, element = parse_name(name)
+            if element is not None:
+                self.property_elements(name)  # resolves, and raises for an unknown element
+            plan.append((name, kind, element, sl))
+
+        def write(flat: np.ndarray, forward: bool = True) -> None:
+            self._begin_batch()
+            try:
+                for name, kind, element, sl in plan:
+                    v = flat[sl].reshape(kind.shape)
+                    self._set(kind.name, element, check_value(name, kind, v) if kind.name in GUARDED_KINDS else v)
+            finally:
+                self._end_batch(forward)
+
+        return write
+
     def _begin_batch(self) -> None:
         """Hook: the following _set calls may defer recomputing derived quantities until _end_batch."""
         return None
 
-    def _end_batch(self) -> None:
-        """Hook: recompute whatever the _set calls since _begin_batch deferred."""
+    def _end_batch(self, forward: bool = True) -> None:
+        """Hook: recompute whatever the _set calls since _begin_batch deferred (positions only if `forward`)."""
         return None
 
     def property_names(self) -> list[str]:
@@ -175,6 +206,13 @@ class Backend(abc.ABC):
     def _check_camera(self, camera: str) -> None:
         if camera not in self.elements("camera"):
             raise KeyError(f"unknown camera {camera!r}; this scene has {self.elements('camera')}")
+
+
+def flat_layout(names: Sequence[str]) -> list[slice]:
+    """Where each named property's raveled value sits in a compiled setter's flat vector."""
+    sizes = [int(np.prod(parse_name(n)[0].shape, dtype=int)) for n in names]
+    ends = np.cumsum([0] + sizes)
+    return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
 
 
 def make_backend(name: str, scene: SceneSpec, robot: RobotDescription | None = None) -> Backend:

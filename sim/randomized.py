@@ -48,9 +48,11 @@ class Randomizer:
             self.owns_rng = True
         self.space = self.sampler.space
         self._check_expanded()
-        self.targets: list[_Target] = []
-        for p in self.space.parameters:
-            self.targets.extend(self._bind(p))
+        bound = [t for p in self.space.parameters for t in self._bind(p)]
+        #: Numeric targets first, then textures: the order of the compiled setter's flat vector.
+        self.targets: list[_Target] = [t for t in bound if t.kind.name != "texture"]
+        self.textures = [t for t in bound if t.kind.name == "texture"]
+        self._compile()
         self.wants_transitions = bool(getattr(self.sampler, "wants_transitions", False))
         self.current: Draw | None = None
         self._nominal_episode = False
@@ -118,28 +120,61 @@ class Randomizer:
         if kind.name == "joint_range" and np.any(ends[0][..., 0] >= ends[0][..., 1]):
             raise SpaceError(f"{where}: joint_range's low end gives lower >= upper limit: {ends[0].tolist()}")
 
+    def _compile(self) -> None:
+        """Lay every numeric target out in one flat vector: which component of which parameter feeds it, and
+        the multiplier and addend that turn a draw into a value (scale: x base; offset: + base)."""
+        numeric = self.space.numeric
+        ends = np.cumsum([0] + [p.size for p in numeric])
+        offset = {p.name: int(a) for p, a in zip(numeric, ends[:-1])}
+        shape = {p.name: p.shape for p in numeric}
+        src, mult, add = [], [], []
+        for t in self.targets:
+            k = t.base.size
+            at = offset[t.param]
+            src.append(np.full(k, at) if shape[t.param] == () else at + np.arange(k))
+            base = t.base.ravel().astype(float)
+            mult.append(base if t.mode == "scale" else np.ones(k))
+            add.append(base if t.mode == "offset" else np.zeros(k))
+        self._numeric_names = [p.name for p in numeric]
+        self._src = np.concatenate(src).astype(int) if src else np.zeros(0, int)
+        self._mult = np.concatenate(mult) if mult else np.zeros(0)
+        self._add = np.concatenate(add) if add else np.zeros(0)
+        self._base_flat = np.concatenate([t.base.ravel() for t in self.targets + self.textures]).astype(float)
+        self._write = self.env.compile_setter([t.name for t in self.targets + self.textures])
+
     # -- applying ---------------------------------------------------------------------------------------
     def values_for(self, draw: Draw) -> dict[str, np.ndarray]:
         """The concrete property values a draw sets (apply modes resolved against the scene's own values)."""
         out: dict[str, np.ndarray] = {}
-        for t in self.targets:
+        for t in self.targets + self.textures:
             v = draw.values.get(t.param)
             if v is not None:
                 out[t.name] = _apply(t.mode, t.base, v)
         return out
 
     def apply(self, draw: Draw) -> None:
-        """Set the draw's values on the env (engine and env-level properties), all validated first."""
-        self.env.set_properties(self.values_for(draw))
+        """Set the draw's values on the env (engine and env-level properties).
+
+        Values come from the bound space, whose every producible value was checked against the properties'
+        domains at construction, so this goes through the engine's compiled setter without per-value checks.
+        """
+        values = draw.values  # a reset or a step follows at once and recomputes positions: no forward pass here
+        flat = (
+            draw.flat if draw.flat is not None else np.concatenate([values[n] for n in self._numeric_names], axis=None)
+        )
+        out = self._mult * flat[self._src] + self._add
+        if self.textures:
+            out = np.concatenate([out, *(np.ravel(values[t.param]) for t in self.textures)])
+        self._write(out, forward=False)
 
     def restore(self) -> None:
         """Put back the scene's own values of every randomized property."""
-        self.env.set_properties({t.name: t.base for t in self.targets})
+        self._write(self._base_flat)
 
     def nominal_draw(self) -> Draw:
         """The space's nominal values; textures keep the scene's own."""
         values = self.space.nominal()
-        values.update({t.param: t.base for t in self.targets if t.kind.name == "texture"})
+        values.update({t.param: t.base for t in self.textures})
         return Draw(values, {"sampler": "nominal"})
 
     # -- episode bookkeeping -----------------------------------------------------------------------------

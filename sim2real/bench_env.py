@@ -107,23 +107,17 @@ def run_case(case: str, steps: int, seed: int) -> float:
     return runners[case]()
 
 
-def _run_in_subprocess(case: str, steps: int, seed: int) -> float:
+def run_in_subprocess(module: str, case: str, n: int, seed: int) -> float:
+    """Run `python -m module --case case --steps n --seed seed` in a fresh process; its rate per second.
+
+    The child prints one JSON line whose only number besides the case name is the rate."""
     env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
-    cmd = [
-        sys.executable,
-        "-m",
-        "sim2real.bench_env",
-        "--case",
-        case,
-        "--steps",
-        str(steps),
-        "--seed",
-        str(seed),
-    ]
+    cmd = [sys.executable, "-m", module, "--case", case, "--steps", str(n), "--seed", str(seed)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"bench case {case} failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
+    line = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(next(v for k, v in line.items() if k != "case"))
 
 
 def bench_env(
@@ -142,7 +136,7 @@ def bench_env(
             if progress:
                 progress(f"repeat {r + 1}/{repeats}: {case}")
             n = pixel_steps if case in PIXEL_CASES else steps
-            samples[case].append(_run_in_subprocess(case, n, seed + r))
+            samples[case].append(run_in_subprocess("sim2real.bench_env", case, n, seed + r))
     med = {c: float(np.median(v)) for c, v in samples.items()}
     ratios: dict[str, float] = {}
 

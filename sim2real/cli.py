@@ -10,33 +10,48 @@ from collections.abc import Callable
 def _cmd_bench(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from sim2real.artifacts import write_json
+
     console = Console(stderr=True)
+    cases = [c for c in args.cases.split(",") if c] or None
     if args.what == "env":
         from sim2real.bench_env import CASES, bench_env
-        from sim2real.bench_table import print_env_bench
+        from sim2real.bench_table import print_env_bench as show
 
-        cases = args.cases.split(",") if args.cases else None
-        for c in cases or []:
-            if c not in CASES:
-                console.print(f"[red]unknown case {c!r}; cases: {', '.join(CASES)}")
-                return 2
-        with console.status("benchmarking") as status:
-            result = bench_env(
-                steps=args.steps,
-                pixel_steps=args.pixel_steps,
-                repeats=args.repeats,
-                seed=args.seed,
-                cases=cases,
-                progress=lambda m: status.update(m),
-            )
-        from sim2real.artifacts import write_json
+        run = lambda progress: bench_env(  # noqa: E731
+            steps=args.steps or 3000,
+            pixel_steps=args.pixel_steps,
+            repeats=args.repeats,
+            seed=args.seed,
+            cases=cases,
+            progress=progress,
+        )
+    elif args.what == "randomization":
+        from sim2real.bench_randomization import CASES, bench_randomization
+        from sim2real.bench_table import print_randomization_bench as show
 
-        write_json(args.out, result)
-        print_env_bench(result)
-        console.print(f"wrote {args.out}")
-        return 0
-    console.print(f"[red]sim2real bench {args.what}: not available yet; available: env")
-    return 2
+        run = lambda progress: bench_randomization(  # noqa: E731
+            resets=args.resets,
+            steps=args.steps or 2000,
+            repeats=args.repeats,
+            seed=args.seed,
+            cases=cases,
+            progress=progress,
+        )
+    else:
+        console.print(f"[red]sim2real bench {args.what}: not available yet; available: env, randomization")
+        return 2
+    for c in cases or []:
+        if c not in CASES:
+            console.print(f"[red]unknown case {c!r}; cases: {', '.join(CASES)}")
+            return 2
+    out = args.out or f"bench_{args.what}.json"
+    with console.status("benchmarking") as status:
+        result = run(lambda m: status.update(m))
+    write_json(out, result)
+    show(result)
+    console.print(f"wrote {out}")
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -57,16 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure speed against a named peer; prints a table, writes JSON",
         description="Benchmarks. `env`: env steps/s of our Push (MuJoCo, PyBullet) vs panda-gym's "
-        "PandaPush-v3 and the bare mj_step loop, plus 84x84 pixel observations; each case in its "
-        "own process, medians over repeats, ratios.",
+        "PandaPush-v3 and the bare mj_step loop, plus 84x84 pixel observations. `randomization`: randomized "
+        "reset and step cost against unrandomized ones on both engines. Each case in its own process, medians "
+        "over repeats, ratios.",
     )
-    b.add_argument("what", choices=["env"], help="which benchmark")
-    b.add_argument("--steps", type=int, default=3000, help="env steps per state-observation case and repeat")
+    b.add_argument("what", choices=["env", "randomization"], help="which benchmark")
+    b.add_argument(
+        "--steps", type=int, default=0, help="env steps per case and repeat (default: env 3000, randomization 2000)"
+    )
+    b.add_argument("--resets", type=int, default=300, help="randomization: resets per reset case and repeat")
     b.add_argument("--pixel-steps", type=int, default=300, help="env steps per pixel case and repeat")
     b.add_argument("--repeats", type=int, default=3, help="repeats per case; the median is reported")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--cases", default="", help="comma-separated subset of cases (default: all)")
-    b.add_argument("--out", default="bench_env.json", help="where to write the JSON results")
+    b.add_argument("--out", default="", help="where to write the JSON results (default bench_<what>.json)")
     b.set_defaults(func=_cmd_bench)
 
     d = sub.add_parser(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -12,8 +12,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering through Mesa/EGL
 
 import mujoco  # noqa: E402
 
-from sim.backend import Backend, Pose  # noqa: E402
-from sim.properties import TEXTURE_SIZE  # noqa: E402
+from sim.backend import Backend, Pose, flat_layout  # noqa: E402
+from sim.properties import TEXTURE_SIZE, parse_name  # noqa: E402
 from sim.robot import RobotDescription  # noqa: E402
 from sim.scene import ObjectSpec, SceneSpec  # noqa: E402
 
@@ -174,7 +174,9 @@ class MujocoBackend(Backend):
         return out
 
     def _update_ctrl_limits(self) -> None:
-        ids = [self.model.joint(j.name).id for j in self.robot.movable_joints]
+        if not hasattr(self, "_movable_jnt_ids"):
+            self._movable_jnt_ids = [self.model.joint(j.name).id for j in self.robot.movable_joints]
+        ids = self._movable_jnt_ids
         self._ctrl_lo = self.model.jnt_range[ids, 0].copy()
         self._ctrl_hi = self.model.jnt_range[ids, 1].copy()
 
@@ -399,14 +401,124 @@ class MujocoBackend(Backend):
         if not self._batching:
             self._end_batch()
 
+    #: Kinds that are plain entries of model arrays: kind -> [(array attribute, sign, first column)].
+    _ARRAY_KINDS: dict[str, list[tuple[str, float, int]]] = {
+        "body_mass": [("body_mass", 1.0, 0)],
+        "body_inertia": [("body_inertia", 1.0, 0)],
+        "geom_friction": [("geom_friction", 1.0, 0)],
+        "geom_rgba": [("geom_rgba", 1.0, 0)],
+        "joint_damping": [("dof_damping", 1.0, 0)],
+        "joint_armature": [("dof_armature", 1.0, 0)],
+        "joint_frictionloss": [("dof_frictionloss", 1.0, 0)],
+        "actuator_kp": [("actuator_gainprm", 1.0, 0), ("actuator_biasprm", -1.0, 1)],
+        "actuator_kd": [("actuator_biasprm", -1.0, 2)],
+        "light_pos": [("light_pos", 1.0, 0)],
+        "light_diffuse": [("light_diffuse", 1.0, 0)],
+        "light_ambient": [("light_ambient", 1.0, 0)],
+        "camera_pos": [("cam_pos", 1.0, 0)],
+        "camera_fovy": [("cam_fovy", 1.0, 0)],
+        "gravity": [("gravity", 1.0, 0)],
+        "joint_range": [("jnt_range", 1.0, 0)],  # lower < upper checked on every write
+        "camera_quat": [("cam_quat", 1.0, 0)],  # normalised after every write
+        "light_dir": [("light_dir", 1.0, 0)],  # checked non-zero on every write
+    }
+
+    def _rows(self, kind: str, element: str | None) -> list[int]:
+        """Rows of the model array that hold `kind` of `element`."""
+        m = self.model
+        if kind in ("body_mass", "body_inertia"):
+            return [self._body(str(element))]
+        if kind == "geom_friction":
+            return [int(g) for g in self._geoms_of_body[str(element)][0]]
+        if kind == "geom_rgba":
+            return [int(g) for g in self._geoms_of_body[str(element)][1]]
+        if kind == "joint_range":
+            return [m.joint(element).id]
+        if kind.startswith("joint_"):
+            return [int(m.jnt_dofadr[m.joint(element).id])]
+        if kind.startswith("actuator_"):
+            return [m.actuator(element).id]
+        if kind.startswith("light_"):
+            return [m.light(element).id]
+        if kind.startswith("camera_"):
+            return [m.camera(element).id]
+        return [0]  # gravity
+
+    def _array(self, attr: str) -> np.ndarray:
+        """A flat writable view of a model array (gravity lives in model.opt)."""
+        arr = self.model.opt.gravity if attr == "gravity" else getattr(self.model, attr)
+        return arr.reshape(-1)
+
+    def compile_setter(self, names: Sequence[str]) -> Callable[..., None]:
+        """As Backend.compile_setter, with every plain-array kind written by one fancy-indexed assignment per
+        model array (a hundred properties cost a dozen numpy writes and one mj_setConst/mj_forward)."""
+        layout = flat_layout(names)
+        slow: list[int] = []
+        groups: dict[str, tuple[list[int], list[int], list[float]]] = {}
+        limits: list[tuple[str, int]] = []
+        unit: list[tuple[str, slice, int, bool]] = []  # (name, values, row, normalise) of quaternions and directions
+        for i, (name, sl) in enumerate(zip(names, layout)):
+            kind, element = parse_name(name)
+            if kind.name not in self._ARRAY_KINDS:
+                slow.append(i)
+                continue
+            if element is not None:
+                self.property_elements(name)  # raises for an unknown element
+            if kind.name == "joint_range":
+                limits.append((name, sl.start))
+            if kind.name in ("camera_quat", "light_dir"):
+                unit.append((name, sl, self._rows(kind.name, element)[0], kind.name == "camera_quat"))
+            for attr, sign, col0 in self._ARRAY_KINDS[kind.name]:
+                arr = self.model.opt.gravity if attr == "gravity" else getattr(self.model, attr)
+                width = arr.shape[1] if arr.ndim == 2 else 1
+                dest, src, signs = groups.setdefault(attr, ([], [], []))
+                for row in self._rows(kind.name, element):
+                    for c in range(sl.stop - sl.start):
+                        dest.append(row * width + col0 + c if arr.ndim == 2 else (c if attr == "gravity" else row))
+                        src.append(sl.start + c)
+                        signs.append(sign)
+        # model arrays never move, so flat views taken now stay valid
+        plan = [(self._array(attr), np.array(d), np.array(s_), np.array(g)) for attr, (d, s_, g) in groups.items()]
+        masses = "body_mass" in groups or "body_inertia" in groups
+        slow_names = [names[i] for i in slow]
+        slow_idx = np.concatenate([np.arange(layout[i].start, layout[i].stop) for i in slow]) if slow else None
+        slow_write = Backend.compile_setter(self, slow_names) if slow else None
+
+        lower = np.array([at for _, at in limits], dtype=int)
+
+        def write(flat: np.ndarray, forward: bool = True) -> None:
+            if limits and np.any(flat[lower] >= flat[lower + 1]):
+                name, at = limits[int(np.argmax(flat[lower] >= flat[lower + 1]))]
+                raise ValueError(f"property {name!r}: lower limit must be below upper, got {flat[at : at + 2]}")
+            for name, sl, _, _ in unit:
+                if not np.any(flat[sl]):
+                    raise ValueError(f"property {name!r}: value must be non-zero, got {flat[sl].tolist()}")
+            for view, dest, src, sign in plan:
+                view[dest] = sign * flat[src]
+            for _, _sl, row, normalise in unit:
+                if normalise:
+                    q = self.model.cam_quat[row]
+                    q /= np.sqrt(q @ q)
+            self._stale_const = self._stale_const or masses
+            self._stale_forward = self._stale_forward or (forward and bool(plan))
+            if limits:
+                self._update_ctrl_limits()
+            if slow_write is not None:
+                self._batching = True
+                slow_write(flat[slow_idx], forward)  # ends the batch: recomputes what the array writes need too
+            else:
+                self._end_batch(forward)
+
+        return write
+
     def _begin_batch(self) -> None:
         self._batching = True
 
-    def _end_batch(self) -> None:
+    def _end_batch(self, forward: bool = True) -> None:
         self._batching = False
         if self._stale_const:  # refresh quantities derived from masses (subtree masses, inverse weights)
             mujoco.mj_setConst(self.model, self.data)
-        if self._stale_forward:
+        if self._stale_forward and forward:
             mujoco.mj_forward(self.model, self.data)
         self._stale_const = self._stale_forward = False
 

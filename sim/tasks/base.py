@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sim.backend import BACKENDS, Backend, make_backend
+from sim.backend import BACKENDS, Backend, flat_layout, make_backend
 from sim.observation import RawSignals, build_observation, observation_dim
 from sim.properties import check_value, match_elements, parse_name
 from sim.randomized import RandomizationArg, Randomizer
@@ -271,6 +271,23 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         for kind_name, element, v in env_level:
             self.effects.set(kind_name, element, v)
 
+    def compile_setter(self, names: Sequence[str]) -> Callable[..., None]:
+        """A fast writer for fixed concrete property names taking one flat vector (see Backend.compile_setter):
+        engine properties through the backend's compiled setter, env-level ones straight into the effects."""
+        layout = flat_layout(names)
+        engine = [i for i, n in enumerate(names) if not parse_name(n)[0].env_level]
+        env_targets = [(layout[i].start, *_split(n)) for i, n in enumerate(names) if parse_name(n)[0].env_level]
+        engine_write = self.sim.compile_setter([names[i] for i in engine])
+        engine_idx = np.concatenate([np.arange(layout[i].start, layout[i].stop) for i in engine]) if engine else None
+
+        def write(flat: np.ndarray, forward: bool = True) -> None:
+            if engine_idx is not None:
+                engine_write(flat[engine_idx], forward)
+            for at, kind_name, element in env_targets:
+                self.effects.set(kind_name, element, float(flat[at]))
+
+        return write
+
     def randomization_state(self) -> dict[str, Any] | None:
         """The randomization sampler's state (ranges, ADR boundaries, Active DR particles), or None."""
         return None if self.randomizer is None else self.randomizer.state_dict()
@@ -339,6 +356,11 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         pos, quat = self.sim.object_pose("object")
         lin, ang = self.sim.object_velocity("object")
         return (pos, quat, lin, ang)
+
+
+def _split(name: str) -> tuple[str, str | None]:
+    kind, _, element = name.partition(":")
+    return kind, element or None
 
 
 def _choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
