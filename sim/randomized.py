@@ -152,20 +152,21 @@ class Randomizer:
                 out[t.name] = _apply(t.mode, t.base, v)
         return out
 
-    def apply(self, draw: Draw) -> None:
+    def apply(self, draw: Draw, forward: bool = True) -> None:
         """Set the draw's values on the env (engine and env-level properties).
 
         Values come from the bound space, whose every producible value was checked against the properties'
         domains at construction, so this goes through the engine's compiled setter without per-value checks.
+        `forward=False` when a reset or step follows at once and recomputes positions (the env's own use).
         """
-        values = draw.values  # a reset or a step follows at once and recomputes positions: no forward pass here
+        values = draw.values
         flat = (
             draw.flat if draw.flat is not None else np.concatenate([values[n] for n in self._numeric_names], axis=None)
         )
         out = self._mult * flat[self._src] + self._add
         if self.textures:
             out = np.concatenate([out, *(np.ravel(values[t.param]) for t in self.textures)])
-        self._write(out, forward=False)
+        self._write(out, forward=forward)
 
     def restore(self) -> None:
         """Put back the scene's own values of every randomized property."""
@@ -183,7 +184,7 @@ class Randomizer:
         self.end_episode()
         self.current = self.nominal_draw() if nominal else self.sampler.sample()
         self._nominal_episode = nominal
-        self.apply(self.current)
+        self.apply(self.current, forward=False)
         self._return, self._success, self._steps = 0.0, 0.0, 0
         self._transitions = []
 
@@ -197,7 +198,7 @@ class Randomizer:
             self._transitions.append(np.concatenate([obs, action, next_obs]).astype(np.float32))
         every = self.space.resample_every_steps
         if every and self._steps % every == 0 and not self._nominal_episode:
-            self.apply(self.sampler.sample())
+            self.apply(self.sampler.sample(), forward=False)
 
     def end_episode(self) -> None:
         """Hand the finished episode (if any step ran) to the sampler."""

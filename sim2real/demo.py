@@ -52,13 +52,14 @@ def parity_figures(n_configs: int = 20, seed: int = 0) -> dict[str, float]:
     return out
 
 
-def scripted_reach(backend: str, episodes: int = 10, seed: int = 0) -> tuple[float, float]:
-    """Success rate and mean steps of a proportional end-effector controller on Reach."""
+def scripted_reach(backend: str, episodes: int = 10, seed: int = 0, **env_kwargs: object) -> tuple[float, float]:
+    """Success rate and mean steps of a proportional end-effector controller on Reach (`env_kwargs` go to
+    gym.make, e.g. randomization=...)."""
     import gymnasium as gym
 
     import sim  # noqa: F401
 
-    env = gym.make("Sim2Real/Reach-v0", backend=backend, control="ee")
+    env = gym.make("Sim2Real/Reach-v0", backend=backend, control="ee", **env_kwargs)
     wins, steps = 0, []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
@@ -147,5 +148,9 @@ def run_demo(out: str = "out/demo") -> int:
 
     png = engines_png(Path(out) / "engines.png")
     console.print(f"camera views of both engines: [bold]{png}[/bold]")
+
+    from sim2real import demo_randomization
+
+    demo_randomization.run(console, Path(out))
     console.print(f"demo finished in {time.perf_counter() - t0:.1f} s")
     return 0
