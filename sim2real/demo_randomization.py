@@ -43,7 +43,7 @@ def visual_grid_png(path: Path, draws: int = 5, size: int = 160, seed: int = 0) 
     return path
 
 
-def dynamics_samples(n: int = 5, seed: int = 0) -> Table:
+def dynamics_samples(n: int = 4, seed: int = 0) -> Table:
     """A table of `n` draws of a few object-dynamics properties as the Push scene receives them."""
     import gymnasium as gym
 
@@ -66,11 +66,11 @@ def dynamics_samples(n: int = 5, seed: int = 0) -> Table:
         columns.append([f"{float(np.ravel(u.get_property(name)[name])[0]):.3g}" for name, _ in shown])
     env.close()
     t = Table(title=f"object_dynamics preset: {n} draws as applied to Push (mujoco)")
-    t.add_column("property [unit]", no_wrap=True)
+    t.add_column("property (unit)", no_wrap=True)
     for i in range(n):
         t.add_column(f"draw {i + 1}", justify="right")
     for j, (name, unit) in enumerate(shown):
-        t.add_row(f"{name} [{unit}]" if unit else name, *(col[j] for col in columns))
+        t.add_row(f"{name} ({unit})" if unit else name, *(col[j] for col in columns))
     return t
 
 
