@@ -55,21 +55,28 @@ def build_observation(raw: RawSignals, with_object: bool) -> np.ndarray:
     """
     if with_object and (raw.object_pos_m is None or raw.object_quat_wxyz is None):
         raise ValueError("this task observes an object but no object state was given")
-    out = np.zeros(observation_dim(with_object), dtype=np.float32)
-    for name, sl in _SLICES_WITH_OBJECT if with_object else _SLICES_PROPRIO:
-        value = getattr(raw, name)
-        if value is not None:  # missing object velocities stay zero
-            out[sl] = value
-    if with_object and out[_QUAT_W] < 0:
-        out[_QUAT_W : _QUAT_W + 4] *= -1.0
+    parts = [raw.arm_q_rad, raw.arm_qd_rad_s, raw.ee_pos_m, raw.ee_linvel_m_s, (raw.finger_width_m,)]
+    if with_object:
+        quat = np.asarray(raw.object_quat_wxyz, dtype=float)
+        parts += [
+            raw.object_pos_m,
+            -quat if quat[0] < 0 else quat,
+            _ZERO3 if raw.object_linvel_m_s is None else raw.object_linvel_m_s,  # missing velocities stay zero
+            _ZERO3 if raw.object_angvel_rad_s is None else raw.object_angvel_rad_s,
+        ]
+    out = np.concatenate(parts, dtype=np.float32)  # type: ignore[arg-type]
+    if out.shape != (observation_dim(with_object),):
+        raise ValueError(
+            f"observation fields have the wrong sizes: got {out.size} values, want {observation_dim(with_object)}"
+        )
     return out
 
 
-def _slices(fields: tuple[tuple[str, int], ...]) -> tuple[tuple[str, slice], ...]:
+_ZERO3 = np.zeros(3)
+
+
+def field_slices(with_object: bool) -> dict[str, slice]:
+    """Where each field (PROPRIO_FIELDS, then OBJECT_FIELDS) sits in the observation vector."""
+    fields = PROPRIO_FIELDS + (OBJECT_FIELDS if with_object else ())
     offsets = np.cumsum([0] + [n for _, n in fields])
-    return tuple((name, slice(int(a), int(b))) for (name, _), a, b in zip(fields, offsets[:-1], offsets[1:]))
-
-
-_SLICES_PROPRIO = _slices(PROPRIO_FIELDS)
-_SLICES_WITH_OBJECT = _slices(PROPRIO_FIELDS + OBJECT_FIELDS)
-_QUAT_W = dict(_SLICES_WITH_OBJECT)["object_quat_wxyz"].start
+    return {name: slice(int(a), int(b)) for (name, _), a, b in zip(fields, offsets[:-1], offsets[1:])}

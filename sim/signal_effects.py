@@ -7,7 +7,7 @@ from collections import deque
 
 import numpy as np
 
-from sim.observation import OBJECT_FIELDS, PROPRIO_FIELDS
+from sim.observation import field_slices, observation_dim
 from sim.properties import OBS_NOISE_FIELDS
 
 #: The env-level properties that take no element, with their values when nothing is randomized.
@@ -30,20 +30,15 @@ class SignalEffects:
     """
 
     def __init__(self, with_object: bool) -> None:
-        layout = PROPRIO_FIELDS + (OBJECT_FIELDS if with_object else ())
-        offsets = np.cumsum([0] + [n for _, n in layout])
-        by_layout = {name: slice(int(a), int(b)) for (name, _), a, b in zip(layout, offsets[:-1], offsets[1:])}
+        by_layout = field_slices(with_object)
         #: obs_noise element -> slice of the observation vector it perturbs.
         self.noise_slices = {f: by_layout[lay] for f, lay in OBS_NOISE_FIELDS.items() if lay in by_layout}
         self.values: dict[str, float] = dict(GLOBAL_DEFAULTS)
-        self.noise_std = np.zeros(int(offsets[-1]))
+        self.noise_std = np.zeros(observation_dim(with_object))
         self._actions: deque[np.ndarray] = deque()
         self._observations: deque[dict[str, np.ndarray]] = deque()
-
-    @property
-    def active(self) -> bool:
-        """True when any effect is on (the env skips this class entirely otherwise)."""
-        return any(self.values.values()) or bool(self.noise_std.any())
+        #: True when any effect is on (the env skips this class entirely otherwise).
+        self.active = False
 
     def elements(self) -> list[str]:
         """The observation fields `obs_noise:<field>` can name in this env."""
@@ -61,6 +56,7 @@ class SignalEffects:
             self.noise_std[self.noise_slices[element]] = value
         else:
             self.values[kind] = float(value)
+        self.active = any(self.values.values()) or bool(self.noise_std.any())
 
     def reset(self) -> None:
         self._actions.clear()

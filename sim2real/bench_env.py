@@ -23,7 +23,7 @@ CASES: dict[str, str] = {
     "ours_push_mujoco": "Sim2Real/Push-v0, MuJoCo backend, state observations",
     "ours_push_pybullet": "Sim2Real/Push-v0, PyBullet backend, state observations",
     "panda_gym_push": "panda-gym PandaPush-v3 (PyBullet), state observations",
-    "bare_mj_step": "mujoco.mj_step(nstep=20) on our Push model: the physics alone",
+    "bare_mj_step": "mj_step(nstep=20) replaying our MuJoCo Push case's controls and resets: the physics alone",
     "ours_push_mujoco_pixels84": "Sim2Real/Push-v0, MuJoCo, 84x84 RGB scene camera every step",
     "ours_push_pybullet_pixels84": "Sim2Real/Push-v0, PyBullet, 84x84 RGB scene camera every step",
     "panda_gym_push_pixels84": "PandaPush-v3 with an 84x84 render() after every step",
@@ -64,19 +64,43 @@ def _gym_loop(env_id: str, steps: int, seed: int, render: bool = False, **kwargs
 
 
 def _bare_mj_step(steps: int, seed: int) -> float:
+    """The physics our MuJoCo Push case does, replayed without the env: the same control targets (recorded from
+    the env under the same seed and actions) and the same episode starts, through bare mj_step calls."""
     import gymnasium as gym
     import mujoco
 
     import sim  # noqa: F401
 
-    env = gym.make("Sim2Real/Push-v0", backend="mujoco").unwrapped
+    env = gym.make("Sim2Real/Push-v0", backend="mujoco")
     env.reset(seed=seed)
-    m, d, n = env.sim.model, env.sim.data, env.sim.scene.n_substeps  # type: ignore[attr-defined]
-    mujoco.mj_step(m, d, nstep=50 * n)
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(steps + 50)]
+    u = env.unwrapped
+    m, d, n = u.sim.model, u.sim.data, u.sim.scene.n_substeps  # type: ignore[attr-defined]
+    # record: (state to restore first, or None), control vector, for every step after the warm-up
+    script: list[tuple[np.ndarray | None, np.ndarray]] = []
+    start: np.ndarray | None = None
+    for i, a in enumerate(actions):
+        _, _, terminated, truncated, _ = env.step(a)
+        if i >= 50:
+            script.append((start, d.ctrl.copy()))
+        start = None
+        if terminated or truncated:
+            env.reset()
+            start = np.concatenate([d.qpos, d.qvel])
+    nq = m.nq
+    first = np.concatenate([d.qpos, d.qvel])
+    d.qpos[:], d.qvel[:] = first[:nq], first[nq:]
     t0 = time.perf_counter()
-    for _ in range(steps):
+    for state, ctrl in script:
+        if state is not None:
+            mujoco.mj_resetData(m, d)
+            d.qpos[:], d.qvel[:] = state[:nq], state[nq:]
+        d.ctrl[:] = ctrl
         mujoco.mj_step(m, d, nstep=n)
-    return steps / (time.perf_counter() - t0)
+    rate = steps / (time.perf_counter() - t0)
+    env.close()
+    return rate
 
 
 def run_case(case: str, steps: int, seed: int) -> float:

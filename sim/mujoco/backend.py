@@ -196,7 +196,8 @@ class MujocoBackend(Backend):
         ctrl = self.data.ctrl
         ctrl[: self.n_arm] = arm
         ctrl[self.n_arm :] = finger_target_m
-        np.clip(ctrl, self._ctrl_lo, self._ctrl_hi, out=ctrl)
+        np.minimum(ctrl, self._ctrl_hi, out=ctrl)
+        np.maximum(ctrl, self._ctrl_lo, out=ctrl)
         mujoco.mj_step(self.model, self.data, nstep=n_substeps or self.scene.n_substeps)
 
     def close(self) -> None:

@@ -91,6 +91,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.sim: Backend = make_backend(backend, scene)
         robot = self.sim.robot
         self._arm_limits = robot.arm_limits_rad
+        self._arm_lo, self._arm_hi = self._arm_limits[:, 0].copy(), self._arm_limits[:, 1].copy()
         self._finger_limits = robot.finger_limits_m
         self._neutral_q = np.array(NEUTRAL_ARM_Q_RAD)
         self._finger_closed = self._finger_limits[0] if not self.uses_gripper else self._finger_limits[1]
@@ -142,6 +143,10 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """The position that is compared with the goal (3,) m."""
         raise NotImplementedError
 
+    def achieved_goal_from(self, raw: RawSignals) -> np.ndarray:
+        """achieved_goal() from signals just read (tasks override it to avoid reading the engine twice)."""
+        return self.achieved_goal()
+
     # -- gymnasium API -------------------------------------------------------------------------
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -183,7 +188,9 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             target = arm_q + MAX_JOINT_STEP_RAD * action[:7]
         else:
             target = self._ee_step(arm_q, MAX_EE_STEP_M * action[:3])
-        self._arm_target = np.clip(target, self._arm_limits[:, 0], self._arm_limits[:, 1])
+        np.minimum(target, self._arm_hi, out=target)
+        np.maximum(target, self._arm_lo, out=target)
+        self._arm_target = target
         if self.uses_gripper:
             finger = q[7] + MAX_FINGER_STEP_M * float(action[-1])
             self._finger_target = float(np.clip(finger, *self._finger_limits))
@@ -309,7 +316,8 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"{self.task_name}: action has non-finite values at indices {np.flatnonzero(bad).tolist()}: "
                 f"{arr.tolist()}; refusing to step"
             )
-        np.clip(arr, -1.0, 1.0, out=arr)
+        np.minimum(arr, 1.0, out=arr)  # np.clip's Python wrapper costs more than the two ufuncs
+        np.maximum(arr, -1.0, out=arr)
         return arr
 
     def _check_goal(self, goal: Any) -> np.ndarray:
@@ -343,7 +351,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         raw = RawSignals(q[:7], qd[:7], ee_pos, ee_vel, float(q[7] + q[8]), *self._object_signals())
         obs = {
             "observation": build_observation(raw, self._obs_with_object),
-            "achieved_goal": self.achieved_goal().astype(np.float32),
+            "achieved_goal": self.achieved_goal_from(raw).astype(np.float32),
             "desired_goal": self.goal.astype(np.float32),
         }
         for cam in self.cameras:

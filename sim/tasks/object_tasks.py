@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.observation import RawSignals
 from sim.scene import SceneSpec, primitive
 from sim.tasks.base import ArmGoalEnv
 
@@ -37,6 +38,9 @@ class _ObjectTask(ArmGoalEnv):
 
     def achieved_goal(self) -> np.ndarray:
         return self.sim.object_pose("object")[0]
+
+    def achieved_goal_from(self, raw: RawSignals) -> np.ndarray:
+        return raw.object_pos_m if raw.object_pos_m is not None else self.achieved_goal()
 
 
 class PushEnv(_ObjectTask):

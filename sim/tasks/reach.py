@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.observation import RawSignals
 from sim.tasks.base import ArmGoalEnv
 
 
@@ -16,3 +17,6 @@ class ReachEnv(ArmGoalEnv):
 
     def achieved_goal(self) -> np.ndarray:
         return self.sim.ee_pose()[0]
+
+    def achieved_goal_from(self, raw: RawSignals) -> np.ndarray:
+        return raw.ee_pos_m
