@@ -77,6 +77,13 @@ class Backend(abc.ABC):
     def arm_jacobian(self, link: str) -> np.ndarray:
         """World-frame Jacobian (6, 7) of `link`'s frame origin w.r.t. the arm joints: linear rows then angular."""
 
+    def object_half_height_m(self, name: str) -> float:
+        """Half the vertical extent of a task object as it is now (its spec's, times `object_scale`)."""
+        spec = next((o for o in self.scene.objects if o.name == name), None)
+        if spec is None:
+            raise KeyError(f"unknown object {name!r}; task objects: {[o.name for o in self.scene.objects]}")
+        return spec.half_height_m * float(self._get("object_scale", name))
+
     def ee_pose(self) -> Pose:
         """World pose of the end-effector frame (`robot.ee_link`)."""
         return self.link_pose(self.robot.ee_link)
@@ -96,7 +103,8 @@ class Backend(abc.ABC):
     def elements(self, element_type: str) -> list[str]:
         """Names of the elements of a type (see sim.properties): body (robot links with mass, movable objects),
         collision (links and objects with collision geometry, the table included), visual (links and objects
-        that are drawn, the goal marker included), joint and actuator (the movable joints), light, camera."""
+        that are drawn, the goal marker included), movable (task objects that move: what object_scale resizes),
+        joint and actuator (the movable joints), light, camera."""
 
     @abc.abstractmethod
     def _get(self, kind: str, element: str | None) -> np.ndarray:

@@ -22,6 +22,7 @@ class PropertyKind:
     maximum: float | None = None  # inclusive upper bound for every component
     env_level: bool = False  # applied by the env (delays, noise, jitter), not by the engine backend
     integer: bool = False  # values must be whole numbers (delays in control steps)
+    rebuild: bool = False  # changes geometry: some engines rebuild the body (kept apart from in-place changes)
 
 
 #: Side (pixels) of the square textures that table and objects carry.
@@ -58,6 +59,19 @@ KINDS: dict[str, PropertyKind] = {
         PropertyKind("camera_quat", (4,), "1", "camera", None, False, "camera orientation wxyz in parent frame"),
         PropertyKind("camera_fovy", (), "deg", "camera", 0.0, True, "vertical field of view"),
         PropertyKind("gravity", (3,), "m/s^2", "global", None, False, "gravity vector"),
+        PropertyKind(
+            "object_scale",
+            (),
+            "1",
+            "movable",
+            0.0,
+            True,
+            "size of a task object relative to the scene's spec",
+            10.0,
+            False,
+            False,
+            True,
+        ),
         # -- applied by the env around the engine (sim.signal_effects) --
         PropertyKind(
             "action_delay", (), "steps", "global", 0.0, False, "control steps before an action acts", None, True, True

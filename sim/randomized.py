@@ -49,9 +49,11 @@ class Randomizer:
         self.space = self.sampler.space
         self._check_expanded()
         bound = [t for p in self.space.parameters for t in self._bind(p)]
-        #: Numeric targets first, then textures: the order of the compiled setter's flat vector.
-        self.targets: list[_Target] = [t for t in bound if t.kind.name != "texture"]
+        #: Numeric targets first, then textures: the order of the compiled setter's flat vector. Geometry
+        #: (kinds that may rebuild a body) is kept apart and written only when its value changes.
+        self.targets: list[_Target] = [t for t in bound if t.kind.name != "texture" and not t.kind.rebuild]
         self.textures = [t for t in bound if t.kind.name == "texture"]
+        self.rebuilds = [t for t in bound if t.kind.rebuild]
         self._compile()
         self.wants_transitions = bool(getattr(self.sampler, "wants_transitions", False))
         self.current: Draw | None = None
@@ -139,14 +141,14 @@ class Randomizer:
         self._src = np.concatenate(src).astype(int) if src else np.zeros(0, int)
         self._mult = np.concatenate(mult) if mult else np.zeros(0)
         self._add = np.concatenate(add) if add else np.zeros(0)
-        self._base_flat = np.concatenate([t.base.ravel() for t in self.targets + self.textures]).astype(float)
+        self._base_flat = np.concatenate([np.zeros(0)] + [t.base.ravel() for t in self.targets + self.textures])
         self._write = self.env.compile_setter([t.name for t in self.targets + self.textures])
 
     # -- applying ---------------------------------------------------------------------------------------
     def values_for(self, draw: Draw) -> dict[str, np.ndarray]:
         """The concrete property values a draw sets (apply modes resolved against the scene's own values)."""
         out: dict[str, np.ndarray] = {}
-        for t in self.targets + self.textures:
+        for t in self.targets + self.textures + self.rebuilds:
             v = draw.values.get(t.param)
             if v is not None:
                 out[t.name] = _apply(t.mode, t.base, v)
@@ -160,6 +162,8 @@ class Randomizer:
         `forward=False` when a reset or step follows at once and recomputes positions (the env's own use).
         """
         values = draw.values
+        if self.rebuilds:
+            self._apply_rebuilds(values)
         flat = (
             draw.flat if draw.flat is not None else np.concatenate([values[n] for n in self._numeric_names], axis=None)
         )
@@ -168,9 +172,20 @@ class Randomizer:
             out = np.concatenate([out, *(np.ravel(values[t.param]) for t in self.textures)])
         self._write(out, forward=forward)
 
+    def _apply_rebuilds(self, values: dict[str, np.ndarray]) -> None:
+        changed = {}
+        for t in self.rebuilds:
+            v = _apply(t.mode, t.base, values[t.param])
+            if not np.array_equal(v, self.env.get_property(t.name)[t.name]):
+                changed[t.name] = v
+        if changed:
+            self.env.set_properties(changed)
+
     def restore(self) -> None:
         """Put back the scene's own values of every randomized property."""
         self._write(self._base_flat)
+        if self.rebuilds:
+            self.env.set_properties({t.name: t.base for t in self.rebuilds})
 
     def nominal_draw(self) -> Draw:
         """The space's nominal values; textures keep the scene's own."""

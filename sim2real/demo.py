@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -52,7 +53,7 @@ def parity_figures(n_configs: int = 20, seed: int = 0) -> dict[str, float]:
     return out
 
 
-def scripted_reach(backend: str, episodes: int = 10, seed: int = 0, **env_kwargs: object) -> tuple[float, float]:
+def scripted_reach(backend: str, episodes: int = 10, seed: int = 0, **env_kwargs: Any) -> tuple[float, float]:
     """Success rate and mean steps of a proportional end-effector controller on Reach (`env_kwargs` go to
     gym.make, e.g. randomization=...)."""
     import gymnasium as gym

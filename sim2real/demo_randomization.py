@@ -4,6 +4,7 @@ dynamics draws printed, and a scripted reach under randomized dynamics."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -22,7 +23,7 @@ def visual_grid_png(path: Path, draws: int = 5, size: int = 160, seed: int = 0) 
     rows = []
     for backend in BACKENDS:
         env = gym.make("Sim2Real/Push-v0", backend=backend, obs_mode="pixels", image_size=size, randomization="visual")
-        u = env.unwrapped
+        u: Any = env.unwrapped
         u.randomizer.reseed(seed)
         env.reset(seed=seed, options={"nominal": True})
         tiles = []
@@ -50,7 +51,7 @@ def dynamics_samples(n: int = 4, seed: int = 0) -> Table:
     import sim  # noqa: F401
 
     env = gym.make("Sim2Real/Push-v0", randomization="object_dynamics")
-    u = env.unwrapped
+    u: Any = env.unwrapped
     shown = [
         ("body_mass:object", "kg"),
         ("geom_friction:object", ""),

@@ -48,6 +48,7 @@ class MujocoBackend(Backend):
     def __init__(self, scene: SceneSpec, robot: RobotDescription) -> None:
         super().__init__(scene, robot)
         self._batching = self._stale_const = self._stale_forward = False
+        self._scale: dict[str, float] = {}
         self.spec = spec = _robot_spec(robot)
         spec.option.timestep = scene.physics_dt_s
         spec.option.gravity = list(scene.gravity)
@@ -283,6 +284,19 @@ class MujocoBackend(Backend):
         mujoco.mju_mat2Quat(quat, self.data.cam_xmat[c])
         return self.data.cam_xpos[c].copy(), quat
 
+    def _rescale(self, element: str, scale: float) -> None:
+        """Resize an object's geoms in place: MuJoCo's collision uses geom_size, rbound and aabb directly, so
+        no recompile is needed (mass and inertia stay what body_mass/body_inertia say)."""
+        if element not in self.elements("movable"):
+            raise KeyError(f"object_scale:{element}: not a movable task object; have {self.elements('movable')}")
+        m = self.model
+        ratio = scale / self._scale.get(element, 1.0)
+        for g in set(self._geoms_of_body[element][0]) | set(self._geoms_of_body[element][1]):
+            m.geom_size[g] *= ratio
+            m.geom_rbound[g] *= ratio
+            m.geom_aabb[g] *= ratio  # centre (0 for primitives) and half-extents
+        self._scale[element] = scale
+
     def _texture_view(self, element: str) -> np.ndarray:
         """The texture's pixels (H, W, 3) uint8, a view into model.tex_data."""
         m = self.model
@@ -315,6 +329,8 @@ class MujocoBackend(Backend):
             return links + [o.name for o in self.scene.all_objects]
         if element_type == "textured":
             return [o.name for o in self.scene.all_objects if not o.visual_only]
+        if element_type == "movable":
+            return [o.name for o in self.scene.objects if not (o.fixed or o.visual_only)]
         if element_type in ("joint", "actuator"):
             return [j.name for j in self.robot.movable_joints]
         if element_type == "light":
@@ -339,6 +355,8 @@ class MujocoBackend(Backend):
             return m.geom_rgba[self._geoms_of_body[element][1][0]].copy()
         if kind == "texture":
             return self._texture_view(element).astype(float) / 255.0
+        if kind == "object_scale":
+            return np.asarray(self._scale.get(element, 1.0))
         if kind.startswith(("joint_", "actuator_")):
             jid = m.joint(element).id
             dof = m.jnt_dofadr[jid]
@@ -374,6 +392,8 @@ class MujocoBackend(Backend):
             m.geom_friction[self._geoms_of_body[element][0]] = value
         elif kind == "geom_rgba":
             m.geom_rgba[self._geoms_of_body[element][1]] = value
+        elif kind == "object_scale":
+            self._rescale(element, float(value))
         elif kind == "texture":
             self._texture_view(element)[:] = np.round(value * 255.0).astype(np.uint8)
             self._upload_texture(m.texture(f"{element}_tex").id)

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import pybullet as pb
@@ -175,6 +176,7 @@ class PybulletBackend(Backend):
         self._textures: dict[str, np.ndarray] = {}
         self._texture_cache: dict[str, int] = {}
         self._obj_ids: dict[str, int] = {}
+        self._scale: dict[str, float] = {}
         self._object_specs: dict[str, ObjectSpec] = {}
         for spec in scene.all_objects:
             if spec.name in self._obj_ids or spec.name in self._link_index:
@@ -607,6 +609,31 @@ class PybulletBackend(Backend):
         return rgb, (far * near / (far - (far - near) * z)).astype(np.float32)
 
     # -- properties ----------------------------------------------------------------------------
+    def _rebuild_object(self, name: str, scale: float) -> None:
+        """PyBullet cannot resize a collision shape: make the object anew at the new size where it stands, and
+        carry over its pose, velocity and every property set on it (mass, inertia, friction, colour, texture)."""
+        if name not in self.elements("movable"):
+            raise KeyError(f"object_scale:{name}: not a movable task object; have {self.elements('movable')}")
+        if scale == self._scale.get(name, 1.0):
+            return
+        cid, old = self._cid, self._obj_ids[name]
+        pos, orn = pb.getBasePositionAndOrientation(old, physicsClientId=cid)
+        lin, ang = pb.getBaseVelocity(old, physicsClientId=cid)
+        carried = {k: self._get(k, name) for k in ("geom_friction", "geom_rgba", "texture")}
+        spec = self._object_specs[name]
+        size = tuple(float(x) * scale for x in spec.size_m)
+        pb.removeBody(old, physicsClientId=cid)
+        quat = tuple(float(x) for x in xyzw_to_wxyz(orn))
+        body = self._make_object(replace(spec, size_m=size, pos_m=tuple(pos), quat=quat))  # type: ignore[arg-type]
+        self._obj_ids[name] = body
+        self._bodies[name] = self._collision[name] = self._visual[name] = (body, -1)
+        self._scale[name] = scale
+        pb.resetBaseVelocity(body, lin, ang, physicsClientId=cid)
+        pb.changeDynamics(body, -1, mass=self._mass[name], physicsClientId=cid)
+        self._apply_inertia(name)
+        for k, v in carried.items():
+            self._set(k, name, v)
+
     def elements(self, element_type: str) -> list[str]:
         if element_type == "body":
             return list(self._bodies)
@@ -616,6 +643,8 @@ class PybulletBackend(Backend):
             return list(self._visual)
         if element_type == "textured":
             return list(self._textures)
+        if element_type == "movable":
+            return [o.name for o in self.scene.objects if not (o.fixed or o.visual_only)]
         if element_type in ("joint", "actuator"):
             return list(self._joint_names)
         if element_type == "light":
@@ -647,6 +676,8 @@ class PybulletBackend(Backend):
         cid = self._cid
         if kind == "gravity":
             return self._gravity.copy()
+        if kind == "object_scale":
+            return np.asarray(self._scale.get(str(element), 1.0))
         if kind == "body_mass":
             return np.array(self._mass[self._need(self._bodies, kind, element)])
         if kind == "body_inertia":
@@ -683,6 +714,8 @@ class PybulletBackend(Backend):
         if kind == "gravity":
             self._gravity = value
             pb.setGravity(*value.tolist(), physicsClientId=cid)
+        elif kind == "object_scale":
+            self._rebuild_object(str(element), float(value))
         elif kind in ("body_mass", "body_inertia"):
             name = self._need(self._bodies, kind, element)
             if kind == "body_mass":

@@ -30,7 +30,7 @@ class _ObjectTask(ArmGoalEnv):
 
     @property
     def _object_z_m(self) -> float:
-        return self.sim.scene.objects[0].half_height_m
+        return self.sim.object_half_height_m("object")
 
     def sample_objects(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         xy = self.np_random.uniform(-HALF_RANGE_M, HALF_RANGE_M, size=2)

@@ -183,3 +183,36 @@ def test_resample_every_steps_changes_values_mid_episode() -> None:
         env.step(np.zeros(7, np.float32))
     assert len({float(u.get_property("body_mass:panda_link7")["body_mass:panda_link7"])}) == 1  # nominal stays
     env.close()
+
+
+def test_geometry_is_kept_apart_and_rebuilt_only_when_it_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pybullet as pb
+
+    space = _space(
+        {"name": "object_scale:object", "nominal": 1.0, "low": 1.0, "high": 1.5},
+        {"name": "body_mass:object", "nominal": 1.0, "low": 0.5, "high": 2.0, "apply": "scale"},
+    )
+    env = _make("Sim2Real/Push-v0", "pybullet", randomization=space)
+    u = env.unwrapped
+    assert [t.name for t in u.randomizer.rebuilds] == ["object_scale:object"]
+    assert [t.name for t in u.randomizer.targets] == ["body_mass:object"]  # the in-place, compiled part
+    made: list[str] = []
+    real = u.sim._make_object
+    monkeypatch.setattr(u.sim, "_make_object", lambda spec: made.append(spec.name) or real(spec))
+
+    def half_extent_m() -> float:
+        shape = pb.getCollisionShapeData(u.sim._obj_ids["object"], -1, physicsClientId=u.sim._cid)[0]
+        return float(shape[3][0]) / 2  # box dimensions are full extents
+
+    for seed in range(3):
+        env.reset(seed=seed)
+        scale = float(u.get_property("object_scale:object")["object_scale:object"])
+        assert abs(half_extent_m() - 0.02 * scale) < 1e-6  # PyBullet made the body anew at the drawn size
+        drawn_mass = float(u.get_property("body_mass:object")["body_mass:object"])
+        dyn_mass = pb.getDynamicsInfo(u.sim._obj_ids["object"], -1, physicsClientId=u.sim._cid)[0]
+        assert abs(dyn_mass - drawn_mass) < 1e-9  # and carried the drawn mass over
+    assert made == ["object"] * 3
+    env.reset(options={"nominal": True})
+    env.reset(options={"nominal": True})  # unchanged scale: no second rebuild
+    assert made == ["object"] * 4
+    env.close()

@@ -289,6 +289,35 @@ def test_gravity_sets_how_far_and_where_a_released_cube_falls(engine: Backend) -
     np.testing.assert_allclose(weak, 0.5 * np.array([3.0, 0.0, -2.0]) * t_s**2, atol=0.002)
 
 
+@_covers("object_scale")
+def test_a_larger_cube_rests_higher_and_covers_more_pixels(engine: Backend) -> None:
+    def settle_and_look() -> tuple[float, int]:
+        engine.reset(
+            NEUTRAL,
+            0.0,
+            {"object": (np.array([*CUBE_HOME_M[:2], engine.object_half_height_m("object")]), IDENTITY_QUAT)},
+        )
+        for _ in range(5):
+            engine.step(NEUTRAL, 0.0)
+        c = render_scene_keep(engine).astype(int)
+        green = int(np.count_nonzero((c[..., 1] > c[..., 0] + 30) & (c[..., 1] > c[..., 2] + 30)))
+        return float(engine.object_pose("object")[0][2]), green
+
+    z1, px1 = settle_and_look()
+    with changed(engine, {"object_scale:object": 2.0, "geom_friction:object": [0.3, 0.005, 0.0001]}):
+        z2, px2 = settle_and_look()
+        assert np.allclose(engine.get_property("geom_friction:object")["geom_friction:object"], [0.3, 0.005, 0.0001])
+    z3, px3 = settle_and_look()
+    assert abs(z1 - CUBE_HALF_M) < 2e-3 and abs(z2 - 2 * CUBE_HALF_M) < 2e-3, (z1, z2)  # rests on its new base
+    assert px2 > 2.5 * px1, (px1, px2)  # a twice larger cube covers about four times the pixels
+    assert abs(z3 - z1) < 1e-4 and abs(px3 - px1) <= 2  # restored
+
+
+def render_scene_keep(b: Backend) -> np.ndarray:
+    """The scene camera's image (H, W, 3) uint8 of the current state (no reset)."""
+    return b.render("scene")  # type: ignore[return-value]
+
+
 # -- engine properties: what the cameras see ---------------------------------------------------------------
 @_covers("geom_rgba")
 def test_object_colour_changes_its_pixels(engine: Backend) -> None:
