@@ -168,8 +168,8 @@ class Randomizer:
             draw.flat if draw.flat is not None else np.concatenate([values[n] for n in self._numeric_names], axis=None)
         )
         out = self._mult * flat[self._src] + self._add
-        if self.textures:
-            out = np.concatenate([out, *(np.ravel(values[t.param]) for t in self.textures)])
+        if self.textures:  # a draw without a texture (the nominal one) keeps each element's own
+            out = np.concatenate([out, *(np.ravel(values.get(t.param, t.base)) for t in self.textures)])
         self._write(out, forward=forward)
 
     def _apply_rebuilds(self, values: dict[str, np.ndarray]) -> None:
@@ -188,10 +188,8 @@ class Randomizer:
             self.env.set_properties({t.name: t.base for t in self.rebuilds})
 
     def nominal_draw(self) -> Draw:
-        """The space's nominal values; textures keep the scene's own."""
-        values = self.space.nominal()
-        values.update({t.param: t.base for t in self.textures})
-        return Draw(values, {"sampler": "nominal"})
+        """The space's nominal values (no textures: every textured element keeps the scene's own)."""
+        return Draw(self.space.nominal(), {"sampler": "nominal"})
 
     # -- episode bookkeeping -----------------------------------------------------------------------------
     def begin_episode(self, nominal: bool) -> None:
