@@ -216,3 +216,25 @@ def test_geometry_is_kept_apart_and_rebuilt_only_when_it_changes(monkeypatch: py
     env.reset(options={"nominal": True})  # unchanged scale: no second rebuild
     assert made == ["object"] * 4
     env.close()
+
+
+def test_active_dr_learns_from_episodes_run_through_the_env() -> None:
+    from randomization.active import ActiveDR, ActiveDRConfig
+
+    space = space_from(
+        _space({"name": "actuator_kp:panda_joint[1-4]", "nominal": 1.0, "low": 0.2, "high": 1.0, "apply": "scale"})
+    )
+    active = ActiveDR(space, np.random.default_rng(0), ActiveDRConfig(n_particles=3, discriminator_steps=2))
+    env = _make(randomization=active)
+    env.reset(seed=0)
+    kinds = []
+    for _ in range(8):  # two rounds of three particle episodes and one reference episode
+        kinds.append("reference" if env.unwrapped.randomizer.current.tag.get("reference") else "particle")
+        for _ in range(5):
+            env.step(env.action_space.sample())
+        env.reset()
+    assert kinds == ["particle"] * 3 + ["reference"] + ["particle"] * 3 + ["reference"]
+    assert active.n_updates == 2  # every particle and the reference had a rollout, twice
+    state = json.loads(json.dumps(env.unwrapped.randomization_state()))
+    assert state["sampler"] == "active" and state["n_updates"] == 2
+    env.close()
