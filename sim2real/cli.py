@@ -54,6 +54,75 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace) -> object:
+    """A TrainConfig from --config (YAML/JSON experiment file), then the flags given on the command line."""
+    import dataclasses
+
+    import yaml
+
+    from sim2real.train import TrainConfig, config_from_dict
+
+    data: dict[str, object] = {}
+    if args.config:
+        path = args.config
+        try:
+            with open(path) as fh:
+                loaded = yaml.safe_load(fh) or {}
+        except OSError as e:
+            raise SystemExit(f"sim2real train: cannot read --config {path}: {e}") from None
+        if not isinstance(loaded, dict):
+            raise SystemExit(f"sim2real train: --config {path} must hold a mapping of config keys")
+        data.update(loaded)
+    for fld in dataclasses.fields(TrainConfig):
+        value = getattr(args, fld.name, None)
+        if value is not None and fld.name != "settings":
+            data[fld.name] = value
+    settings = dict(data.get("settings", {}) or {})  # type: ignore[call-overload]
+    for item in args.set or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise SystemExit(f"sim2real train: --set takes key=value, got {item!r}")
+        settings[key] = yaml.safe_load(raw)
+    data["settings"] = settings
+    return config_from_dict(data, source=args.config or "command line")
+
+
+def _steps(text: str) -> int | None:
+    """--steps: 'auto' (the tuned budget) or a positive integer."""
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of env steps, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a budget of {value} steps trains nothing; give a positive number")
+    return value
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from sim2real.train import ConfigError, train
+
+    console = Console(stderr=True)
+    try:
+        cfg = _train_config(args)
+        run = train(cfg, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
+    except (ConfigError, KeyError, ValueError, FileNotFoundError) as e:
+        console.print(f"[red]sim2real train: {e.args[0] if e.args else e}")
+        return 2
+    import json
+
+    summary = json.loads((run / "summary.json").read_text())
+    final = summary["final"]
+    rates = ", ".join(
+        f"{k.removesuffix('_success')} {100 * v:.0f}%" for k, v in final.items() if k.endswith("_success")
+    )
+    console.print(f"trained {summary['steps']} steps in {summary['wall_s']:.0f} s; success: {rates}; results in {run}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sim2real.demo import run_demo
 
@@ -87,6 +156,38 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--cases", default="", help="comma-separated subset of cases (default: all)")
     b.add_argument("--out", default="", help="where to write the JSON results (default bench_<what>.json)")
     b.set_defaults(func=_cmd_bench)
+
+    t = sub.add_parser(
+        "train",
+        help="train a policy in (randomized) simulation; writes a results folder",
+        description="Train one experiment: tuned defaults per task and agent, uniform / ADR / Active DR "
+        "randomization, periodic nominal and randomized evaluation, atomic checkpoints, TensorBoard logs, "
+        "and a results folder with the resolved config, evaluations.csv, learning_curve.png and rollout.gif.",
+    )
+    t.add_argument("--config", default="", help="YAML experiment file with TrainConfig keys (flags override it)")
+    t.add_argument("--task", choices=["reach", "push", "pick_and_place"], default=None)
+    t.add_argument("--agent", choices=["tqc_her", "sac_her", "ppo", "recurrent_ppo"], default=None)
+    t.add_argument("--backend", choices=["mujoco", "pybullet"], default=None)
+    t.add_argument("--control", choices=["ee", "joint"], default=None)
+    t.add_argument("--obs-mode", dest="obs_mode", choices=["state", "pixels", "both"], default=None)
+    t.add_argument("--randomization", default=None, help="preset (dynamics, object_dynamics, visual) or YAML path")
+    t.add_argument("--randomizer", choices=["uniform", "adr", "active", "none"], default=None)
+    t.add_argument("--her-strategy", dest="her_strategy", choices=["future", "final", "episode"], default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument(
+        "--steps", type=_steps, default=None, help="env steps, or 'auto' (default): the tuned budget for the task"
+    )
+    t.add_argument("--n-envs", dest="n_envs", type=int, default=None)
+    t.add_argument("--eval-every-steps", dest="eval_every_steps", type=int, default=None)
+    t.add_argument("--eval-episodes", dest="eval_episodes", type=int, default=None)
+    t.add_argument("--checkpoint-every-steps", dest="checkpoint_every_steps", type=int, default=None)
+    t.add_argument("--save-replay-buffer", dest="save_replay_buffer", action="store_true", default=None)
+    t.add_argument("--out", default=None, help="results folder (default runs/<task>-<agent>-<randomizer>-s<seed>)")
+    t.add_argument("--device", default=None, help="auto | cpu | cuda")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a tuned agent setting (repeatable)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_train)
 
     d = sub.add_parser(
         "demo",

@@ -1,0 +1,83 @@
+"""The agents `sim2real train` offers, on stable-baselines3 and sb3-contrib: a plain registry of builders.
+
+Goal-conditioned off-policy agents (TQC, SAC) learn from HER replay (`future`, `final` or `episode` goal
+strategy) on the envs' dict observations; PPO and RecurrentPPO (an LSTM policy, for randomized dynamics that
+memory can infer) learn on-policy. Policies never see a simulator: the pipeline hands them a VecEnv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: HER goal selection strategies SB3 implements.
+HER_STRATEGIES = ("future", "final", "episode")
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """How to build one agent: its SB3 class (module, name), policy name, and whether it uses HER replay."""
+
+    module: str
+    cls: str
+    policy: str
+    her: bool
+    recurrent: bool = False
+    doc: str = ""
+
+    def algorithm(self) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.cls)
+
+
+AGENTS: dict[str, AgentSpec] = {
+    "tqc_her": AgentSpec("sb3_contrib", "TQC", "MultiInputPolicy", True, doc="TQC + HER (zoo's panda settings)"),
+    "sac_her": AgentSpec("stable_baselines3", "SAC", "MultiInputPolicy", True, doc="SAC + HER"),
+    "ppo": AgentSpec("stable_baselines3", "PPO", "MultiInputPolicy", False, doc="feed-forward PPO"),
+    "recurrent_ppo": AgentSpec(
+        "sb3_contrib", "RecurrentPPO", "MultiInputLstmPolicy", False, True, doc="PPO with an LSTM policy"
+    ),
+}
+
+
+def agent_spec(name: str) -> AgentSpec:
+    """The spec of a named agent (a clear error listing the names otherwise)."""
+    if name not in AGENTS:
+        raise KeyError(f"unknown agent {name!r}; agents: {sorted(AGENTS)}")
+    return AGENTS[name]
+
+
+def build_agent(
+    name: str,
+    env: Any,
+    settings: dict[str, Any],
+    seed: int,
+    tensorboard_log: str | None = None,
+    device: str = "auto",
+    verbose: int = 0,
+) -> Any:
+    """A new SB3 model for `env` (a VecEnv). `settings` are the algorithm's keyword arguments plus `her`
+    (HER replay settings, goal-conditioned agents only); `total_steps` is not the model's and must be removed."""
+    spec = agent_spec(name)
+    kwargs = dict(settings)
+    her = kwargs.pop("her", None)
+    if spec.her:
+        from stable_baselines3 import HerReplayBuffer
+
+        her = dict(her or {})
+        strategy = her.get("goal_selection_strategy", "future")
+        if strategy not in HER_STRATEGIES:
+            raise ValueError(f"HER goal_selection_strategy must be one of {list(HER_STRATEGIES)}, got {strategy!r}")
+        kwargs["replay_buffer_class"] = HerReplayBuffer
+        kwargs["replay_buffer_kwargs"] = her
+    elif her:
+        raise ValueError(f"agent {name!r} is on-policy and takes no HER settings")
+    return spec.algorithm()(
+        spec.policy, env, seed=seed, tensorboard_log=tensorboard_log, device=device, verbose=verbose, **kwargs
+    )
+
+
+def load_agent(name: str, path: str, env: Any, device: str = "auto") -> Any:
+    """A saved model (SB3 zip, optimizer state included) bound to `env`."""
+    return agent_spec(name).algorithm().load(path, env=env, device=device)

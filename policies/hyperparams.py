@@ -1,0 +1,119 @@
+"""Tuned default hyperparameters per agent and task (data, not code scattered in the trainer).
+
+Goal-conditioned defaults follow rl-baselines3-zoo's `hyperparams/tqc.yml` for panda-gym (ANCHORS.md): Reach
+solves in 20k steps with a small network and one critic; Push and PickAndPlace need the large network, batch 2048
+and tau 0.05 (users who tried panda-gym without them could not reproduce the results).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Agent name -> task name -> keyword arguments for the SB3 algorithm (policy_kwargs included) plus our own
+#: keys: `total_steps` (the default budget), `her` (HER settings for goal-conditioned agents).
+DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "tqc_her": {
+        "reach": {
+            "total_steps": 20_000,
+            "batch_size": 256,
+            "gamma": 0.95,
+            "learning_rate": 1e-3,
+            "buffer_size": 1_000_000,
+            "learning_starts": 1000,
+            "policy_kwargs": {"net_arch": [64, 64], "n_critics": 1},
+            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        },
+        "push": {
+            "total_steps": 500_000,
+            "batch_size": 2048,
+            "gamma": 0.95,
+            "learning_rate": 1e-3,
+            "tau": 0.05,
+            "buffer_size": 1_000_000,
+            "learning_starts": 1000,
+            "policy_kwargs": {"net_arch": [512, 512, 512], "n_critics": 2},
+            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        },
+        "pick_and_place": {
+            "total_steps": 1_000_000,
+            "batch_size": 2048,
+            "gamma": 0.95,
+            "learning_rate": 1e-3,
+            "tau": 0.05,
+            "buffer_size": 1_000_000,
+            "learning_starts": 1000,
+            "policy_kwargs": {"net_arch": [512, 512, 512], "n_critics": 2},
+            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        },
+    },
+    "sac_her": {
+        "reach": {
+            "total_steps": 20_000,
+            "batch_size": 256,
+            "gamma": 0.95,
+            "learning_rate": 1e-3,
+            "buffer_size": 1_000_000,
+            "learning_starts": 1000,
+            "policy_kwargs": {"net_arch": [64, 64]},
+            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        },
+        "push": {
+            "total_steps": 500_000,
+            "batch_size": 2048,
+            "gamma": 0.95,
+            "learning_rate": 1e-3,
+            "tau": 0.05,
+            "buffer_size": 1_000_000,
+            "learning_starts": 1000,
+            "policy_kwargs": {"net_arch": [512, 512, 512]},
+            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        },
+        "pick_and_place": {
+            "total_steps": 1_000_000,
+            "batch_size": 2048,
+            "gamma": 0.95,
+            "learning_rate": 1e-3,
+            "tau": 0.05,
+            "buffer_size": 1_000_000,
+            "learning_starts": 1000,
+            "policy_kwargs": {"net_arch": [512, 512, 512]},
+            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        },
+    },
+    "ppo": {
+        task: {
+            "total_steps": steps,
+            "n_steps": 512,
+            "batch_size": 128,
+            "gamma": 0.98,
+            "learning_rate": 3e-4,
+            "ent_coef": 0.0,
+            "policy_kwargs": {"net_arch": [256, 256]},
+        }
+        for task, steps in (("reach", 200_000), ("push", 1_000_000), ("pick_and_place", 2_000_000))
+    },
+    "recurrent_ppo": {
+        task: {
+            "total_steps": steps,
+            "n_steps": 512,
+            "batch_size": 128,
+            "gamma": 0.98,
+            "learning_rate": 3e-4,
+            "ent_coef": 0.0,
+            "policy_kwargs": {"net_arch": [256, 256], "lstm_hidden_size": 128, "n_lstm_layers": 1},
+        }
+        for task, steps in (("reach", 200_000), ("push", 1_000_000), ("pick_and_place", 2_000_000))
+    },
+}
+
+
+def defaults(agent: str, task: str) -> dict[str, Any]:
+    """A fresh copy of the tuned settings of `agent` on `task` (clear errors for unknown names)."""
+    import copy
+
+    if agent not in DEFAULTS:
+        raise KeyError(f"unknown agent {agent!r}; agents: {sorted(DEFAULTS)}")
+    per_task = DEFAULTS[agent]
+    if task not in per_task:
+        raise KeyError(f"agent {agent!r} has no settings for task {task!r}; tasks: {sorted(per_task)}")
+    return copy.deepcopy(per_task[task])

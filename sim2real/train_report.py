@@ -1,0 +1,60 @@
+"""What a finished training run leaves to look at: the learning curve PNG and a short rollout GIF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def learning_curve(path: Path, evals: list[dict[str, float]], title: str) -> Path | None:
+    """Success rate against env steps for nominal and randomized evaluation (one line each)."""
+    if not evals:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+    steps = [r["step"] for r in evals]
+    for kind, style in (("nominal", "-o"), ("randomized", "-s")):
+        key = f"{kind}_success"
+        if any(key in r for r in evals):
+            ax.plot(steps, [r.get(key, np.nan) for r in evals], style, ms=3, label=f"{kind} scenes")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def gif(path: Path, model: Any, env: Any, recurrent: bool, seed: int = 0, episodes: int = 2, fps: int = 12) -> Path:
+    """Frames of `episodes` deterministic episodes from the env's scene camera (render_mode rgb_array)."""
+    from PIL import Image
+
+    frames = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + 50_000 + ep)
+        state, start, done = None, np.ones(1, bool), False
+        frames.append(env.render())
+        while not done:
+            if recurrent:
+                action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+                start = np.zeros(1, bool)
+            else:
+                action, _ = model.predict(obs, deterministic=True)
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+            frames.append(env.render())
+    images = [Image.fromarray(f) for f in frames if f is not None]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return path
