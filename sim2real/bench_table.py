@@ -52,3 +52,24 @@ def print_randomization_bench(result: dict[str, Any]) -> None:
         shown = f"{100 * v:+.1f}%" if "overhead" in name else f"{v:.2f}x"
         r.add_row(name, shown, targets.get(name, ""))
     console.print(r)
+
+
+def print_train_bench(result: dict[str, Any]) -> None:
+    """One row per training case: steps, wall-clock, final success on nominal and randomized scenes, target."""
+    console = Console()
+    t = Table(title=f"sim2real bench train - {result['machine']} - {result['date']}")
+    for col in ("case", "steps", "wall", "nominal", "randomized", "target", "met"):
+        t.add_column(col)
+    for name, c in result["cases"].items():
+        f = c["final"]
+        met = "-" if c["met"] is None else ("yes" if c["met"] else "no")
+        t.add_row(
+            name,
+            str(c["steps"]),
+            f"{c['wall_s'] / 60:.1f} min",
+            f"{100 * f.get('nominal_success', 0):.0f}%",
+            f"{100 * f.get('randomized_success', 0):.0f}%",
+            c["target"],
+            met,
+        )
+    console.print(t)

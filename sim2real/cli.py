@@ -38,16 +38,31 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             cases=cases,
             progress=progress,
         )
+    elif args.what == "train":
+        from pathlib import Path
+
+        from sim2real.bench_table import print_train_bench as show
+        from sim2real.bench_train import CASES as TRAIN_CASES
+        from sim2real.bench_train import bench_train
+
+        cases = cases or ["reach_uniform", "reach_adr"]
+        run = lambda progress: bench_train(  # noqa: E731
+            cases, Path(args.out_dir), seed=args.seed, steps=args.steps or None, n_envs=args.n_envs, device=args.device
+        )
     else:
-        console.print(f"[red]sim2real bench {args.what}: not available yet; available: env, randomization")
+        console.print(f"[red]sim2real bench {args.what}: not available yet; available: env, randomization, train")
         return 2
+    known = TRAIN_CASES if args.what == "train" else CASES
     for c in cases or []:
-        if c not in CASES:
-            console.print(f"[red]unknown case {c!r}; cases: {', '.join(CASES)}")
+        if c not in known:
+            console.print(f"[red]unknown case {c!r}; cases: {', '.join(known)}")
             return 2
     out = args.out or f"bench_{args.what}.json"
-    with console.status("benchmarking") as status:
-        result = run(lambda m: status.update(m))
+    if args.what == "train":  # long: the runs show their own progress bars
+        result = run(None)
+    else:
+        with console.status("benchmarking") as status:
+            result = run(lambda m: status.update(m))
     write_json(out, result)
     show(result)
     console.print(f"wrote {out}")
@@ -143,9 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmarks. `env`: env steps/s of our Push (MuJoCo, PyBullet) vs panda-gym's "
         "PandaPush-v3 and the bare mj_step loop, plus 84x84 pixel observations. `randomization`: randomized "
         "reset and step cost against unrandomized ones on both engines. Each case in its own process, medians "
-        "over repeats, ratios.",
+        "over repeats, ratios. `train`: the training benchmarks (reach_uniform, reach_adr, push_uniform, "
+        "push_lstm, push_ff), trained unless a finished run exists, success against the targets.",
     )
-    b.add_argument("what", choices=["env", "randomization"], help="which benchmark")
+    b.add_argument("what", choices=["env", "randomization", "train"], help="which benchmark")
+    b.add_argument("--out-dir", dest="out_dir", default="runs/bench", help="train: where the runs go")
+    b.add_argument("--n-envs", dest="n_envs", type=int, default=1, help="train: envs per run")
+    b.add_argument("--device", default="auto", help="train: torch device")
     b.add_argument(
         "--steps", type=int, default=0, help="env steps per case and repeat (default: env 3000, randomization 2000)"
     )

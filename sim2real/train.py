@@ -40,6 +40,8 @@ class TrainConfig:
     """A preset name (dynamics, object_dynamics, visual) or a randomization YAML path; empty: none."""
     randomizer: str = "uniform"
     """How the space is sampled: uniform | adr | active | none."""
+    randomizer_settings: dict[str, Any] = field(default_factory=dict)
+    """ADRConfig / ActiveDRConfig fields for the adr and active randomizers (e.g. buffer_size, step_fraction)."""
     her_strategy: str = "future"
     """HER goal selection for goal-conditioned agents: future | final | episode."""
     seed: int = 0
@@ -114,6 +116,17 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         raise ConfigError(f"n_envs and eval_episodes must be >= 1, got {cfg.n_envs} and {cfg.eval_episodes}")
     if cfg.randomizer in ("adr", "active") and not cfg.randomization:
         raise ConfigError(f"randomizer {cfg.randomizer!r} needs a randomization space (preset or YAML)")
+    if cfg.randomizer_settings:
+        from randomization import ADRConfig
+        from randomization.active import ActiveDRConfig
+
+        known_cfg = {"adr": ADRConfig, "active": ActiveDRConfig}.get(cfg.randomizer)
+        if known_cfg is None:
+            raise ConfigError(f"randomizer_settings apply to adr and active only, not {cfg.randomizer!r}")
+        try:
+            known_cfg(**cfg.randomizer_settings)
+        except TypeError as e:
+            raise ConfigError(f"randomizer_settings: {e}") from None
     settings = defaults(cfg.agent, cfg.task)
     for key, value in cfg.settings.items():
         if key not in settings:
@@ -143,7 +156,7 @@ def make_sampler(cfg: TrainConfig, seed_offset: int = 0) -> Any:
     probe = gym.make(TASKS[cfg.task], backend=cfg.backend)
     space = space_from(cfg.randomization).expand(probe.unwrapped.concrete_property_names)  # type: ignore[attr-defined]
     probe.close()
-    return build(cfg.randomizer, space, np.random.default_rng([cfg.seed, seed_offset]))
+    return build(cfg.randomizer, space, np.random.default_rng([cfg.seed, seed_offset]), **cfg.randomizer_settings)
 
 
 def env_kwargs(cfg: TrainConfig, sampler: Any) -> dict[str, Any]:
@@ -266,6 +279,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             row.update({f"{kind}_{k}": v for k, v in r.items()})
         evals.append(row)
         _write_evals(evals_path, evals)
+        if sampler is not None and hasattr(sampler, "ranges"):  # ADR's ranges as they grow
+            ranges = {n: [np.ravel(lo).tolist(), np.ravel(hi).tolist()] for n, (lo, hi) in sampler.ranges().items()}
+            with open(run / "randomization_history.jsonl", "a") as f:
+                f.write(json.dumps({"step": step, "entropy": sampler.entropy(), "ranges": ranges}) + "\n")
         return row
 
     class Hooks(BaseCallback):

@@ -1,0 +1,156 @@
+"""`sim2real bench train`: the training benchmarks of the issue, as named experiments run through `train()`.
+
+Each case is one TrainConfig; the command trains the chosen cases one after another (or reads runs that already
+finished), prints success against the target and wall-clock, writes JSON and the comparison plots (ADR vs uniform
+with ADR's entropy over time; LSTM vs feed-forward PPO on randomized evaluation).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from sim2real.train import TrainConfig
+
+#: Wide object dynamics for the memory experiment: the object's mass and friction are never observed.
+WIDE_OBJECT_DYNAMICS = {
+    "schema_version": 1,
+    "doc": "Wide object mass and friction (hidden from the observation) for LSTM vs feed-forward.",
+    "parameters": [
+        {"name": "body_mass:object", "nominal": 1.0, "low": 0.2, "high": 5.0, "apply": "scale"},
+        {"name": "geom_friction:object", "nominal": 1.0, "low": 0.3, "high": 2.0, "apply": "scale"},
+        {"name": "geom_friction:table", "nominal": 1.0, "low": 0.3, "high": 2.0, "apply": "scale"},
+    ],
+}
+
+#: Case -> (config, target description, success key checked against the target, target value).
+CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
+    "reach_uniform": (
+        TrainConfig(task="reach", agent="tqc_her", randomization="dynamics", randomizer="uniform", steps=20_000),
+        ">= 95% nominal and randomized within 20k steps",
+        "randomized_success",
+        0.95,
+    ),
+    "reach_adr": (
+        TrainConfig(
+            task="reach",
+            agent="tqc_her",
+            randomization="dynamics",
+            randomizer="adr",
+            randomizer_settings={"buffer_size": 3, "step_fraction": 0.1},
+            steps=20_000,
+        ),
+        ">= reach_uniform's randomized success at 20k, ranges growing",
+        "randomized_success",
+        0.95,
+    ),
+    "push_uniform": (
+        TrainConfig(task="push", agent="tqc_her", randomization="object_dynamics", randomizer="uniform", steps=500_000),
+        ">= 90% within 500k steps",
+        "randomized_success",
+        0.90,
+    ),
+    "push_lstm": (
+        TrainConfig(task="push", agent="recurrent_ppo", randomization="", randomizer="uniform", steps=2_000_000),
+        "randomized success above push_ff's at equal steps",
+        "randomized_success",
+        0.0,
+    ),
+    "push_ff": (
+        TrainConfig(task="push", agent="ppo", randomization="", randomizer="uniform", steps=2_000_000),
+        "(the feed-forward baseline of push_lstm)",
+        "randomized_success",
+        0.0,
+    ),
+}
+
+
+def case_config(name: str, out_dir: Path, seed: int, steps: int | None, n_envs: int, device: str) -> TrainConfig:
+    """The case's config placed under out_dir, with the run-time choices applied."""
+    import dataclasses
+
+    cfg = CASES[name][0]
+    if name in ("push_lstm", "push_ff"):
+        path = out_dir / "wide_object_dynamics.yaml"
+        if not path.exists():
+            from randomization import ParameterSpace
+
+            ParameterSpace.from_dict(WIDE_OBJECT_DYNAMICS).save(path)
+        cfg = dataclasses.replace(cfg, randomization=str(path))
+    return dataclasses.replace(
+        cfg,
+        seed=seed,
+        steps=steps or cfg.steps,
+        n_envs=n_envs,
+        device=device,
+        out=str(out_dir / f"{name}-s{seed}"),
+        eval_every_steps=max(2000, (steps or cfg.steps or 0) // 20),
+    )
+
+
+def bench_train(
+    cases: list[str], out_dir: Path, seed: int = 0, steps: int | None = None, n_envs: int = 1, device: str = "auto"
+) -> dict[str, Any]:
+    """Train every case that has no finished run yet, then collect the results."""
+    from sim2real.bench_env import machine_description
+    from sim2real.train import train
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    for name in cases:
+        cfg = case_config(name, out_dir, seed, steps, n_envs, device)
+        run = Path(cfg.out)
+        if not (run / "summary.json").is_file():
+            train(cfg, resume=(run / "checkpoints").is_dir(), progress=True)
+        summary = json.loads((run / "summary.json").read_text())
+        _, target, key, value = CASES[name]
+        results[name] = {
+            "run": str(run),
+            "steps": summary["steps"],
+            "wall_s": summary["wall_s"],
+            "device": summary.get("device", ""),
+            "final": summary["final"],
+            "target": target,
+            "met": bool(summary["final"].get(key, 0.0) >= value) if value else None,
+            "command": f"sim2real bench train --cases {name} --seed {seed}" + (f" --steps {steps}" if steps else ""),
+        }
+    _plots(out_dir, results)
+    return {"bench": "train", "date": time.strftime("%Y-%m-%d"), "machine": machine_description(), "cases": results}
+
+
+def _plots(out_dir: Path, results: dict[str, Any]) -> None:
+    """ADR vs uniform (success and ADR entropy over steps), LSTM vs feed-forward (randomized success)."""
+    import matplotlib
+
+    from sim2real.train import _read_evals
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = {"adr_vs_uniform.png": ("reach_adr", "reach_uniform"), "lstm_vs_ff.png": ("push_lstm", "push_ff")}
+    for png, (a, b) in pairs.items():
+        if a not in results or b not in results:
+            continue
+        has_adr = png.startswith("adr")
+        fig, axes = plt.subplots(1, 2 if has_adr else 1, figsize=(10 if has_adr else 6, 3.6), dpi=120, squeeze=False)
+        ax = axes[0][0]
+        for name in (a, b):
+            evals = _read_evals(Path(results[name]["run"]) / "evaluations.csv")
+            ax.plot([r["step"] for r in evals], [r.get("randomized_success", 0) for r in evals], "-o", ms=3, label=name)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("success, randomized scenes")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if has_adr:
+            hist = Path(results[a]["run"]) / "randomization_history.jsonl"
+            rows = [json.loads(line) for line in hist.read_text().splitlines()] if hist.is_file() else []
+            axes[0][1].plot([r["step"] for r in rows], [r["entropy"] for r in rows], "-o", ms=3)
+            axes[0][1].set_xlabel("env steps")
+            axes[0][1].set_ylabel("ADR entropy (mean log range width)")
+            axes[0][1].grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out_dir / png)
+        plt.close(fig)
