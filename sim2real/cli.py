@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--steps", type=_steps, default=None, help="env steps, or 'auto' (default): the tuned budget for the task"
     )
-    t.add_argument("--n-envs", dest="n_envs", type=int, default=None)
+    t.add_argument("--n-envs", dest="n_envs", type=int, default=None, help="envs stepped together (default 1)")
+    t.add_argument("--subproc", action="store_true", default=None, help="step the envs in worker processes")
     t.add_argument("--eval-every-steps", dest="eval_every_steps", type=int, default=None)
     t.add_argument("--eval-episodes", dest="eval_episodes", type=int, default=None)
     t.add_argument("--checkpoint-every-steps", dest="checkpoint_every_steps", type=int, default=None)

@@ -49,7 +49,9 @@ class TrainConfig:
     steps: int | None = None
     """Env steps to train; None: the agent's tuned budget for the task (policies.hyperparams)."""
     n_envs: int = 1
-    """Envs stepped together (in this process, so ADR and Active DR state is shared)."""
+    """Envs stepped together; in this process (one shared sampler: what ADR and Active DR need) unless subproc."""
+    subproc: bool = False
+    """Step the n_envs in worker processes (SubprocVecEnv; uniform DR or none: each worker draws on its own)."""
     eval_every_steps: int = 2000
     """Evaluate (nominal and randomized) every this many env steps; 0 disables periodic evaluation."""
     eval_episodes: int = 20
@@ -112,6 +114,8 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     for name in ("eval_every_steps", "checkpoint_every_steps"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.subproc and cfg.randomizer_name() in ("adr", "active"):
+        raise ConfigError(f"subproc: {cfg.randomizer} keeps one learning state for all envs; use in-process envs")
     if cfg.n_envs < 1 or cfg.eval_episodes < 1:
         raise ConfigError(f"n_envs and eval_episodes must be >= 1, got {cfg.n_envs} and {cfg.eval_episodes}")
     if cfg.randomizer in ("adr", "active") and not cfg.randomization:
@@ -167,22 +171,25 @@ def env_kwargs(cfg: TrainConfig, sampler: Any) -> dict[str, Any]:
 
 
 def make_train_env(cfg: TrainConfig, sampler: Any) -> Any:
-    """n_envs copies of the task in one DummyVecEnv (one shared sampler), with episode statistics."""
+    """n_envs copies of the task with episode statistics: in one DummyVecEnv sharing `sampler`, or (subproc) in
+    worker processes that each build their own sampler from the seed and their rank."""
     import gymnasium as gym
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    import sim  # noqa: F401
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     def factory(rank: int) -> Any:
         def make() -> Any:
-            env = Monitor(gym.make(TASKS[cfg.task], **env_kwargs(cfg, sampler)), info_keywords=("is_success",))
+            import sim  # noqa: F401  (registers the ids, also in a worker process)
+
+            own = make_sampler(cfg, seed_offset=2 + rank) if cfg.subproc else sampler
+            env = Monitor(gym.make(TASKS[cfg.task], **env_kwargs(cfg, own)), info_keywords=("is_success",))
             env.reset(seed=cfg.seed + rank)
             return env
 
         return make
 
-    vec = DummyVecEnv([factory(i) for i in range(cfg.n_envs)])
+    factories = [factory(i) for i in range(cfg.n_envs)]
+    vec = SubprocVecEnv(factories) if cfg.subproc and cfg.n_envs > 1 else DummyVecEnv(factories)
     vec.seed(cfg.seed)
     return vec
 

@@ -139,6 +139,8 @@ def test_resume_refuses_a_run_of_another_task_and_fresh_runs_refuse_an_existing_
         ({"randomization": "no_such_preset"}, "neither a file nor a preset"),
         ({"settings": {"batch_sise": 64}}, "unknown key 'batch_sise'"),
         ({"her_strategy": "random"}, "her_strategy must be one of"),
+        ({"subproc": True, "randomizer": "adr", "randomization": "dynamics"}, "keeps one learning state"),
+        ({"randomizer": "adr", "randomization": "dynamics", "randomizer_settings": {"buffer": 3}}, "buffer"),
     ],
 )
 def test_bad_configs_fail_before_training(tmp_path: Path, kw: dict[str, Any], needle: str) -> None:
