@@ -46,40 +46,6 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
         },
     },
-    "sac_her": {
-        "reach": {
-            "total_steps": 20_000,
-            "batch_size": 256,
-            "gamma": 0.95,
-            "learning_rate": 1e-3,
-            "buffer_size": 1_000_000,
-            "learning_starts": 1000,
-            "policy_kwargs": {"net_arch": [64, 64]},
-            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
-        },
-        "push": {
-            "total_steps": 500_000,
-            "batch_size": 2048,
-            "gamma": 0.95,
-            "learning_rate": 1e-3,
-            "tau": 0.05,
-            "buffer_size": 1_000_000,
-            "learning_starts": 1000,
-            "policy_kwargs": {"net_arch": [512, 512, 512]},
-            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
-        },
-        "pick_and_place": {
-            "total_steps": 1_000_000,
-            "batch_size": 2048,
-            "gamma": 0.95,
-            "learning_rate": 1e-3,
-            "tau": 0.05,
-            "buffer_size": 1_000_000,
-            "learning_starts": 1000,
-            "policy_kwargs": {"net_arch": [512, 512, 512]},
-            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
-        },
-    },
     "ppo": {
         task: {
             "total_steps": steps,
@@ -104,6 +70,13 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         }
         for task, steps in (("reach", 200_000), ("push", 1_000_000), ("pick_and_place", 2_000_000))
     },
+}
+
+
+# SAC + HER: the same settings without TQC's critic count (SAC always has two Q networks).
+DEFAULTS["sac_her"] = {
+    task: {**v, "policy_kwargs": {k: w for k, w in v["policy_kwargs"].items() if k != "n_critics"}}
+    for task, v in DEFAULTS["tqc_her"].items()
 }
 
 

@@ -8,40 +8,17 @@ from rich.console import Console
 from rich.table import Table
 
 
-def print_env_bench(result: dict[str, Any]) -> None:
-    """Cases (median steps/s, spread) and ratios with their targets."""
+def _print_rates(result: dict[str, Any], rate_key: str, rate_title: str) -> None:
+    """Cases (median rate, spread, what) and ratios with their targets, as two tables."""
     console = Console()
-    t = Table(title=f"sim2real bench env - {result['machine']} - {result['date']}")
+    t = Table(title=f"sim2real bench {result['bench']} - {result['machine']} - {result['date']}")
     t.add_column("case")
-    t.add_column("median steps/s", justify="right")
+    t.add_column(rate_title, justify="right")
     t.add_column("min..max", justify="right")
     t.add_column("what")
     for name, c in result["cases"].items():
         s = c["samples"]
-        t.add_row(name, f"{c['median_steps_per_s']:.0f}", f"{min(s):.0f}..{max(s):.0f}", c["what"])
-    console.print(t)
-    r = Table(title="ratios (medians)")
-    r.add_column("ratio")
-    r.add_column("value", justify="right")
-    r.add_column("target")
-    targets = result.get("targets", {})
-    for name, v in result["ratios"].items():
-        shown = f"{100 * v:.1f}%" if "overhead" in name else f"{v:.2f}x"
-        r.add_row(name, shown, targets.get(name, ""))
-    console.print(r)
-
-
-def print_randomization_bench(result: dict[str, Any]) -> None:
-    """Cases (median operations/s, spread) and cost ratios with their targets."""
-    console = Console()
-    t = Table(title=f"sim2real bench randomization - {result['machine']} - {result['date']}")
-    t.add_column("case")
-    t.add_column("median /s", justify="right")
-    t.add_column("min..max", justify="right")
-    t.add_column("what")
-    for name, c in result["cases"].items():
-        s = c["samples"]
-        t.add_row(name, f"{c['median_per_s']:.0f}", f"{min(s):.0f}..{max(s):.0f}", c["what"])
+        t.add_row(name, f"{c[rate_key]:.0f}", f"{min(s):.0f}..{max(s):.0f}", c["what"])
     console.print(t)
     r = Table(title="ratios (medians)")
     r.add_column("ratio")
@@ -52,6 +29,16 @@ def print_randomization_bench(result: dict[str, Any]) -> None:
         shown = f"{100 * v:+.1f}%" if "overhead" in name else f"{v:.2f}x"
         r.add_row(name, shown, targets.get(name, ""))
     console.print(r)
+
+
+def print_env_bench(result: dict[str, Any]) -> None:
+    """Cases (median steps/s, spread) and ratios with their targets."""
+    _print_rates(result, "median_steps_per_s", "median steps/s")
+
+
+def print_randomization_bench(result: dict[str, Any]) -> None:
+    """Cases (median operations/s, spread) and cost ratios with their targets."""
+    _print_rates(result, "median_per_s", "median /s")
 
 
 def print_train_bench(result: dict[str, Any]) -> None:

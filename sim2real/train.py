@@ -197,25 +197,15 @@ def make_train_env(cfg: TrainConfig, sampler: Any) -> Any:
 # -- evaluation ------------------------------------------------------------------------------------------------
 def evaluate(model: Any, env: Any, episodes: int, nominal: bool, seed: int, recurrent: bool) -> dict[str, float]:
     """Deterministic episodes of `model` on a single gym env; nominal=True runs at the space's nominal values."""
+    from sim2real.train_report import run_episode
+
     successes, returns, lengths = [], [], []
     for ep in range(episodes):
         options = {"nominal": True} if nominal and getattr(env.unwrapped, "randomizer", None) else None
-        obs, _ = env.reset(seed=seed + ep, options=options)
-        state, start, done, ret, n = None, np.ones(1, bool), False, 0.0, 0
-        info: dict[str, Any] = {}
-        while not done:
-            if recurrent:
-                action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
-                start = np.zeros(1, bool)
-            else:
-                action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, info = env.step(action)
-            ret += float(reward)
-            n += 1
-            done = terminated or truncated
-        successes.append(float(info.get("is_success", False)))
-        returns.append(ret)
-        lengths.append(n)
+        steps = list(run_episode(model, env, recurrent, seed + ep, options))
+        successes.append(float(steps[-1][2].get("is_success", False)))
+        returns.append(sum(r for _, r, _ in steps))
+        lengths.append(len(steps) - 1)
     return {"success": float(np.mean(successes)), "return": float(np.mean(returns)), "length": float(np.mean(lengths))}
 
 

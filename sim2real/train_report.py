@@ -36,24 +36,28 @@ def learning_curve(path: Path, evals: list[dict[str, float]], title: str) -> Pat
     return path
 
 
+def run_episode(model: Any, env: Any, recurrent: bool, seed: int, options: dict[str, Any] | None = None) -> Any:
+    """One deterministic episode of `model` on a single gym env; yields (observation, reward, info) per step, the
+    reset first (reward 0, its info)."""
+    obs, info = env.reset(seed=seed, options=options)
+    yield obs, 0.0, info
+    state, start, done = None, np.ones(1, bool), False
+    while not done:
+        if recurrent:
+            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+            start = np.zeros(1, bool)
+        else:
+            action, _ = model.predict(obs, deterministic=True)
+        obs, reward, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+        yield obs, float(reward), info
+
+
 def gif(path: Path, model: Any, env: Any, recurrent: bool, seed: int = 0, episodes: int = 2, fps: int = 12) -> Path:
     """Frames of `episodes` deterministic episodes from the env's scene camera (render_mode rgb_array)."""
     from PIL import Image
 
-    frames = []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + 50_000 + ep)
-        state, start, done = None, np.ones(1, bool), False
-        frames.append(env.render())
-        while not done:
-            if recurrent:
-                action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
-                start = np.zeros(1, bool)
-            else:
-                action, _ = model.predict(obs, deterministic=True)
-            obs, _, terminated, truncated, _ = env.step(action)
-            done = terminated or truncated
-            frames.append(env.render())
+    frames = [env.render() for ep in range(episodes) for _ in run_episode(model, env, recurrent, seed + 50_000 + ep)]
     images = [Image.fromarray(f) for f in frames if f is not None]
     path.parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
