@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from sim.observation import RawSignals
 from sim.properties import KINDS, check_value, match_elements, parse_name
 from sim.robot import RobotDescription
 from sim.scene import SceneSpec
@@ -76,6 +78,19 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def arm_jacobian(self, link: str) -> np.ndarray:
         """World-frame Jacobian (6, 7) of `link`'s frame origin w.r.t. the arm joints: linear rows then angular."""
+
+    def read_signals(self, obj: str | None) -> tuple[RawSignals, np.ndarray]:
+        """Everything an observation is built from, at this instant: the RawSignals (the object `obj`'s state
+        too unless None) and the positions (9,) of the movable joints. Engines may override it with a faster
+        read of the same values."""
+        q, qd = self.joint_state()
+        ee = self.robot.ee_link
+        ee_pos, _ = self.link_pose(ee)
+        ee_vel, _ = self.link_velocity(ee)
+        objects: tuple[np.ndarray, ...] = ()
+        if obj is not None:
+            objects = (*self.object_pose(obj), *self.object_velocity(obj))
+        return RawSignals(q[:7], qd[:7], ee_pos, ee_vel, float(q[7] + q[8]), *objects), q
 
     def object_half_height_m(self, name: str) -> float:
         """Half the vertical extent of a task object as it is now (its spec's, times `object_scale`)."""

@@ -13,6 +13,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering through Mesa/EGL
 import mujoco  # noqa: E402
 
 from sim.backend import Backend, Pose, flat_layout  # noqa: E402
+from sim.observation import RawSignals  # noqa: E402
 from sim.properties import TEXTURE_SIZE, parse_name  # noqa: E402
 from sim.robot import RobotDescription  # noqa: E402
 from sim.scene import ObjectSpec, SceneSpec  # noqa: E402
@@ -123,6 +124,7 @@ class MujocoBackend(Backend):
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
         self._vel6 = np.zeros(6)
+        self._ee_body = self._body_id[robot.ee_link]
         self._geoms_of_body = self._index_geoms()
         self._ctrl_lo = np.full(m.nu, -np.inf)
         self._ctrl_hi = np.full(m.nu, np.inf)
@@ -223,6 +225,23 @@ class MujocoBackend(Backend):
     def link_velocity(self, link: str) -> tuple[np.ndarray, np.ndarray]:
         mujoco.mj_objectVelocity(self.model, self.data, _OBJ.mjOBJ_XBODY, self._body(link), self._vel6, 0)
         return self._vel6[3:].copy(), self._vel6[:3].copy()
+
+    def read_signals(self, obj: str | None) -> tuple[RawSignals, np.ndarray]:
+        """As Backend.read_signals, reading MuJoCo's arrays directly (the env's per-step hot path)."""
+        m, d, vel = self.model, self.data, self._vel6
+        q, qd = d.qpos[self._qsel].copy(), d.qvel[self._vsel].copy()
+        ee = self._ee_body
+        mujoco.mj_objectVelocity(m, d, _OBJ.mjOBJ_XBODY, ee, vel, 0)
+        ee_vel = vel[3:].copy()
+        if obj is None:
+            return RawSignals(q[:7], qd[:7], d.xpos[ee].copy(), ee_vel, float(q[7] + q[8])), q
+        b = self._object(obj)
+        mujoco.mj_objectVelocity(m, d, _OBJ.mjOBJ_XBODY, b, vel, 0)
+        raw = RawSignals(
+            q[:7], qd[:7], d.xpos[ee].copy(), ee_vel, float(q[7] + q[8]),
+            d.xpos[b].copy(), d.xquat[b].copy(), vel[3:].copy(), vel[:3].copy(),
+        )  # fmt: skip
+        return raw, q
 
     def _object(self, name: str) -> int:
         if name not in self._objects:
