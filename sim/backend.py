@@ -222,7 +222,7 @@ class Backend(abc.ABC):
         arm = np.asarray(arm_target_rad, dtype=float)
         if arm.shape != (self.n_arm,):
             raise ValueError(f"arm target must have shape ({self.n_arm},), got {arm.shape}")
-        if not (np.isfinite(arm).all() and np.isfinite(finger_target_m)):
+        if not (all(map(math.isfinite, arm.tolist())) and math.isfinite(finger_target_m)):
             raise ValueError(f"joint targets must be finite, got arm={arm.tolist()} finger={finger_target_m}")
         return arm
 
