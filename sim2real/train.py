@@ -265,7 +265,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
 
     import gymnasium as gym
 
-    eval_env = gym.make(TASKS[cfg.task], render_mode="rgb_array", **env_kwargs(cfg, make_sampler(cfg, 1)))
+    # Randomized evaluation draws uniformly over the space's full ranges whatever the training sampler (ADR's
+    # current ranges or Active DR's particles would grade each run on its own curriculum): one yardstick for all.
+    eval_cfg = dataclasses.replace(cfg, randomizer="uniform", randomizer_settings={})
+    eval_env = gym.make(TASKS[cfg.task], render_mode="rgb_array", **env_kwargs(cfg, make_sampler(eval_cfg, 1)))
     evals_path = run / "evaluations.csv"
     evals: list[dict[str, float]] = _read_evals(evals_path) if resume else []
 
