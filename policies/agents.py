@@ -57,10 +57,11 @@ def build_agent(
     device: str = "auto",
     verbose: int = 0,
 ) -> Any:
-    """A new SB3 model for `env` (a VecEnv). `settings` are the algorithm's keyword arguments plus `her`
-    (HER replay settings, goal-conditioned agents only); `total_steps` is not the model's and must be removed."""
+    """A new SB3 model for `env` (a VecEnv). `settings` are the algorithm's keyword arguments plus our own keys:
+    `her` (HER replay settings, goal-conditioned agents only) and `total_steps` and `normalize` (the pipeline's:
+    ignored here)."""
     spec = agent_spec(name)
-    kwargs = dict(settings)
+    kwargs = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
     her = kwargs.pop("her", None)
     if spec.her:
         from stable_baselines3 import HerReplayBuffer

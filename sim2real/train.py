@@ -195,14 +195,16 @@ def make_train_env(cfg: TrainConfig, sampler: Any) -> Any:
 
 
 # -- evaluation ------------------------------------------------------------------------------------------------
-def evaluate(model: Any, env: Any, episodes: int, nominal: bool, seed: int, recurrent: bool) -> dict[str, float]:
+def evaluate(
+    model: Any, env: Any, episodes: int, nominal: bool, seed: int, recurrent: bool, obs_fn: Any = None
+) -> dict[str, float]:
     """Deterministic episodes of `model` on a single gym env; nominal=True runs at the space's nominal values."""
     from sim2real.train_report import run_episode
 
     successes, returns, lengths = [], [], []
     for ep in range(episodes):
         options = {"nominal": True} if nominal and getattr(env.unwrapped, "randomizer", None) else None
-        steps = list(run_episode(model, env, recurrent, seed + ep, options))
+        steps = list(run_episode(model, env, recurrent, seed + ep, options, obs_fn))
         successes.append(float(steps[-1][2].get("is_success", False)))
         returns.append(sum(r for _, r, _ in steps))
         lengths.append(len(steps) - 1)
@@ -245,7 +247,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if ckpt is not None and sampler is not None and ckpt.file(checkpoints.RANDOMIZATION):
         sampler.load_state_dict(json.loads(ckpt.file(checkpoints.RANDOMIZATION).read_text()))  # type: ignore[union-attr]
     env = make_train_env(cfg, sampler)
-    agent_settings = {k: v for k, v in settings.items() if k != "total_steps"}
+    agent_settings = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
+    vecnorm = None
+    if settings.get("normalize"):  # running mean/std of every observation key; the statistics travel with the model
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        saved_norm = ckpt.file(checkpoints.VECNORM) if ckpt is not None else None
+        if saved_norm is not None:
+            vecnorm = VecNormalize.load(str(saved_norm), env)
+        else:
+            vecnorm = VecNormalize(env, norm_obs=True, norm_reward=False, clip_obs=10.0, gamma=settings["gamma"])
+        env = vecnorm
+    obs_fn = None if vecnorm is None else vecnorm.normalize_obs
     tb = str(run / "tensorboard")
     if ckpt is None:
         model = build_agent(cfg.agent, env, agent_settings, cfg.seed, tensorboard_log=tb, device=cfg.device)
@@ -275,7 +288,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     def run_eval(step: int) -> dict[str, float]:
         row: dict[str, float] = {"step": float(step)}
         for kind in ("nominal", "randomized") if cfg.randomizer_name() != "none" else ("nominal",):
-            r = evaluate(model, eval_env, cfg.eval_episodes, kind == "nominal", 10_000, spec.recurrent)
+            r = evaluate(model, eval_env, cfg.eval_episodes, kind == "nominal", 10_000, spec.recurrent, obs_fn)
             row.update({f"{kind}_{k}": v for k, v in r.items()})
         evals.append(row)
         _write_evals(evals_path, evals)
@@ -336,7 +349,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     def save(step: int) -> Path:
         state = sampler.state_dict() if sampler is not None else None
         extra = {"task": cfg.task, "agent": cfg.agent, "seed": cfg.seed}
-        return checkpoints.save_checkpoint(run, step, model, state, None, cfg.save_replay_buffer, extra)
+        return checkpoints.save_checkpoint(run, step, model, state, vecnorm, cfg.save_replay_buffer, extra)
 
     t0 = time.perf_counter()
     remaining = total_steps - done_steps
@@ -349,16 +362,29 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     final = run_eval(final_step) if not evals or evals[-1]["step"] != final_step else evals[-1]
     if sampler is not None:
         write_json(run / "randomization_state.json", sampler.state_dict())
+    if vecnorm is not None:  # plain JSON for export (no pickle needed to read the normaliser)
+        vecnorm.save(str(run / "vecnormalize.pkl"))
+        write_json(run / "obs_normalization.json", _normalization_json(vecnorm))
     summary = {"steps": final_step, "wall_s": wall_s, "final": final, "device": str(model.device)}
     write_json(run / "summary.json", summary)
     from sim2real.train_report import gif, learning_curve
 
     learning_curve(run / "learning_curve.png", evals, title=f"{cfg.task} / {cfg.agent} / {cfg.randomizer_name()}")
     if cfg.gif:
-        gif(run / "rollout.gif", model, eval_env, spec.recurrent, seed=cfg.seed)
+        gif(run / "rollout.gif", model, eval_env, spec.recurrent, seed=cfg.seed, obs_fn=obs_fn)
     eval_env.close()
     env.close()
     return run
+
+
+def _normalization_json(vecnorm: Any) -> dict[str, Any]:
+    """The observation normaliser as data: per key mean and variance; normalised = clip((x - mean) /
+    sqrt(var + epsilon), -clip_obs, clip_obs)."""
+    rms = vecnorm.obs_rms
+    keys = rms.keys() if isinstance(rms, dict) else [None]
+    stats = {str(k): {"mean": (rms[k] if k is not None else rms).mean.tolist(),
+                      "var": (rms[k] if k is not None else rms).var.tolist()} for k in keys}  # fmt: skip
+    return {"schema_version": 1, "epsilon": vecnorm.epsilon, "clip_obs": vecnorm.clip_obs, "keys": stats}
 
 
 def _log_randomization(logger: Any, sampler: Any) -> None:

@@ -36,28 +36,44 @@ def learning_curve(path: Path, evals: list[dict[str, float]], title: str) -> Pat
     return path
 
 
-def run_episode(model: Any, env: Any, recurrent: bool, seed: int, options: dict[str, Any] | None = None) -> Any:
+def run_episode(
+    model: Any, env: Any, recurrent: bool, seed: int, options: dict[str, Any] | None = None, obs_fn: Any = None
+) -> Any:
     """One deterministic episode of `model` on a single gym env; yields (observation, reward, info) per step, the
-    reset first (reward 0, its info)."""
+    reset first (reward 0, its info). `obs_fn` maps observations to the policy's input (the normaliser)."""
     obs, info = env.reset(seed=seed, options=options)
     yield obs, 0.0, info
     state, start, done = None, np.ones(1, bool), False
+    prep = obs_fn or (lambda o: o)
     while not done:
         if recurrent:
-            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+            action, state = model.predict(prep(obs), state=state, episode_start=start, deterministic=True)
             start = np.zeros(1, bool)
         else:
-            action, _ = model.predict(obs, deterministic=True)
+            action, _ = model.predict(prep(obs), deterministic=True)
         obs, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
         yield obs, float(reward), info
 
 
-def gif(path: Path, model: Any, env: Any, recurrent: bool, seed: int = 0, episodes: int = 2, fps: int = 12) -> Path:
+def gif(
+    path: Path,
+    model: Any,
+    env: Any,
+    recurrent: bool,
+    seed: int = 0,
+    episodes: int = 2,
+    fps: int = 12,
+    obs_fn: Any = None,
+) -> Path:
     """Frames of `episodes` deterministic episodes from the env's scene camera (render_mode rgb_array)."""
     from PIL import Image
 
-    frames = [env.render() for ep in range(episodes) for _ in run_episode(model, env, recurrent, seed + 50_000 + ep)]
+    frames = [
+        env.render()
+        for ep in range(episodes)
+        for _ in run_episode(model, env, recurrent, seed + 50_000 + ep, None, obs_fn)
+    ]
     images = [Image.fromarray(f) for f in frames if f is not None]
     path.parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)

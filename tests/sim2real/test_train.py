@@ -59,6 +59,21 @@ def test_every_agent_trains_on_every_task(tmp_path: Path, task: str, agent: str)
     assert 0.0 <= summary["final"]["nominal_success"] <= 1.0 and "randomized_success" in summary["final"]
     assert (run / "model.zip").is_file() and (run / "checkpoints" / "LATEST").is_file()
     assert json.loads((run / "randomization_state.json").read_text())["sampler"] == "uniform"
+    if agent in ("ppo", "recurrent_ppo"):  # these normalise observations: the statistics travel with the run
+        norm = json.loads((run / "obs_normalization.json").read_text())
+        assert set(norm["keys"]) == {"observation", "achieved_goal", "desired_goal"}
+        assert all(np.all(np.asarray(v["var"]) > 0) for v in norm["keys"].values())
+        ckpt, _ = checkpoints.load_latest(run)
+        assert ckpt.file(checkpoints.VECNORM) is not None
+
+
+def test_resume_restores_the_observation_normaliser(tmp_path: Path) -> None:
+    first = train(_cfg(tmp_path, agent="ppo", steps=64), progress=False)
+    before = json.loads((first / "obs_normalization.json").read_text())
+    run = train(_cfg(tmp_path, agent="ppo", steps=128), resume=True, progress=False)
+    after = json.loads((run / "obs_normalization.json").read_text())
+    # the resumed run kept updating the statistics it had, instead of starting from zero
+    assert not np.allclose(before["keys"]["observation"]["mean"], after["keys"]["observation"]["mean"])
 
 
 def test_results_folder_has_curve_gif_and_tensorboard(tmp_path: Path) -> None:
