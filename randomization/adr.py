@@ -82,7 +82,7 @@ class AutomaticDR:
         if self.components and self.rng.random() < self.config.boundary_prob:
             name, i = self.components[int(self.rng.integers(len(self.components)))]
             side = "high" if self.rng.random() < 0.5 else "low"
-            value = values[name].astype(float).copy()
+            value = np.array(values[name], dtype=float)  # a copy, also of a numpy scalar
             value.flat[i] = (self.hi if side == "high" else self.lo)[name].flat[i]
             values[name] = value
             tag["boundary"] = [name, i, side]

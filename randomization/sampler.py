@@ -75,8 +75,20 @@ def draw_all(
     """A value for every parameter of `space`; `bounds` overrides some numeric ranges (name -> (low, high)).
 
     Uniform parameters are drawn together from one vector of uniforms (a randomized reset of a hundred
-    parameters costs one generator call), the others one by one, textures last.
+    parameters costs one generator call), the others one by one, textures last. Scalar values are numpy scalars,
+    vector values 1-D arrays.
     """
+    return _draw(space, rng, bounds, texture_size_px)[0]
+
+
+def _draw(
+    space: ParameterSpace,
+    rng: np.random.Generator,
+    bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None,
+    texture_size_px: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """draw_all's values, and the flat vector of every numeric value in `space.numeric` order when all numeric
+    parameters are uniform (None otherwise)."""
     plan = _uniform_plan(space)
     lo, hi = plan.low, plan.high
     if bounds:
@@ -85,28 +97,17 @@ def draw_all(
             sl = plan.slices.get(name)
             if sl is not None:
                 lo[sl], hi[sl] = np.ravel(a), np.ravel(b)
-    out: dict[str, np.ndarray] = {}
-    if plan.names:
-        flat = lo + (hi - lo) * rng.random(lo.size)
-        flat[plan.integer] = np.round(flat[plan.integer])
-        for name, sl, shape in zip(plan.names, plan.slices.values(), plan.shapes):
-            out[name] = flat[sl].reshape(shape)
+    flat = lo + (hi - lo) * rng.random(lo.size)
+    flat[plan.integer] = np.round(flat[plan.integer])
+    out: dict[str, Any] = dict(zip(plan.names, [flat[ix] for ix in plan.index]))
+    if not (plan.others or plan.textures):
+        return out, flat
     for p in plan.others:
         lo_p, hi_p = bounds[p.name] if bounds and p.name in bounds else (None, None)
         out[p.name] = draw_value(p, rng, lo_p, hi_p)
     for t in plan.textures:
         out[t.name] = draw_texture(t, rng, texture_size_px)
-    return {name: out[name] for name in plan.order}
-
-
-def numeric_flat(space: ParameterSpace, values: dict[str, np.ndarray]) -> np.ndarray | None:
-    """The numeric values of a draw_all result as one vector in `space.numeric` order, without copying when
-    every numeric parameter is uniform (their values are views of one vector); None otherwise."""
-    plan = _uniform_plan(space)
-    if plan.others or not plan.names:
-        return None
-    base = values[plan.names[0]].base
-    return base if isinstance(base, np.ndarray) and base.size == plan.low.size else None
+    return {name: out[name] for name in plan.order}, (None if plan.others else flat)
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class _UniformPlan:
 
     names: list[str]
     slices: dict[str, slice]
-    shapes: list[tuple[int, ...]]
+    index: list[int | slice]
     low: np.ndarray
     high: np.ndarray
     integer: np.ndarray
@@ -136,7 +137,9 @@ def _uniform_plan(space: ParameterSpace) -> _UniformPlan:
     plan = _UniformPlan(
         names=[p.name for p in uniform],
         slices={p.name: slice(int(a), int(b)) for p, a, b in zip(uniform, offsets[:-1], offsets[1:])},
-        shapes=[p.shape for p in uniform],
+        index=[
+            int(a) if p.shape == () else slice(int(a), int(b)) for p, a, b in zip(uniform, offsets[:-1], offsets[1:])
+        ],
         low=np.concatenate([p.low.ravel() for p in uniform]) if uniform else np.zeros(0),
         high=np.concatenate([p.high.ravel() for p in uniform]) if uniform else np.zeros(0),
         integer=np.concatenate([np.full(p.size, p.integer) for p in uniform]) if uniform else np.zeros(0, bool),
@@ -179,8 +182,8 @@ class UniformDR:
 
     def sample(self) -> Draw:
         self.n_draws += 1
-        values = draw_all(self.space, self.rng, texture_size_px=self.texture_size_px)
-        return Draw(values, {"sampler": "uniform"}, flat=numeric_flat(self.space, values))
+        values, flat = _draw(self.space, self.rng, None, self.texture_size_px)
+        return Draw(values, {"sampler": "uniform"}, flat=flat)
 
     def feedback(self, draw: Draw, report: EpisodeReport) -> None:
         """Uniform DR does not learn."""

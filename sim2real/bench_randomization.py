@@ -35,10 +35,13 @@ TARGET_STEP_OVERHEAD = 0.05
 
 
 def inplace_space(env: Any, textures: bool = True, low: float = 0.9) -> dict[str, Any]:
-    """A randomization space (as YAML data) over every concrete engine property of `env` (unwrapped):
-    numeric ones scaled by U(low, 1.0) of the scene's value, textures drawn from every pattern."""
+    """A randomization space (as YAML data) over every concrete in-place engine property of `env` (unwrapped):
+    numeric ones scaled by U(low, 1.0) of the scene's value, textures drawn from every pattern. Geometry
+    (object_scale, which may rebuild a body) is not in-place and is left out."""
     params: list[dict[str, Any]] = []
     for name in env.sim.property_names():
+        if name.startswith("object_scale:"):
+            continue
         if name.startswith("texture:"):
             if textures:
                 params.append({"name": name})
