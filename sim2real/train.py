@@ -139,6 +139,14 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     if "her" in settings:
         settings["her"] = {**settings["her"], "goal_selection_strategy": cfg.her_strategy}
     steps = cfg.steps if cfg.steps is not None else int(settings["total_steps"])
+    if cfg.obs_mode != "state" and "buffer_size" in settings:
+        # a replay buffer of images: observation and next observation, uint8, per camera
+        size = int(settings["buffer_size"]) * 2 * 3 * 84 * 84
+        if size > 8 * 1024**3:
+            raise ConfigError(
+                f"obs_mode={cfg.obs_mode!r} with buffer_size {settings['buffer_size']}: the replay buffer would hold "
+                f"{size / 1024**3:.0f} GB of 84x84 images; pass e.g. --set buffer_size=100000"
+            )
     if cfg.randomization:
         from randomization import space_from
 
@@ -256,7 +264,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if saved_norm is not None:
             vecnorm = VecNormalize.load(str(saved_norm), env)
         else:
-            vecnorm = VecNormalize(env, norm_obs=True, norm_reward=False, clip_obs=10.0, gamma=settings["gamma"])
+            keys = [k for k in env.observation_space.spaces if not k.startswith("image_")]  # images stay uint8
+            vecnorm = VecNormalize(
+                env, norm_obs=True, norm_obs_keys=keys, norm_reward=False, clip_obs=10.0, gamma=settings["gamma"]
+            )
         env = vecnorm
     obs_fn = None if vecnorm is None else vecnorm.normalize_obs
     tb = str(run / "tensorboard")

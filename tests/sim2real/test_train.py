@@ -222,3 +222,11 @@ def test_a_kill_during_checkpoint_writes_never_leaves_one_that_loads_wrong(tmp_p
         f.truncate(100)
     older, warnings = checkpoints.load_latest(tmp_path)
     assert older.step < ckpt.step and any("SHA-256" in w for w in warnings)
+
+
+def test_pixel_observations_train_and_refuse_an_oversized_image_buffer(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="GB of 84x84 images"):
+        resolve(TrainConfig(obs_mode="pixels"))
+    settings = {**SMALL["tqc_her"], "buffer_size": 1000, "learning_starts": 55, "batch_size": 8}
+    run = train(_cfg(tmp_path, obs_mode="pixels", steps=80, settings=settings), progress=False)
+    assert json.loads((run / "summary.json").read_text())["steps"] == 80
