@@ -37,18 +37,6 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
             "normalize": False,
         },
-        "pick_and_place": {
-            "total_steps": 1_000_000,
-            "batch_size": 2048,
-            "gamma": 0.95,
-            "learning_rate": 1e-3,
-            "tau": 0.05,
-            "buffer_size": 1_000_000,
-            "learning_starts": 1000,
-            "policy_kwargs": {"net_arch": [512, 512, 512], "n_critics": 2},
-            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
-            "normalize": False,
-        },
     },
     "ppo": {
         task: {
@@ -79,6 +67,8 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# PickAndPlace: Push's settings with twice the budget (the zoo trains both for 1M steps).
+DEFAULTS["tqc_her"]["pick_and_place"] = {**DEFAULTS["tqc_her"]["push"], "total_steps": 1_000_000}
 # SAC + HER: the same settings without TQC's critic count (SAC always has two Q networks).
 DEFAULTS["sac_her"] = {
     task: {**v, "policy_kwargs": {k: w for k, w in v["policy_kwargs"].items() if k != "n_critics"}}

@@ -210,14 +210,21 @@ def machine_description() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry for one case in a child process: prints one JSON line."""
-    ap = argparse.ArgumentParser(description="run one env bench case in this process")
-    ap.add_argument("--case", required=True, choices=list(CASES))
-    ap.add_argument("--steps", type=int, default=3000)
+def child_main(
+    argv: list[str] | None, what: str, cases: list[str], run: Callable[[str, int, int], float], key: str
+) -> None:
+    """Entry for one bench case in a child process (see run_in_subprocess): prints one JSON line."""
+    ap = argparse.ArgumentParser(description=f"run one {what} bench case in this process")
+    ap.add_argument("--case", required=True, choices=cases)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    print(json.dumps({"case": args.case, "steps_per_s": run_case(args.case, args.steps, args.seed)}))
+    print(json.dumps({"case": args.case, key: run(args.case, args.steps, args.seed)}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry for one env bench case in a child process."""
+    child_main(argv, "env", list(CASES), run_case, "steps_per_s")
 
 
 if __name__ == "__main__":

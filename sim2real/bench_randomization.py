@@ -7,15 +7,13 @@ uniform DR. Each case runs in its own fresh process; cases are interleaved over 
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from sim2real.bench_env import machine_description, run_in_subprocess
+from sim2real.bench_env import child_main, machine_description, run_in_subprocess
 
 BACKENDS = ("mujoco", "pybullet")
 #: Case -> what it measures; `{b}` is the backend.
@@ -180,13 +178,8 @@ def bench_randomization(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry for one case in a child process: prints one JSON line."""
-    ap = argparse.ArgumentParser(description="run one randomization bench case in this process")
-    ap.add_argument("--case", required=True, choices=list(CASES))
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    print(json.dumps({"case": args.case, "per_s": run_case(args.case, args.steps, args.seed)}))
+    """Entry for one randomization bench case in a child process."""
+    child_main(argv, "randomization", list(CASES), run_case, "per_s")
 
 
 if __name__ == "__main__":
