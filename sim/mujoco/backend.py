@@ -180,8 +180,8 @@ class MujocoBackend(Backend):
         if not hasattr(self, "_movable_jnt_ids"):
             self._movable_jnt_ids = [self.model.joint(j.name).id for j in self.robot.movable_joints]
         ids = self._movable_jnt_ids
-        self._ctrl_lo = self.model.jnt_range[ids, 0].copy()
-        self._ctrl_hi = self.model.jnt_range[ids, 1].copy()
+        ranges = self.model.jnt_range[ids]
+        self._ctrl_lo, self._ctrl_hi = ranges[:, 0], ranges[:, 1]  # fancy indexing made a copy already
 
     # -- lifecycle and control ------------------------------------------------------------------
     def reset(self, arm_q_rad: np.ndarray, finger_q_m: float, objects: Mapping[str, Pose]) -> None:
@@ -518,27 +518,34 @@ class MujocoBackend(Backend):
                         src.append(sl.start + c)
                         signs.append(sign)
         # model arrays never move, so flat views taken now stay valid
-        plan = [(self._array(attr), np.array(d), np.array(s_), np.array(g)) for attr, (d, s_, g) in groups.items()]
+        plan = [
+            (self._array(attr), np.array(d), np.array(s_), None if all(x == 1.0 for x in g) else np.array(g))
+            for attr, (d, s_, g) in groups.items()
+        ]
         masses = "body_mass" in groups or "body_inertia" in groups
         slow_names = [names[i] for i in slow]
         slow_idx = np.concatenate([np.arange(layout[i].start, layout[i].stop) for i in slow]) if slow else None
         slow_write = Backend.compile_setter(self, slow_names) if slow else None
 
         lower = np.array([at for _, at in limits], dtype=int)
+        unit_idx = np.concatenate([np.arange(sl.start, sl.stop) for _, sl, _, _ in unit]) if unit else None
+        unit_starts = np.cumsum([0] + [sl.stop - sl.start for _, sl, _, _ in unit])[:-1]
+        quat_rows = [row for _, _, row, normalise in unit if normalise]
 
         def write(flat: np.ndarray, forward: bool = True) -> None:
             if limits and np.any(flat[lower] >= flat[lower + 1]):
                 name, at = limits[int(np.argmax(flat[lower] >= flat[lower + 1]))]
                 raise ValueError(f"property {name!r}: lower limit must be below upper, got {flat[at : at + 2]}")
-            for name, sl, _, _ in unit:
-                if not np.any(flat[sl]):
+            if unit_idx is not None:
+                sq = np.add.reduceat(flat[unit_idx] ** 2, unit_starts)
+                if not sq.all():
+                    name, sl, _, _ = unit[int(np.argmin(sq))]
                     raise ValueError(f"property {name!r}: value must be non-zero, got {flat[sl].tolist()}")
             for view, dest, src, sign in plan:
-                view[dest] = sign * flat[src]
-            for _, _sl, row, normalise in unit:
-                if normalise:
-                    q = self.model.cam_quat[row]
-                    q /= np.sqrt(q @ q)
+                view[dest] = flat[src] if sign is None else sign * flat[src]
+            if quat_rows:
+                q = self.model.cam_quat[quat_rows]
+                self.model.cam_quat[quat_rows] = q / np.sqrt((q * q).sum(axis=1))[:, None]
             self._stale_const = self._stale_const or masses
             self._stale_forward = self._stale_forward or (forward and bool(plan))
             if limits:

@@ -238,3 +238,18 @@ def test_active_dr_learns_from_episodes_run_through_the_env() -> None:
     state = json.loads(json.dumps(env.unwrapped.randomization_state()))
     assert state["sampler"] == "active" and state["n_updates"] == 2
     env.close()
+
+
+def test_compiled_setter_normalises_quaternions_and_checks_limits(backend_name: str) -> None:
+    env = _make(backend=backend_name)
+    u = env.unwrapped
+    names = ["camera_quat:scene", "joint_range:panda_joint1", "light_dir:key"]
+    write = u.compile_setter(names)
+    write(np.array([2.0, 0.0, 0.0, 0.0, -1.0, 1.0, 0.0, 0.0, -1.0]))
+    assert np.allclose(u.get_property("camera_quat:scene")["camera_quat:scene"], [1.0, 0.0, 0.0, 0.0])
+    assert np.allclose(u.get_property("joint_range:panda_joint1")["joint_range:panda_joint1"], [-1.0, 1.0])
+    with pytest.raises(ValueError, match="lower limit must be below upper"):
+        write(np.array([1.0, 0.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0, -1.0]))
+    with pytest.raises(ValueError, match="non-zero"):
+        write(np.array([0.0, 0.0, 0.0, 0.0, -1.0, 1.0, 0.0, 0.0, -1.0]))
+    env.close()
