@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backend", choices=["mujoco", "pybullet"], default=None)
     t.add_argument("--control", choices=["ee", "joint"], default=None)
     t.add_argument("--obs-mode", dest="obs_mode", choices=["state", "pixels", "both"], default=None)
+    t.add_argument(
+        "--reward", choices=["auto", "sparse", "dense"], default=None, help="auto: sparse for HER agents, dense for PPO"
+    )
     t.add_argument("--randomization", default=None, help="preset (dynamics, object_dynamics, visual) or YAML path")
     t.add_argument("--randomizer", choices=["uniform", "adr", "active", "none"], default=None)
     t.add_argument("--her-strategy", dest="her_strategy", choices=["future", "final", "episode"], default=None)

@@ -36,6 +36,8 @@ class TrainConfig:
     """Action space: ee (end-effector deltas) | joint (joint-target deltas)."""
     obs_mode: str = "state"
     """state | pixels | both."""
+    reward: str = "auto"
+    """sparse | dense | auto: sparse for HER agents (HER relabels goals), dense (minus the distance) for PPO."""
     randomization: str = ""
     """A preset name (dynamics, object_dynamics, visual) or a randomization YAML path; empty: none."""
     randomizer: str = "uniform"
@@ -105,6 +107,7 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     choice("backend", cfg.backend, ("mujoco", "pybullet"))
     choice("control", cfg.control, ("ee", "joint"))
     choice("obs_mode", cfg.obs_mode, ("state", "pixels", "both"))
+    choice("reward", cfg.reward, ("auto", "sparse", "dense"))
     choice("randomizer", cfg.randomizer, RANDOMIZERS)
     choice("her_strategy", cfg.her_strategy, HER_STRATEGIES)
     if cfg.steps is not None and (not isinstance(cfg.steps, int) or cfg.steps <= 0):
@@ -151,7 +154,8 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         from randomization import space_from
 
         space_from(cfg.randomization)  # parse errors now, before any env is built
-    return dataclasses.replace(cfg, steps=steps), settings
+    reward = cfg.reward if cfg.reward != "auto" else ("sparse" if AGENTS[cfg.agent].her else "dense")
+    return dataclasses.replace(cfg, steps=steps, reward=reward), settings
 
 
 # -- envs ----------------------------------------------------------------------------------------------------
@@ -173,6 +177,8 @@ def make_sampler(cfg: TrainConfig, seed_offset: int = 0) -> Any:
 
 def env_kwargs(cfg: TrainConfig, sampler: Any) -> dict[str, Any]:
     kw: dict[str, Any] = {"backend": cfg.backend, "control": cfg.control, "obs_mode": cfg.obs_mode}
+    if cfg.reward != "auto":
+        kw["reward_type"] = cfg.reward
     if sampler is not None:
         kw["randomization"] = sampler
     return kw
@@ -235,7 +241,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         saved = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else None
         if saved is None:
             raise ConfigError(f"--resume: {run} holds no config.json; nothing to resume")
-        for key in ("task", "agent", "backend", "control", "obs_mode", "randomization", "randomizer"):
+        for key in ("task", "agent", "backend", "control", "obs_mode", "reward", "randomization", "randomizer"):
             if saved.get(key) != getattr(cfg, key):
                 raise ConfigError(
                     f"--resume: {run} is a run with {key}={saved.get(key)!r}, not {getattr(cfg, key)!r}; "

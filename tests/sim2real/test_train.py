@@ -59,6 +59,8 @@ def test_every_agent_trains_on_every_task(tmp_path: Path, task: str, agent: str)
     assert 0.0 <= summary["final"]["nominal_success"] <= 1.0 and "randomized_success" in summary["final"]
     assert (run / "model.zip").is_file() and (run / "checkpoints" / "LATEST").is_file()
     assert json.loads((run / "randomization_state.json").read_text())["sampler"] == "uniform"
+    # HER relabels sparse goals; on-policy agents learn from the dense distance reward
+    assert json.loads((run / "config.json").read_text())["reward"] == ("sparse" if "her" in agent else "dense")
     if agent in ("ppo", "recurrent_ppo"):  # these normalise observations: the statistics travel with the run
         norm = json.loads((run / "obs_normalization.json").read_text())
         assert set(norm["keys"]) == {"observation", "achieved_goal", "desired_goal"}
