@@ -138,6 +138,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim2real.train import ConfigError, evaluate_run
+
+    console = Console(stderr=True)
+    try:
+        result = evaluate_run(Path(args.run), args.episodes, args.backend, args.randomization, args.seed)
+    except (ConfigError, KeyError, ValueError, FileNotFoundError) as e:
+        console.print(f"[red]sim2real evaluate: {e.args[0] if e.args else e}")
+        return 2
+    t = Table(title=f"{args.run} on {result['backend']} ({args.episodes} episodes per kind)")
+    for col in ("scenes", "success", "mean return", "mean length"):
+        t.add_column(col)
+    for kind in ("nominal", "randomized"):
+        if kind in result:
+            r = result[kind]
+            t.add_row(kind, f"{100 * r['success']:.0f}%", f"{r['return']:.1f}", f"{r['length']:.1f}")
+    Console().print(t)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sim2real.demo import run_demo
 
@@ -211,6 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="evaluate a trained run on nominal and randomized scenes, on either engine",
+        description="Loads a finished run's model (and observation normaliser) and runs deterministic episodes on "
+        "nominal and randomized scenes. --backend evaluates on another engine (sim-to-sim transfer); "
+        "--randomization under another space. Writes evaluation-<backend>-<space>.json into the run.",
+    )
+    ev.add_argument("run", help="a run folder written by sim2real train")
+    ev.add_argument("--episodes", type=int, default=50, help="episodes per scene kind")
+    ev.add_argument("--backend", choices=["mujoco", "pybullet"], default=None, help="default: the training engine")
+    ev.add_argument("--randomization", default=None, help="preset or YAML (default: the training space)")
+    ev.add_argument("--seed", type=int, default=20_000, help="first episode seed")
+    ev.set_defaults(func=_cmd_evaluate)
 
     la = sub.add_parser(
         "launch",

@@ -432,3 +432,45 @@ def _read_evals(path: Path) -> list[dict[str, float]]:
         return []
     with open(path) as f:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def evaluate_run(
+    run: Path, episodes: int = 50, backend: str | None = None, randomization: str | None = None, seed: int = 20_000
+) -> dict[str, Any]:
+    """Evaluate a finished run's final model on nominal and randomized scenes, optionally on another engine
+    (sim-to-sim transfer) or under another randomization space; returns and records the figures."""
+    import gymnasium as gym
+
+    from policies.agents import agent_spec, load_agent
+
+    cfg_path = run / "config.json"
+    if not cfg_path.is_file() or not (run / "model.zip").is_file():
+        raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
+    cfg = config_from_dict(json.loads(cfg_path.read_text()), source=str(cfg_path))
+    changes: dict[str, Any] = {"randomizer": "uniform", "randomizer_settings": {}}
+    if backend is not None:
+        changes["backend"] = backend
+    if randomization is not None:
+        changes["randomization"] = randomization
+    cfg = dataclasses.replace(cfg, **changes)
+    resolve(cfg)  # the same checks as training: names, presets, backends
+    spec = agent_spec(cfg.agent)
+    env = gym.make(TASKS[cfg.task], **env_kwargs(cfg, make_sampler(cfg, 2)))
+    model = load_agent(cfg.agent, str(run / "model.zip"), env=None, device="cpu") if not spec.her else None
+    if model is None:  # HER models need an env of the training kind to load their replay buffer class
+        model = load_agent(cfg.agent, str(run / "model.zip"), make_train_env(cfg, None), device="cpu")
+    obs_fn = None
+    if (run / "vecnormalize.pkl").is_file():
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        norm = VecNormalize.load(str(run / "vecnormalize.pkl"), make_train_env(cfg, None))
+        norm.training = False
+        obs_fn = norm.normalize_obs
+    result: dict[str, Any] = {"run": str(run), "backend": cfg.backend, "randomization": cfg.randomization}
+    kinds = ("nominal", "randomized") if cfg.randomizer_name() != "none" else ("nominal",)
+    for kind in kinds:
+        result[kind] = evaluate(model, env, episodes, kind == "nominal", seed, spec.recurrent, obs_fn)
+    env.close()
+    name = f"evaluation-{cfg.backend}-{Path(cfg.randomization).stem if cfg.randomization else 'none'}.json"
+    write_json(run / name, result)
+    return result

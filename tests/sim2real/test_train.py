@@ -232,3 +232,15 @@ def test_pixel_observations_train_and_refuse_an_oversized_image_buffer(tmp_path:
     settings = {**SMALL["tqc_her"], "buffer_size": 1000, "learning_starts": 55, "batch_size": 8}
     run = train(_cfg(tmp_path, obs_mode="pixels", steps=80, settings=settings), progress=False)
     assert json.loads((run / "summary.json").read_text())["steps"] == 80
+
+
+def test_evaluate_a_run_on_the_other_engine(tmp_path: Path) -> None:
+    from sim2real.train import evaluate_run
+
+    run = train(_cfg(tmp_path, agent="ppo", steps=64, randomization="dynamics"), progress=False)
+    result = evaluate_run(run, episodes=2, backend="pybullet")
+    assert result["backend"] == "pybullet" and set(result) >= {"nominal", "randomized"}
+    assert 0.0 <= result["randomized"]["success"] <= 1.0
+    assert (run / "evaluation-pybullet-dynamics.json").is_file()
+    with pytest.raises(ConfigError, match="not a finished run"):
+        evaluate_run(tmp_path / "nothing")
