@@ -163,6 +163,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from policies.export import ExportError
+    from sim2real.export_run import export_run
+    from sim2real.train import ConfigError
+
+    console = Console(stderr=True)
+    try:
+        path = export_run(Path(args.run), Path(args.out) if args.out else None)
+    except (ConfigError, ExportError, FileNotFoundError) as e:
+        console.print(f"[red]sim2real export: {e.args[0] if e.args else e}")
+        return 2
+    console.print(f"bundle written to [bold]{path}[/bold] (policy.onnx + manifest.json; ONNX matches torch)")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sim2real.demo import run_demo
 
@@ -250,6 +269,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--randomization", default=None, help="preset or YAML (default: the training space)")
     ev.add_argument("--seed", type=int, default=20_000, help="first episode seed")
     ev.set_defaults(func=_cmd_evaluate)
+
+    ex = sub.add_parser(
+        "export",
+        help="export a trained run to a policy bundle (policy.onnx + manifest.json)",
+        description="Writes a bundle folder: an ONNX graph of the inference path (observation normaliser, policy, "
+        "action clamp, joint-position targets for joint control) and a manifest (schema version, inputs, outputs, "
+        "joint names and limits, control rate, camera, randomization provenance, SHA-256 of the ONNX file). "
+        "Refuses to write a bundle whose ONNX outputs differ from torch by more than 1e-4.",
+    )
+    ex.add_argument("run", help="a run folder written by sim2real train")
+    ex.add_argument("--out", default="", help="bundle folder (default bundles/<run name>)")
+    ex.set_defaults(func=_cmd_export)
 
     la = sub.add_parser(
         "launch",

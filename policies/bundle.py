@@ -1,0 +1,134 @@
+"""The policy bundle runtime: load an exported policy (policy.onnx + manifest.json) and run it.
+
+Imports numpy and onnxruntime only: no torch, no SB3, no pickle, nothing executed from the bundle. Loading checks
+the manifest's schema version and required fields and the ONNX file's SHA-256; running checks every input's
+name, shape and finiteness, and every output's finiteness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+ONNX = "policy.onnx"
+#: Fields every manifest holds (see the README's "Policy bundle" section).
+REQUIRED = (
+    "schema_version",
+    "policy",
+    "observation",
+    "action",
+    "outputs",
+    "joint_names",
+    "joint_limits_rad",
+    "control_rate_hz",
+    "camera",
+    "randomization",
+    "onnx_sha256",
+)
+
+
+class BundleError(ValueError):
+    """A bundle that must not run (missing or altered files, unknown schema) or an input it cannot take."""
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class PolicyBundle:
+    """A loaded bundle. `run(inputs)` maps observation arrays to output arrays (action, joint targets)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    session: Any
+
+    @property
+    def inputs(self) -> list[dict[str, Any]]:
+        """Input specs: name, shape (without batch), dtype, units, normalisation."""
+        return list(self.manifest["observation"]["inputs"])
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the policy on one observation (arrays without batch dimension) or a batch (leading dimension B).
+
+        Every declared input must be present with its shape and finite values; the outputs are checked finite
+        (a non-finite output raises BundleError: callers hold, they never repair it).
+        """
+        feeds: dict[str, np.ndarray] = {}
+        batched: bool | None = None
+        unknown = sorted(set(inputs) - {spec["name"] for spec in self.inputs})
+        if unknown:
+            raise BundleError(f"unknown input(s) {unknown}; the bundle takes {[s['name'] for s in self.inputs]}")
+        for spec in self.inputs:
+            name, shape = spec["name"], tuple(spec["shape"])
+            if name not in inputs:
+                raise BundleError(f"input {name!r} is missing; the bundle takes {[s['name'] for s in self.inputs]}")
+            x = np.asarray(inputs[name], dtype=np.float32)
+            is_batch = x.shape[1:] == shape and x.ndim == len(shape) + 1
+            if not is_batch and x.shape != shape:
+                raise BundleError(f"input {name!r} must have shape {shape} (or (B, {shape})), got {x.shape}")
+            if batched is not None and batched != is_batch:
+                raise BundleError("inputs mix batched and unbatched arrays")
+            batched = is_batch
+            if not np.all(np.isfinite(x)):
+                raise BundleError(f"input {name!r} holds non-finite values")
+            feeds[name] = x if is_batch else x[None]
+        names = [o["name"] for o in self.manifest["outputs"]]
+        results = self.session.run(names, feeds)
+        out = {}
+        for name, value in zip(names, results):
+            if not np.all(np.isfinite(value)):
+                raise BundleError(f"output {name!r} is non-finite; do not act on it")
+            out[name] = value if batched else value[0]
+        return out
+
+
+def load_bundle(path: str | Path) -> PolicyBundle:
+    """Load and verify a bundle folder; BundleError names what is wrong."""
+    import onnxruntime as ort
+
+    root = Path(path)
+    if not (root / MANIFEST).is_file():
+        raise BundleError(f"{root}: no {MANIFEST}; not a policy bundle")
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except ValueError as e:
+        raise BundleError(f"{root / MANIFEST}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{root / MANIFEST}: must hold a JSON object")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BundleError(
+            f"{root / MANIFEST}: schema_version {version!r} is not {SCHEMA_VERSION}; re-export the policy"
+        )
+    missing = [k for k in REQUIRED if k not in manifest]
+    if missing:
+        raise BundleError(f"{root / MANIFEST}: missing field(s) {missing}")
+    unknown = sorted(set(manifest) - set(REQUIRED) - {"created", "source"})
+    if unknown:
+        raise BundleError(f"{root / MANIFEST}: unknown field(s) {unknown}")
+    onnx_path = root / ONNX
+    if not onnx_path.is_file():
+        raise BundleError(f"{root}: no {ONNX}")
+    digest = sha256_file(onnx_path)
+    if digest != manifest["onnx_sha256"]:
+        raise BundleError(
+            f"{onnx_path}: SHA-256 {digest[:16]}... does not match the manifest's "
+            f"{str(manifest['onnx_sha256'])[:16]}...; the file was altered or belongs to another bundle"
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # a control loop: one thread, predictable latency
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return PolicyBundle(root, manifest, session)

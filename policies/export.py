@@ -1,0 +1,187 @@
+"""Export a trained SB3 policy to a bundle: one ONNX graph of the inference path and a JSON manifest.
+
+The graph takes the raw observation arrays, applies the observation normaliser (baked in as constants), runs the
+policy deterministically and outputs `action` in [-1, 1]; with `joint_target` settings it also outputs
+`joint_target_rad`, the joint-position targets (measured joints + step x action, clamped to the limits). Export
+runs the torch model and the ONNX graph on the same inputs and refuses a bundle where they differ by more than
+1e-4. Bundles are written atomically (temp folder, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from policies.bundle import MANIFEST, ONNX, SCHEMA_VERSION, load_bundle, sha256_file
+
+#: Largest |torch - onnx| accepted at export.
+PARITY_TOLERANCE = 1e-4
+
+
+class ExportError(RuntimeError):
+    """The policy cannot be exported (unsupported kind) or its ONNX graph disagrees with torch."""
+
+
+def _graph(
+    policy: Any, keys: list[str], normalization: dict[str, Any] | None, joint_target: dict[str, Any] | None
+) -> Any:
+    """The torch module that the ONNX graph is traced from."""
+    import torch
+
+    class Inference(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.policy = policy
+            self.keys = keys
+            self.norm: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+            if normalization is not None:
+                eps, self.clip = float(normalization["epsilon"]), float(normalization["clip_obs"])
+                for k, stats in normalization["keys"].items():
+                    mean = torch.as_tensor(np.asarray(stats["mean"], np.float32))
+                    std = torch.as_tensor(np.sqrt(np.asarray(stats["var"], np.float64) + eps).astype(np.float32))
+                    self.norm[k] = (mean, std)
+            if joint_target is not None:
+                q0, q1 = joint_target["q_slice"]
+                self.q_slice = slice(int(q0), int(q1))
+                self.step = float(joint_target["step_rad"])
+                limits = np.asarray(joint_target["limits_rad"], np.float32)
+                self.lo, self.hi = torch.as_tensor(limits[:, 0]), torch.as_tensor(limits[:, 1])
+                self.n_joints = q1 - q0
+
+        def forward(self, *xs: torch.Tensor) -> Any:
+            raw = dict(zip(self.keys, xs))
+            obs = {}
+            for k, x in raw.items():
+                if k in self.norm:
+                    mean, std = self.norm[k]
+                    x = torch.clamp((x - mean) / std, -self.clip, self.clip)
+                obs[k] = x
+            action = self.policy._predict(obs, deterministic=True)
+            action = torch.clamp(action, -1.0, 1.0)
+            if joint_target is None:
+                return action
+            q = raw["observation"][:, self.q_slice]
+            target = torch.maximum(torch.minimum(q + self.step * action[:, : self.n_joints], self.hi), self.lo)
+            return action, target
+
+    return Inference().eval()
+
+
+def export_bundle(
+    model: Any,
+    out_dir: str | Path,
+    manifest_fields: dict[str, Any],
+    normalization: dict[str, Any] | None = None,
+    joint_target: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write the bundle of `model` (a feed-forward SB3 algorithm with dict state observations) to out_dir.
+
+    `manifest_fields`: policy, joint_names, joint_limits_rad, control_rate_hz, camera, randomization (and anything
+    else REQUIRED that the exporter does not fill: it fills schema_version, observation, action, outputs and
+    onnx_sha256). `normalization`: the run's obs_normalization.json data. `joint_target`: q_slice, step_rad,
+    limits_rad for joint control.
+    """
+    import torch
+    from gymnasium import spaces
+
+    if hasattr(model.policy, "lstm_actor"):
+        raise ExportError("recurrent policies are not exportable yet (the LSTM state in/out is the next step)")
+    space = model.observation_space
+    if not isinstance(space, spaces.Dict):
+        raise ExportError(f"export takes dict observation policies, got {type(space).__name__}")
+    keys = sorted(space.spaces)
+    shapes = {k: tuple(space.spaces[k].shape or ()) for k in keys}
+    if any(len(shapes[k]) != 1 for k in keys):
+        raise ExportError("export takes vector observations only; pixel policies are not exportable yet")
+    module = _graph(model.policy.to("cpu"), keys, normalization, joint_target)
+    out = Path(out_dir)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        outputs = ["action"] + (["joint_target_rad"] if joint_target else [])
+        example = tuple(torch.zeros(1, *shapes[k]) for k in keys)
+        torch.onnx.export(
+            module,
+            example,
+            str(tmp / ONNX),
+            input_names=keys,
+            output_names=outputs,
+            dynamic_axes={n: {0: "batch"} for n in keys + outputs},
+            opset_version=17,
+            dynamo=False,
+        )
+        n_act = int(np.prod(model.action_space.shape or (1,)))
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **manifest_fields,
+            "observation": {
+                "inputs": [
+                    {
+                        "name": k,
+                        "shape": list(shapes[k]),
+                        "dtype": "float32",
+                        "normalization": None if normalization is None else normalization["keys"].get(k),
+                    }
+                    for k in keys
+                ],
+                "normalization_epsilon": None if normalization is None else normalization["epsilon"],
+                "normalization_clip": None if normalization is None else normalization["clip_obs"],
+            },
+            "action": {"name": "action", "shape": [n_act], "low": -1.0, "high": 1.0},
+            "outputs": [{"name": "action", "shape": [n_act], "units": "normalised [-1, 1]"}]
+            + (
+                [
+                    {
+                        "name": "joint_target_rad",
+                        "shape": [joint_target["q_slice"][1] - joint_target["q_slice"][0]],
+                        "units": "rad",
+                        "step_rad": joint_target["step_rad"],
+                    }
+                ]
+                if joint_target
+                else []
+            ),  # fmt: skip
+            "onnx_sha256": sha256_file(tmp / ONNX),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _check_parity(module, load_bundle(tmp), keys, normalization, seed)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _check_parity(module: Any, bundle: Any, keys: list[str], normalization: dict[str, Any] | None, seed: int) -> None:
+    """Torch and ONNX on the same 64 inputs (around the normaliser's statistics when known)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in bundle.inputs:
+        shape = (64, *spec["shape"])
+        stats = normalization["keys"].get(spec["name"]) if normalization else None
+        if stats:
+            x = np.asarray(stats["mean"]) + np.sqrt(np.asarray(stats["var"])) * rng.standard_normal(shape)
+        else:
+            x = rng.standard_normal(shape)
+        feeds[spec["name"]] = x.astype(np.float32)
+    got = bundle.run(feeds)
+    with torch.no_grad():
+        want = module(*[torch.as_tensor(feeds[k]) for k in keys])
+    want = want if isinstance(want, tuple) else (want,)
+    for (name, value), ref in zip(got.items(), want):
+        err = float(np.abs(value - ref.numpy()).max())
+        if err > PARITY_TOLERANCE:
+            raise ExportError(f"ONNX output {name!r} differs from torch by {err:.2e} (> {PARITY_TOLERANCE})")

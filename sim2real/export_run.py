@@ -1,0 +1,45 @@
+"""`sim2real export`: a trained run -> a policy bundle, with what the robot side needs in its manifest (joint
+names, order and limits from the robot description, control rate, camera, randomization provenance)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sim2real.train import ConfigError, config_from_dict, make_train_env
+
+
+def export_run(run: Path, out: Path | None = None) -> Path:
+    """Export the final model of `run` to `out` (default bundles/<run name>); returns the bundle folder."""
+    from policies.agents import agent_spec, load_agent
+    from policies.export import export_bundle
+    from sim.robot import panda
+    from sim.scene import SceneSpec
+    from sim.tasks.base import MAX_JOINT_STEP_RAD
+
+    if not (run / "config.json").is_file() or not (run / "model.zip").is_file():
+        raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
+    cfg = config_from_dict(json.loads((run / "config.json").read_text()), source=str(run / "config.json"))
+    if cfg.obs_mode != "state":
+        raise ConfigError(f"{run}: obs_mode {cfg.obs_mode!r}: only state-observation policies export so far")
+    env = make_train_env(cfg, None) if agent_spec(cfg.agent).her else None
+    model = load_agent(cfg.agent, str(run / "model.zip"), env, device="cpu")
+    robot = panda()
+    limits = robot.arm_limits_rad
+    norm_path = run / "obs_normalization.json"
+    rand_path = run / "randomization_state.json"
+    fields: dict[str, Any] = {
+        "source": {"run": str(run), "task": cfg.task, "backend": cfg.backend, "seed": cfg.seed},
+        "policy": {"agent": cfg.agent, "control": cfg.control, "recurrent": False, "task": cfg.task},
+        "joint_names": [j.name for j in robot.arm_joints],
+        "joint_limits_rad": limits.tolist(),
+        "control_rate_hz": 1.0 / SceneSpec().control_dt_s,
+        "camera": None,
+        "randomization": json.loads(rand_path.read_text()) if rand_path.is_file() else None,
+    }
+    joint_target = None
+    if cfg.control == "joint":
+        joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
+    normalization = json.loads(norm_path.read_text()) if norm_path.is_file() else None
+    return export_bundle(model, out or Path("bundles") / run.name, fields, normalization, joint_target, cfg.seed)

@@ -1,0 +1,127 @@
+"""Policy bundles: export matches torch, the runtime refuses altered or incomplete bundles and bad inputs, and
+loading a bundle needs neither torch nor pickle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from policies.bundle import BundleError, load_bundle
+from sim2real.export_run import export_run
+from sim2real.train import ConfigError, TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A short PPO run in joint control (observation normaliser on), exported: (run, bundle)."""
+    tmp = tmp_path_factory.mktemp("bundle")
+    cfg = TrainConfig(
+        task="push",
+        agent="ppo",
+        control="joint",
+        steps=64,
+        eval_every_steps=0,
+        eval_episodes=1,
+        checkpoint_every_steps=0,
+        gif=False,
+        randomization="object_dynamics",
+        out=str(tmp / "run"),
+        settings={"n_steps": 64, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}},
+    )
+    run = train(cfg, progress=False)
+    return run, export_run(run, tmp / "bundle")
+
+
+def test_bundle_matches_the_trained_policy(bundle_dir: tuple[Path, Path]) -> None:
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    import sim  # noqa: F401
+
+    run, path = bundle_dir
+    bundle = load_bundle(path)
+    m = bundle.manifest
+    assert m["joint_names"] == [f"panda_joint{i}" for i in range(1, 8)] and m["control_rate_hz"] == pytest.approx(25)
+    assert m["randomization"]["sampler"] == "uniform" and m["policy"]["control"] == "joint"
+    assert [o["name"] for o in m["outputs"]] == ["action", "joint_target_rad"]
+    env = gym.make("Sim2Real/Push-v0", control="joint")
+    model = PPO.load(run / "model.zip", device="cpu")
+    norm = VecNormalize.load(str(run / "vecnormalize.pkl"), DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0")]))
+    limits = np.asarray(m["joint_limits_rad"])
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed)
+        want, _ = model.predict(norm.normalize_obs(obs), deterministic=True)
+        got = bundle.run(obs)
+        assert np.abs(got["action"] - np.clip(want, -1, 1)).max() < 1e-4
+        q = obs["observation"][:7]
+        target = np.clip(q + 0.05 * got["action"], limits[:, 0], limits[:, 1])
+        assert np.abs(got["joint_target_rad"] - target).max() < 1e-5
+    batch = bundle.run({k: np.stack([v, v]) for k, v in obs.items()})  # a batch of two
+    assert batch["action"].shape == (2, 7)
+
+
+def _copy(path: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "copy"
+    shutil.copytree(path, dst)
+    return dst
+
+
+def test_altered_incomplete_or_unknown_bundles_are_refused(bundle_dir: tuple[Path, Path], tmp_path: Path) -> None:
+    _, path = bundle_dir
+    b = _copy(path, tmp_path)
+    with open(b / "policy.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(BundleError, match="SHA-256"):
+        load_bundle(b)
+    for change, needle in (
+        (lambda m: m.pop("joint_names"), r"missing field\(s\) \['joint_names'\]"),
+        (lambda m: m.update(schema_version=2), "schema_version 2 is not 1"),
+        (lambda m: m.update(extra=1), r"unknown field\(s\) \['extra'\]"),
+    ):
+        shutil.rmtree(b)
+        b = _copy(path, tmp_path)
+        manifest = json.loads((b / "manifest.json").read_text())
+        change(manifest)
+        (b / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(BundleError, match=needle):
+            load_bundle(b)
+    with pytest.raises(BundleError, match="not a policy bundle"):
+        load_bundle(tmp_path / "nothing")
+
+
+def test_runtime_refuses_bad_inputs(bundle_dir: tuple[Path, Path]) -> None:
+    bundle = load_bundle(bundle_dir[1])
+    good = {s["name"]: np.zeros(s["shape"], np.float32) for s in bundle.inputs}
+    bundle.run(good)
+    with pytest.raises(BundleError, match="non-finite"):
+        bundle.run({**good, "observation": np.full_like(good["observation"], np.nan)})
+    with pytest.raises(BundleError, match="must have shape"):
+        bundle.run({**good, "desired_goal": np.zeros(4)})
+    with pytest.raises(BundleError, match="missing"):
+        bundle.run({k: v for k, v in good.items() if k != "achieved_goal"})
+    with pytest.raises(BundleError, match="unknown input"):
+        bundle.run({**good, "image_scene": np.zeros(3)})
+
+
+def test_loading_a_bundle_needs_no_torch(bundle_dir: tuple[Path, Path]) -> None:
+    code = (
+        "import sys; from policies.bundle import load_bundle; import numpy as np; "
+        f"b = load_bundle({str(bundle_dir[1])!r}); "
+        "b.run({s['name']: np.zeros(s['shape']) for s in b.inputs}); "
+        "bad = [m for m in ('torch', 'stable_baselines3', 'pickle', 'sim') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if set(bad) - {'pickle'} else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_unsupported_runs_fail_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a finished run"):
+        export_run(tmp_path)
