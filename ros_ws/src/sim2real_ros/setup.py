@@ -1,0 +1,20 @@
+"""colcon's entry to the ament_python package (pip users get the same modules from the project's pyproject)."""
+
+from setuptools import setup
+
+PACKAGE = "sim2real_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=[PACKAGE],
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="sim2real maintainers",
+    description="ROS 2 side of sim2real: policy node, simulated arm, recorder",
+    license="Apache-2.0",
+)

@@ -1,0 +1,114 @@
+"""Checks and conversions for the messages the policy node reads and writes, on plain values (no rclpy):
+sensor_msgs/Image to RGB without cv_bridge, joint_states indexed by name, and JointTrajectory validation as
+ros2_control's joint_trajectory_controller does it (plus the finiteness check it lacks)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: Encodings the node accepts -> (channels, index of R, G, B in a pixel; None for mono).
+ENCODINGS: dict[str, tuple[int, tuple[int, int, int] | None]] = {
+    "rgb8": (3, (0, 1, 2)),
+    "bgr8": (3, (2, 1, 0)),
+    "rgba8": (4, (0, 1, 2)),
+    "bgra8": (4, (2, 1, 0)),
+    "mono8": (1, None),
+}
+
+
+class MessageError(ValueError):
+    """A message the node must not act on; the text says which field is wrong."""
+
+
+def image_to_rgb(
+    height: int, width: int, encoding: str, step: int, data: bytes | bytearray | Sequence[int]
+) -> np.ndarray:
+    """sensor_msgs/Image fields -> (H, W, 3) uint8 RGB, row 0 at the top (the renderers' orientation).
+
+    Row padding (`step` > width x channels) is dropped; Bayer, YUV and 16-bit encodings are refused, as are
+    buffers whose length is not step x height.
+    """
+    if encoding not in ENCODINGS:
+        raise MessageError(f"image encoding {encoding!r} is not supported; use one of {sorted(ENCODINGS)}")
+    channels, order = ENCODINGS[encoding]
+    if height <= 0 or width <= 0:
+        raise MessageError(f"image size {width}x{height} is empty")
+    if step < width * channels:
+        raise MessageError(f"image step {step} is shorter than width x channels = {width * channels}")
+    buf = np.frombuffer(bytes(data), dtype=np.uint8)
+    if buf.size != step * height:
+        raise MessageError(f"image data holds {buf.size} bytes, expected step x height = {step * height}")
+    rows = buf.reshape(height, step)[:, : width * channels].reshape(height, width, channels)
+    if order is None:
+        return np.repeat(rows, 3, axis=2)
+    return np.ascontiguousarray(rows[..., list(order)])
+
+
+def joint_positions(
+    names: Sequence[str], position: Sequence[float], velocity: Sequence[float], required: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """sensor_msgs/JointState -> positions (and velocities, None when the message has none) of `required`, in
+    that order, looked up by name: order, extra joints (a gripper) and partial messages are normal; a missing
+    required joint, duplicates, mismatched lengths and non-finite values are faults."""
+    names = list(names)
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise MessageError(f"joint_states names joints twice: {dup}")
+    if len(position) != len(names):
+        raise MessageError(f"joint_states has {len(names)} names but {len(position)} positions")
+    if len(velocity) not in (0, len(names)):
+        raise MessageError(f"joint_states has {len(names)} names but {len(velocity)} velocities (empty or equal)")
+    index = {n: i for i, n in enumerate(names)}
+    missing = [j for j in required if j not in index]
+    if missing:
+        raise MessageError(f"joint_states lacks joints {missing} (has {names})")
+    sel = [index[j] for j in required]
+    q = np.asarray(position, dtype=float)[sel]
+    qd = np.asarray(velocity, dtype=float)[sel] if len(velocity) else None
+    if not np.all(np.isfinite(q)) or (qd is not None and not np.all(np.isfinite(qd))):
+        raise MessageError(f"joint_states holds non-finite values for {list(required)}")
+    return q, qd
+
+
+def validate_joint_trajectory(
+    joint_names: Sequence[str],
+    points: Sequence[tuple[Sequence[float], Sequence[float], float]],
+    controller_joints: Sequence[str],
+    stamp_s: float = 0.0,
+) -> list[str]:
+    """Why joint_trajectory_controller would refuse this JointTrajectory (empty: it accepts it).
+
+    `points`: (positions, velocities, time_from_start_s) each. Mirrors validate_trajectory_msg (kilted): joint
+    names all known and complete (allow_partial_joints_goal false), no empty names or points, strictly increasing
+    time_from_start, sizes equal to the joint count, zero last-point velocity when velocities are given, a zero
+    header stamp (start now) from our side; and adds the check the controller lacks: finite values.
+    """
+    problems = []
+    names = list(joint_names)
+    if not names:
+        problems.append("empty joint_names")
+    unknown = [n for n in names if n not in controller_joints]
+    if unknown:
+        problems.append(f"unknown joints {unknown}")
+    if sorted(names) != sorted(controller_joints):
+        problems.append(f"joint_names {names} do not cover the controller's {list(controller_joints)}")
+    if not points:
+        problems.append("empty trajectory (no points)")
+    if stamp_s != 0.0:
+        problems.append("header.stamp must be 0 (start now)")
+    last_t = 0.0
+    for i, (pos, vel, t) in enumerate(points):
+        if len(pos) != len(names):
+            problems.append(f"point {i}: {len(pos)} positions for {len(names)} joints")
+        if len(vel) not in (0, len(names)):
+            problems.append(f"point {i}: {len(vel)} velocities for {len(names)} joints")
+        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(vel)) and np.isfinite(t)):
+            problems.append(f"point {i}: non-finite values")
+        if not t > last_t:
+            problems.append(f"point {i}: time_from_start {t} s does not increase strictly (> {last_t} s)")
+        last_t = t
+    if points and len(points[-1][1]) and np.any(np.asarray(points[-1][1], float) != 0.0):
+        problems.append("last point has non-zero velocity")
+    return problems
