@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export MUJOCO_GL ?= egl
 
-.PHONY: setup demo test test-all lint bench-env clean
+.PHONY: setup demo test test-all lint colcon bench-env clean
 
 setup: $(VENV)/.installed
 
@@ -29,8 +29,15 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The ROS 2 package builds with colcon from pip (no ROS installation needed for an ament_python package).
+colcon: setup
+	$(BIN)/pip install -q colcon-common-extensions
+	mkdir -p build
+	cd build && ../$(BIN)/colcon --log-base colcon-log build --base-paths ../ros_ws/src --build-base colcon-build \
+		--install-base colcon-install
+
 bench-env: setup
 	$(BIN)/sim2real bench env
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out build .pytest_cache .mypy_cache .ruff_cache
