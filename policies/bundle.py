@@ -30,6 +30,7 @@ REQUIRED = (
     "control_rate_hz",
     "camera",
     "randomization",
+    "state",
     "onnx_sha256",
 )
 
@@ -57,8 +58,22 @@ class PolicyBundle:
 
     @property
     def inputs(self) -> list[dict[str, Any]]:
-        """Input specs: name, shape (without batch), dtype, units, normalisation."""
-        return list(self.manifest["observation"]["inputs"])
+        """Input specs: name, shape (without batch), dtype, normalisation; the recurrent state's last."""
+        return list(self.manifest["observation"]["inputs"]) + list(self.manifest["state"])
+
+    @property
+    def recurrent(self) -> bool:
+        """True when the policy carries a state (an LSTM's h and c) from one call to the next."""
+        return bool(self.manifest["state"])
+
+    def initial_state(self, batch: int | None = None) -> dict[str, np.ndarray]:
+        """The state at an episode start (zeros), as inputs for `run`; empty for feed-forward policies.
+
+        Feed each call's `<name>_out` outputs back as the next call's `<name>` inputs; start again from this
+        after a reset, a hold or a halt (the node resets it whenever it stops acting on the policy).
+        """
+        lead = () if batch is None else (batch,)
+        return {spec["name"]: np.zeros((*lead, *spec["shape"]), np.float32) for spec in self.manifest["state"]}
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the policy on one observation (arrays without batch dimension) or a batch (leading dimension B).

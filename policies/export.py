@@ -33,12 +33,14 @@ def _graph(
 ) -> Any:
     """The torch module that the ONNX graph is traced from."""
     import torch
+    from stable_baselines3.common.policies import BaseModel
 
     class Inference(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.policy = policy
             self.keys = keys
+            self.recurrent = hasattr(policy, "lstm_actor")
             self.norm: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
             if normalization is not None:
                 eps, self.clip = float(normalization["epsilon"]), float(normalization["clip_obs"])
@@ -55,20 +57,32 @@ def _graph(
                 self.n_joints = q1 - q0
 
         def forward(self, *xs: torch.Tensor) -> Any:
-            raw = dict(zip(self.keys, xs))
+            raw = dict(zip(self.keys, xs[: len(self.keys)]))
             obs = {}
             for k, x in raw.items():
                 if k in self.norm:
                     mean, std = self.norm[k]
                     x = torch.clamp((x - mean) / std, -self.clip, self.clip)
                 obs[k] = x
-            action = self.policy._predict(obs, deterministic=True)
+            state: tuple[torch.Tensor, ...] = ()
+            if self.recurrent:  # state in and out as (B, layers, hidden); the LSTM wants (layers, B, hidden)
+                h, c = (x.transpose(0, 1).contiguous() for x in xs[len(self.keys) :])
+                policy = self.policy
+                # BaseModel's extractor (ActorCriticPolicy overrides it to run both actor and critic extractors)
+                features = BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
+                out, (h, c) = policy.lstm_actor(features.unsqueeze(0), (h, c))
+                latent = policy.mlp_extractor.forward_actor(out.squeeze(0))
+                action = policy.action_net(latent)  # the Gaussian's mean: the deterministic action
+                state = (h.transpose(0, 1), c.transpose(0, 1))
+            else:
+                action = self.policy._predict(obs, deterministic=True)
             action = torch.clamp(action, -1.0, 1.0)
-            if joint_target is None:
-                return action
-            q = raw["observation"][:, self.q_slice]
-            target = torch.maximum(torch.minimum(q + self.step * action[:, : self.n_joints], self.hi), self.lo)
-            return action, target
+            outs: tuple[torch.Tensor, ...] = (action,)
+            if joint_target is not None:
+                q = raw["observation"][:, self.q_slice]
+                outs += (torch.maximum(torch.minimum(q + self.step * action[:, : self.n_joints], self.hi), self.lo),)
+            outs += state
+            return outs[0] if len(outs) == 1 else outs
 
     return Inference().eval()
 
@@ -91,8 +105,14 @@ def export_bundle(
     import torch
     from gymnasium import spaces
 
-    if hasattr(model.policy, "lstm_actor"):
-        raise ExportError("recurrent policies are not exportable yet (the LSTM state in/out is the next step)")
+    lstm = getattr(model.policy, "lstm_actor", None)
+    state_specs: list[dict[str, Any]] = (
+        []
+        if lstm is None
+        else [
+            {"name": n, "shape": [lstm.num_layers, lstm.hidden_size], "dtype": "float32"} for n in ("lstm_h", "lstm_c")
+        ]
+    )
     space = model.observation_space
     if not isinstance(space, spaces.Dict):
         raise ExportError(f"export takes dict observation policies, got {type(space).__name__}")
@@ -106,15 +126,18 @@ def export_bundle(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        outputs = ["action"] + (["joint_target_rad"] if joint_target else [])
-        example = tuple(torch.zeros(1, *shapes[k]) for k in keys)
+        state_names: list[str] = [str(s["name"]) for s in state_specs]
+        outputs = ["action"] + (["joint_target_rad"] if joint_target else []) + [f"{n}_out" for n in state_names]
+        example = tuple(torch.zeros(1, *shapes[k]) for k in keys) + tuple(
+            torch.zeros(1, *s["shape"]) for s in state_specs
+        )
         torch.onnx.export(
             module,
             example,
             str(tmp / ONNX),
-            input_names=keys,
+            input_names=keys + state_names,
             output_names=outputs,
-            dynamic_axes={n: {0: "batch"} for n in keys + outputs},
+            dynamic_axes={n: {0: "batch"} for n in keys + state_names + outputs},
             opset_version=17,
             dynamo=False,
         )
@@ -137,6 +160,7 @@ def export_bundle(
                 "normalization_clip": None if normalization is None else normalization["clip_obs"],
             },
             "action": {"name": "action", "shape": [n_act], "low": -1.0, "high": 1.0},
+            "state": state_specs,
             "outputs": [{"name": "action", "shape": [n_act], "units": "normalised [-1, 1]"}]
             + (
                 [
@@ -149,7 +173,8 @@ def export_bundle(
                 ]
                 if joint_target
                 else []
-            ),  # fmt: skip
+            )
+            + [{"name": f"{s['name']}_out", "shape": s["shape"], "units": "LSTM state"} for s in state_specs],
             "onnx_sha256": sha256_file(tmp / ONNX),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -169,7 +194,7 @@ def _check_parity(module: Any, bundle: Any, keys: list[str], normalization: dict
 
     rng = np.random.default_rng(seed)
     feeds = {}
-    for spec in bundle.inputs:
+    for spec in bundle.manifest["observation"]["inputs"]:
         shape = (64, *spec["shape"])
         stats = normalization["keys"].get(spec["name"]) if normalization else None
         if stats:
@@ -177,9 +202,12 @@ def _check_parity(module: Any, bundle: Any, keys: list[str], normalization: dict
         else:
             x = rng.standard_normal(shape)
         feeds[spec["name"]] = x.astype(np.float32)
+    for spec in bundle.manifest["state"]:
+        feeds[spec["name"]] = rng.standard_normal((64, *spec["shape"])).astype(np.float32)
     got = bundle.run(feeds)
+    names = keys + [s["name"] for s in bundle.manifest["state"]]
     with torch.no_grad():
-        want = module(*[torch.as_tensor(feeds[k]) for k in keys])
+        want = module(*[torch.as_tensor(feeds[k]) for k in names])
     want = want if isinstance(want, tuple) else (want,)
     for (name, value), ref in zip(got.items(), want):
         err = float(np.abs(value - ref.numpy()).max())

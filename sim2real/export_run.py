@@ -31,7 +31,12 @@ def export_run(run: Path, out: Path | None = None) -> Path:
     rand_path = run / "randomization_state.json"
     fields: dict[str, Any] = {
         "source": {"run": str(run), "task": cfg.task, "backend": cfg.backend, "seed": cfg.seed},
-        "policy": {"agent": cfg.agent, "control": cfg.control, "recurrent": False, "task": cfg.task},
+        "policy": {
+            "agent": cfg.agent,
+            "control": cfg.control,
+            "recurrent": agent_spec(cfg.agent).recurrent,
+            "task": cfg.task,
+        },
         "joint_names": [j.name for j in robot.arm_joints],
         "joint_limits_rad": limits.tolist(),
         "control_rate_hz": 1.0 / SceneSpec().control_dt_s,

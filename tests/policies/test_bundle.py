@@ -125,3 +125,47 @@ def test_loading_a_bundle_needs_no_torch(bundle_dir: tuple[Path, Path]) -> None:
 def test_unsupported_runs_fail_clearly(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a finished run"):
         export_run(tmp_path)
+
+
+def test_recurrent_policies_export_with_their_lstm_state(tmp_path: Path) -> None:
+    import gymnasium as gym
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    import sim  # noqa: F401
+
+    cfg = TrainConfig(
+        task="reach",
+        agent="recurrent_ppo",
+        steps=64,
+        eval_every_steps=0,
+        eval_episodes=1,
+        checkpoint_every_steps=0,
+        gif=False,
+        out=str(tmp_path / "run"),
+        settings={
+            "n_steps": 64,
+            "batch_size": 32,
+            "policy_kwargs": {"net_arch": [16], "lstm_hidden_size": 8, "n_lstm_layers": 1},
+        },
+    )
+    run = train(cfg, progress=False)
+    bundle = load_bundle(export_run(run, tmp_path / "bundle"))
+    assert bundle.recurrent and bundle.manifest["policy"]["recurrent"]
+    assert [s["shape"] for s in bundle.manifest["state"]] == [[1, 8], [1, 8]]
+    model = RecurrentPPO.load(run / "model.zip", device="cpu")
+    norm = VecNormalize.load(str(run / "vecnormalize.pkl"), DummyVecEnv([lambda: gym.make("Sim2Real/Reach-v0")]))
+    env = gym.make("Sim2Real/Reach-v0", control="ee")
+    obs, _ = env.reset(seed=1)
+    state, sb3_state, start = bundle.initial_state(), None, np.ones(1, bool)
+    for _ in range(8):  # the state carried over steps gives the same actions as SB3's predict
+        want, sb3_state = model.predict(
+            norm.normalize_obs(obs), state=sb3_state, episode_start=start, deterministic=True
+        )
+        start = np.zeros(1, bool)
+        out = bundle.run({**obs, **state})
+        assert np.abs(out["action"] - np.clip(want, -1, 1)).max() < 1e-4
+        state = {"lstm_h": out["lstm_h_out"], "lstm_c": out["lstm_c_out"]}
+        obs, *_ = env.step(out["action"])
+    with pytest.raises(BundleError, match="missing"):
+        bundle.run(obs)  # the state is an input like any other
