@@ -148,7 +148,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     try:
-        result = evaluate_run(Path(args.run), args.episodes, args.backend, args.randomization, args.seed)
+        if (Path(args.run) / "manifest.json").is_file():  # a policy bundle: run the exported ONNX graph
+            from sim2real.export_run import evaluate_bundle
+
+            result = evaluate_bundle(Path(args.run), args.episodes, args.backend or "mujoco", args.randomization)
+        else:
+            result = evaluate_run(Path(args.run), args.episodes, args.backend, args.randomization, args.seed)
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as e:
         console.print(f"[red]sim2real evaluate: {e.args[0] if e.args else e}")
         return 2
@@ -158,7 +163,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for kind in ("nominal", "randomized"):
         if kind in result:
             r = result[kind]
-            t.add_row(kind, f"{100 * r['success']:.0f}%", f"{r['return']:.1f}", f"{r['length']:.1f}")
+            ret, length = r.get("return"), r.get("length")
+            t.add_row(
+                kind,
+                f"{100 * r['success']:.0f}%",
+                "-" if ret is None else f"{ret:.1f}",
+                "-" if length is None else f"{length:.1f}",
+            )
     Console().print(t)
     return 0
 
@@ -261,9 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a trained run on nominal and randomized scenes, on either engine",
         description="Loads a finished run's model (and observation normaliser) and runs deterministic episodes on "
         "nominal and randomized scenes. --backend evaluates on another engine (sim-to-sim transfer); "
-        "--randomization under another space. Writes evaluation-<backend>-<space>.json into the run.",
+        "--randomization under another space. Writes evaluation-<backend>-<space>.json into the run. Given a "
+        "policy bundle instead, runs the exported ONNX graph through the bundle runtime, as the robot would.",
     )
-    ev.add_argument("run", help="a run folder written by sim2real train")
+    ev.add_argument("run", help="a run folder written by sim2real train, or a policy bundle from sim2real export")
     ev.add_argument("--episodes", type=int, default=50, help="episodes per scene kind")
     ev.add_argument("--backend", choices=["mujoco", "pybullet"], default=None, help="default: the training engine")
     ev.add_argument("--randomization", default=None, help="preset or YAML (default: the training space)")

@@ -48,3 +48,38 @@ def export_run(run: Path, out: Path | None = None) -> Path:
         joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
     normalization = json.loads(norm_path.read_text()) if norm_path.is_file() else None
     return export_bundle(model, out or Path("bundles") / run.name, fields, normalization, joint_target, cfg.seed)
+
+
+def evaluate_bundle(
+    bundle_dir: Path, episodes: int = 50, backend: str = "mujoco", randomization: str | None = None, seed: int = 30_000
+) -> dict[str, Any]:
+    """Run an exported bundle (the ONNX graph through the numpy + onnxruntime runtime, as a robot would) in the
+    simulated task it was trained on: success on nominal and, with a space, randomized scenes."""
+    import gymnasium as gym
+    import numpy as np
+
+    import sim  # noqa: F401
+    from policies.bundle import load_bundle
+    from sim2real.train import TASKS, TrainConfig, make_sampler
+
+    bundle = load_bundle(bundle_dir)
+    policy = bundle.manifest["policy"]
+    space = randomization if randomization is not None else ""
+    cfg = TrainConfig(task=policy["task"], backend=backend, control=policy["control"], randomization=space)
+    sampler = make_sampler(cfg, 3)
+    env = gym.make(TASKS[cfg.task], backend=backend, control=cfg.control, randomization=sampler)
+    result: dict[str, Any] = {"bundle": str(bundle_dir), "backend": backend, "randomization": space or None}
+    for kind in ("nominal", "randomized") if sampler is not None else ("nominal",):
+        wins = []
+        for ep in range(episodes):
+            obs, info = env.reset(seed=seed + ep, options={"nominal": True} if kind == "nominal" and sampler else None)
+            state, done = bundle.initial_state(), False
+            while not done:
+                out = bundle.run({**obs, **state})
+                state = {s["name"]: out[f"{s['name']}_out"] for s in bundle.manifest["state"]}
+                obs, _, terminated, truncated, info = env.step(out["action"])
+                done = terminated or truncated
+            wins.append(float(info["is_success"]))
+        result[kind] = {"success": float(np.mean(wins)), "episodes": episodes}
+    env.close()
+    return result

@@ -169,3 +169,11 @@ def test_recurrent_policies_export_with_their_lstm_state(tmp_path: Path) -> None
         obs, *_ = env.step(out["action"])
     with pytest.raises(BundleError, match="missing"):
         bundle.run(obs)  # the state is an input like any other
+
+
+def test_a_bundle_runs_the_simulated_task_through_the_runtime(bundle_dir: tuple[Path, Path]) -> None:
+    from sim2real.export_run import evaluate_bundle
+
+    result = evaluate_bundle(bundle_dir[1], episodes=2, backend="pybullet", randomization="object_dynamics")
+    assert result["backend"] == "pybullet" and set(result) >= {"nominal", "randomized"}
+    assert 0.0 <= result["randomized"]["success"] <= 1.0 and result["randomized"]["episodes"] == 2
