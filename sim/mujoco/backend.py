@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ import mujoco  # noqa: E402
 
 from sim.backend import Backend, Pose, flat_layout  # noqa: E402
 from sim.observation import RawSignals  # noqa: E402
-from sim.properties import TEXTURE_SIZE, parse_name  # noqa: E402
+from sim.properties import KINDS, TEXTURE_SIZE, parse_name  # noqa: E402
 from sim.robot import RobotDescription  # noqa: E402
 from sim.scene import ObjectSpec, SceneSpec  # noqa: E402
 
@@ -126,8 +127,7 @@ class MujocoBackend(Backend):
         self._vel6 = np.zeros(6)
         self._ee_body = self._body_id[robot.ee_link]
         self._geoms_of_body = self._index_geoms()
-        self._ctrl_lo = np.full(m.nu, -np.inf)
-        self._ctrl_hi = np.full(m.nu, np.inf)
+        self._movable_jnt_ids = [m.joint(j.name).id for j in robot.movable_joints]
         self._update_ctrl_limits()
 
     @staticmethod
@@ -177,10 +177,7 @@ class MujocoBackend(Backend):
         return out
 
     def _update_ctrl_limits(self) -> None:
-        if not hasattr(self, "_movable_jnt_ids"):
-            self._movable_jnt_ids = [self.model.joint(j.name).id for j in self.robot.movable_joints]
-        ids = self._movable_jnt_ids
-        ranges = self.model.jnt_range[ids]
+        ranges = self.model.jnt_range[self._movable_jnt_ids]
         self._ctrl_lo, self._ctrl_hi = ranges[:, 0], ranges[:, 1]  # fancy indexing made a copy already
 
     # -- lifecycle and control ------------------------------------------------------------------
@@ -359,82 +356,32 @@ class MujocoBackend(Backend):
         raise KeyError(f"unknown element type {element_type!r}")
 
     def _get(self, kind: str, element: str | None) -> np.ndarray:
-        m = self.model
-        if kind == "gravity":
-            return m.opt.gravity.copy()
+        if kind in self._ARRAY_KINDS:  # the first place it is stored, sign undone
+            arr, idx, sign, _ = self._cells(kind, element)[0]
+            return (sign * np.asarray(arr[idx], dtype=float)).reshape(KINDS[kind].shape)
         assert element is not None
-        if kind == "body_mass":
-            return np.asarray(m.body_mass[self._body(element)])
-        if kind == "body_inertia":
-            return m.body_inertia[self._body(element)].copy()
-        if kind == "geom_friction":
-            coll = self._geoms_of_body[element][0]
-            return m.geom_friction[coll[0]].copy()
-        if kind == "geom_rgba":
-            return m.geom_rgba[self._geoms_of_body[element][1][0]].copy()
         if kind == "texture":
             return self._texture_view(element).astype(float) / 255.0
         if kind == "object_scale":
             return np.asarray(self._scale.get(element, 1.0))
-        if kind.startswith(("joint_", "actuator_")):
-            jid = m.joint(element).id
-            dof = m.jnt_dofadr[jid]
-            act = m.actuator(element).id
-            return np.asarray(
-                {
-                    "joint_damping": lambda: m.dof_damping[dof],
-                    "joint_armature": lambda: m.dof_armature[dof],
-                    "joint_frictionloss": lambda: m.dof_frictionloss[dof],
-                    "joint_range": lambda: m.jnt_range[jid].copy(),
-                    "actuator_kp": lambda: m.actuator_gainprm[act, 0],
-                    "actuator_kd": lambda: -m.actuator_biasprm[act, 2],
-                }[kind]()
-            )
-        if kind.startswith("light_"):
-            lid = m.light(element).id
-            return getattr(m, kind)[lid].copy()
-        if kind.startswith("camera_"):
-            cid = m.camera(element).id
-            return np.asarray(getattr(m, "cam_" + kind[len("camera_") :])[cid]).copy()
         raise KeyError(f"property kind {kind!r} is not supported by the mujoco backend")
 
     def _set(self, kind: str, element: str | None, value: np.ndarray) -> None:
-        m = self.model
-        if kind == "gravity":
-            m.opt.gravity[:] = value
-            return
-        assert element is not None
-        if kind in ("body_mass", "body_inertia"):
-            getattr(m, kind)[self._body(element)] = value
-            self._stale_const = True
-        elif kind == "geom_friction":
-            m.geom_friction[self._geoms_of_body[element][0]] = value
-        elif kind == "geom_rgba":
-            m.geom_rgba[self._geoms_of_body[element][1]] = value
+        if kind in self._ARRAY_KINDS:
+            for arr, idx, sign, _ in self._cells(kind, element):
+                arr[idx] = sign * value
+            if kind in ("body_mass", "body_inertia"):
+                self._stale_const = True
+            elif kind == "joint_range":
+                self._update_ctrl_limits()
         elif kind == "object_scale":
+            assert element is not None
             self._rescale(element, float(value))
         elif kind == "texture":
+            assert element is not None
             self._texture_view(element)[:] = np.round(value * 255.0).astype(np.uint8)
-            self._upload_texture(m.texture(f"{element}_tex").id)
+            self._upload_texture(self.model.texture(f"{element}_tex").id)
             return
-        elif kind.startswith("joint_"):
-            jid = m.joint(element).id
-            dof = m.jnt_dofadr[jid]
-            if kind == "joint_range":
-                m.jnt_range[jid] = value
-                self._update_ctrl_limits()
-            else:
-                getattr(m, "dof_" + kind[len("joint_") :])[dof] = value
-        elif kind == "actuator_kp":
-            act = m.actuator(element).id
-            m.actuator_gainprm[act, 0] = value
-            m.actuator_biasprm[act, 1] = -value
-        elif kind == "actuator_kd":
-            m.actuator_biasprm[m.actuator(element).id, 2] = -value
-        elif kind.startswith("light_"):
-            getattr(m, kind)[m.light(element).id] = value
-        elif kind.startswith("camera_"):
-            getattr(m, "cam_" + kind[len("camera_") :])[m.camera(element).id] = value
         else:
             raise KeyError(f"property kind {kind!r} is not supported by the mujoco backend")
         self._stale_forward = True
@@ -484,10 +431,17 @@ class MujocoBackend(Backend):
             return [m.camera(element).id]
         return [0]  # gravity
 
-    def _array(self, attr: str) -> np.ndarray:
-        """A flat writable view of a model array (gravity lives in model.opt)."""
-        arr = self.model.opt.gravity if attr == "gravity" else getattr(self.model, attr)
-        return arr.reshape(-1)
+    def _cells(self, kind: str, element: str | None) -> list[tuple[np.ndarray, Any, float, str]]:
+        """Every place the plain-array property `kind` of `element` is stored: (model array, index into it, sign,
+        array name). The per-value _get/_set and the compiled writer both read this, so they cannot disagree."""
+        n = int(np.prod(KINDS[kind].shape, dtype=int))
+        out = []
+        for attr, sign, col0 in self._ARRAY_KINDS[kind]:
+            arr = self.model.opt.gravity if attr == "gravity" else getattr(self.model, attr)
+            for row in self._rows(kind, element):
+                idx: Any = slice(None) if attr == "gravity" else (row, slice(col0, col0 + n)) if arr.ndim == 2 else row
+                out.append((arr, idx, sign, attr))
+        return out
 
     def compile_setter(self, names: Sequence[str]) -> Callable[..., None]:
         """As Backend.compile_setter, with every plain-array kind written by one fancy-indexed assignment per
@@ -495,6 +449,7 @@ class MujocoBackend(Backend):
         layout = flat_layout(names)
         slow: list[int] = []
         groups: dict[str, tuple[list[int], list[int], list[float]]] = {}
+        views: dict[str, np.ndarray] = {}  # flat writable views: model arrays never move
         limits: list[tuple[str, int]] = []
         unit: list[tuple[str, slice, int, bool]] = []  # (name, values, row, normalise) of quaternions and directions
         for i, (name, sl) in enumerate(zip(names, layout)):
@@ -508,18 +463,15 @@ class MujocoBackend(Backend):
                 limits.append((name, sl.start))
             if kind.name in ("camera_quat", "light_dir"):
                 unit.append((name, sl, self._rows(kind.name, element)[0], kind.name == "camera_quat"))
-            for attr, sign, col0 in self._ARRAY_KINDS[kind.name]:
-                arr = self.model.opt.gravity if attr == "gravity" else getattr(self.model, attr)
-                width = arr.shape[1] if arr.ndim == 2 else 1
+            for arr, idx, sign, attr in self._cells(kind.name, element):
                 dest, src, signs = groups.setdefault(attr, ([], [], []))
-                for row in self._rows(kind.name, element):
-                    for c in range(sl.stop - sl.start):
-                        dest.append(row * width + col0 + c if arr.ndim == 2 else (c if attr == "gravity" else row))
-                        src.append(sl.start + c)
-                        signs.append(sign)
-        # model arrays never move, so flat views taken now stay valid
+                cells = np.arange(arr.size).reshape(arr.shape)[idx].ravel()  # flat positions in the array
+                dest.extend(int(c) for c in cells)
+                src.extend(range(sl.start, sl.start + cells.size))
+                signs.extend([sign] * cells.size)
+                views[attr] = arr.reshape(-1)
         plan = [
-            (self._array(attr), np.array(d), np.array(s_), None if all(x == 1.0 for x in g) else np.array(g))
+            (views[attr], np.array(d), np.array(s_), None if all(x == 1.0 for x in g) else np.array(g))
             for attr, (d, s_, g) in groups.items()
         ]
         masses = "body_mass" in groups or "body_inertia" in groups
