@@ -51,22 +51,14 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         }
         for task, steps in (("reach", 200_000), ("push", 1_000_000), ("pick_and_place", 2_000_000))
     },
-    "recurrent_ppo": {
-        task: {
-            "total_steps": steps,
-            "n_steps": 512,
-            "batch_size": 128,
-            "gamma": 0.98,
-            "learning_rate": 3e-4,
-            "ent_coef": 0.0,
-            "normalize": True,
-            "policy_kwargs": {"net_arch": [256, 256], "lstm_hidden_size": 128, "n_lstm_layers": 1},
-        }
-        for task, steps in (("reach", 200_000), ("push", 1_000_000), ("pick_and_place", 2_000_000))
-    },
 }
 
 
+# RecurrentPPO: PPO's settings with an LSTM (128 units, one layer) between the features and the heads.
+DEFAULTS["recurrent_ppo"] = {
+    task: {**v, "policy_kwargs": {**v["policy_kwargs"], "lstm_hidden_size": 128, "n_lstm_layers": 1}}
+    for task, v in DEFAULTS["ppo"].items()
+}
 # PickAndPlace: Push's settings with twice the budget (the zoo trains both for 1M steps).
 DEFAULTS["tqc_her"]["pick_and_place"] = {**DEFAULTS["tqc_her"]["push"], "total_steps": 1_000_000}
 # SAC + HER: the same settings without TQC's critic count (SAC always has two Q networks).

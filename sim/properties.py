@@ -59,6 +59,7 @@ KINDS: dict[str, PropertyKind] = {
         PropertyKind("camera_quat", (4,), "1", "camera", None, False, "camera orientation wxyz in parent frame"),
         PropertyKind("camera_fovy", (), "deg", "camera", 0.0, True, "vertical field of view"),
         PropertyKind("gravity", (3,), "m/s^2", "global", None, False, "gravity vector"),
+        # fmt: off
         PropertyKind(
             "object_scale",
             (),
@@ -66,18 +67,30 @@ KINDS: dict[str, PropertyKind] = {
             "movable",
             0.0,
             True,
-            "size of a task object relative to the scene's spec",
-            10.0,
-            False,
-            False,
-            True,
+            doc="size of a task object relative to the scene's spec",
+            maximum=10.0,
+            rebuild=True,
         ),
         # -- applied by the env around the engine (sim.signal_effects) --
         PropertyKind(
-            "action_delay", (), "steps", "global", 0.0, False, "control steps before an action acts", None, True, True
+            "action_delay",
+            (),
+            "steps",
+            "global",
+            0.0,
+            doc="control steps before an action acts",
+            env_level=True,
+            integer=True,
         ),
         PropertyKind(
-            "obs_delay", (), "steps", "global", 0.0, False, "control steps an observation is late", None, True, True
+            "obs_delay",
+            (),
+            "steps",
+            "global",
+            0.0,
+            doc="control steps an observation is late",
+            env_level=True,
+            integer=True,
         ),
         PropertyKind(
             "obs_noise",
@@ -85,29 +98,50 @@ KINDS: dict[str, PropertyKind] = {
             "field unit",
             "obs_field",
             0.0,
-            False,
-            "std of Gaussian noise on an observation field",
-            None,
-            True,
+            doc="std of Gaussian noise on an observation field",
+            env_level=True,
         ),
         PropertyKind(
-            "image_noise", (), "1", "global", 0.0, False, "std of Gaussian pixel noise (intensity 0..1)", 1.0, True
+            "image_noise",
+            (),
+            "1",
+            "global",
+            0.0,
+            doc="std of Gaussian pixel noise (intensity 0..1)",
+            maximum=1.0,
+            env_level=True,
         ),
         PropertyKind(
-            "image_salt_pepper", (), "1", "global", 0.0, False, "fraction of pixels set to black or white", 1.0, True
+            "image_salt_pepper",
+            (),
+            "1",
+            "global",
+            0.0,
+            doc="fraction of pixels set to black or white",
+            maximum=1.0,
+            env_level=True,
         ),
-        PropertyKind("image_blur", (), "px", "global", 0.0, False, "sigma of a Gaussian blur of the image", 10.0, True),
+        PropertyKind(
+            "image_blur",
+            (),
+            "px",
+            "global",
+            0.0,
+            doc="sigma of a Gaussian blur of the image",
+            maximum=10.0,
+            env_level=True,
+        ),
         PropertyKind(
             "control_jitter",
             (),
             "1",
             "global",
             0.0,
-            False,
-            "relative spread of each control period (physics substeps drawn per step)",
-            0.9,
-            True,
+            doc="relative spread of each control period (physics substeps drawn per step)",
+            maximum=0.9,
+            env_level=True,
         ),
+        # fmt: on
     )
 }
 

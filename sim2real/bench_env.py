@@ -144,6 +144,25 @@ def run_in_subprocess(module: str, case: str, n: int, seed: int) -> float:
     return float(next(v for k, v in line.items() if k != "case"))
 
 
+def run_interleaved(
+    module: str,
+    cases: list[str],
+    n_of: Callable[[str], int],
+    repeats: int,
+    seed: int,
+    progress: Callable[[str], None] | None,
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Every case `repeats` times, interleaved over repeats, each in a fresh process (`python -m module`);
+    the samples per case and their medians."""
+    samples: dict[str, list[float]] = {c: [] for c in cases}
+    for r in range(repeats):
+        for case in cases:
+            if progress:
+                progress(f"repeat {r + 1}/{repeats}: {case}")
+            samples[case].append(run_in_subprocess(module, case, n_of(case), seed + r))
+    return samples, {c: float(np.median(v)) for c, v in samples.items()}
+
+
 def bench_env(
     steps: int = 3000,
     pixel_steps: int = 300,
@@ -154,14 +173,8 @@ def bench_env(
 ) -> dict:
     """Run every case `repeats` times (interleaved), each in a fresh process; returns medians and ratios."""
     cases = list(cases or CASES)
-    samples: dict[str, list[float]] = {c: [] for c in cases}
-    for r in range(repeats):
-        for case in cases:
-            if progress:
-                progress(f"repeat {r + 1}/{repeats}: {case}")
-            n = pixel_steps if case in PIXEL_CASES else steps
-            samples[case].append(run_in_subprocess("sim2real.bench_env", case, n, seed + r))
-    med = {c: float(np.median(v)) for c, v in samples.items()}
+    n_of = lambda case: pixel_steps if case in PIXEL_CASES else steps  # noqa: E731
+    samples, med = run_interleaved("sim2real.bench_env", cases, n_of, repeats, seed, progress)
     ratios: dict[str, float] = {}
 
     def ratio(name: str, num: str, den: str) -> None:

@@ -11,9 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from sim2real.bench_env import child_main, machine_description, run_in_subprocess
+from sim2real.bench_env import child_main, machine_description, run_interleaved
 
 BACKENDS = ("mujoco", "pybullet")
 #: Case -> what it measures; `{b}` is the backend.
@@ -139,14 +137,8 @@ def bench_randomization(
 ) -> dict[str, Any]:
     """Every case `repeats` times, interleaved, each in a fresh process; medians and ratios."""
     cases = list(cases or CASES)
-    samples: dict[str, list[float]] = {c: [] for c in cases}
-    for r in range(repeats):
-        for case in cases:
-            if progress:
-                progress(f"repeat {r + 1}/{repeats}: {case}")
-            n = resets if case.startswith("reset") else steps
-            samples[case].append(run_in_subprocess("sim2real.bench_randomization", case, n, seed + r))
-    med = {c: float(np.median(v)) for c, v in samples.items()}
+    n_of = lambda case: resets if case.startswith("reset") else steps  # noqa: E731
+    samples, med = run_interleaved("sim2real.bench_randomization", cases, n_of, repeats, seed, progress)
     ratios: dict[str, float] = {}
     for b in BACKENDS:
         for kind in ("reset_numeric", "reset_inplace"):

@@ -9,7 +9,6 @@ falls back to the newest checkpoint that verifies.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policies.bundle import sha256_file
 from sim2real.artifacts import write_atomic, write_json
 
 SCHEMA_VERSION = 1
@@ -43,14 +43,6 @@ class Checkpoint:
     def file(self, name: str) -> Path | None:
         """Path of a stored file, or None when this checkpoint does not hold it."""
         return self.path / name if name in self.manifest["files"] else None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -90,7 +82,7 @@ def save_checkpoint(
             write_json(tmp / RANDOMIZATION, randomization_state)
         # SB3 draws replay batches from the legacy global numpy generator: its state is part of the run
         torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state()}, tmp / RNG)  # noqa: NPY002
-        files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         for p in tmp.iterdir():
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
@@ -126,7 +118,7 @@ def verify(path: Path) -> Checkpoint:
         f = path / name
         if not f.is_file():
             raise CheckpointError(f"{path}: {name} is missing")
-        if _sha256(f) != digest:
+        if sha256_file(f) != digest:
             raise CheckpointError(f"{path}: {name} does not match its SHA-256 (truncated or altered)")
     if MODEL not in manifest.get("files", {}):
         raise CheckpointError(f"{path}: holds no {MODEL}")

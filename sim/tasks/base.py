@@ -91,8 +91,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.render_mode = render_mode
         self.sim: Backend = make_backend(backend, scene)
         robot = self.sim.robot
-        self._arm_limits = robot.arm_limits_rad
-        self._arm_lo, self._arm_hi = self._arm_limits[:, 0].copy(), self._arm_limits[:, 1].copy()
+        self._arm_lo, self._arm_hi = robot.arm_limits_rad[:, 0].copy(), robot.arm_limits_rad[:, 1].copy()
         self._finger_limits = robot.finger_limits_m
         self._neutral_q = np.array(NEUTRAL_ARM_Q_RAD)
         self._finger_closed = self._finger_limits[0] if not self.uses_gripper else self._finger_limits[1]
@@ -195,12 +194,8 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if self.uses_gripper:
             finger = q[7] + MAX_FINGER_STEP_M * float(action[-1])
             self._finger_target = float(np.clip(finger, *self._finger_limits))
-        if effects:
-            self.sim.step(
-                self._arm_target, self._finger_target, self.effects.substeps(self.sim.scene.n_substeps, self.np_random)
-            )
-        else:
-            self.sim.step(self._arm_target, self._finger_target)
+        substeps = self.effects.substeps(self.sim.scene.n_substeps, self.np_random) if effects else None
+        self.sim.step(self._arm_target, self._finger_target, substeps)
         obs = self._observe()
         if effects:
             obs = self.effects.observe(obs, self.np_random)
@@ -255,7 +250,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         kind, _ = parse_name(name)
         if not kind.env_level:
             return self.sim.get_property(name)
-        return {n: self.effects.get(kind.name, n.partition(":")[2] or None) for n in self.concrete_property_names(name)}
+        return {n: self.effects.get(*_split(n)) for n in self.concrete_property_names(name)}
 
     def set_property(self, name: str, value: object) -> None:
         """Set `kind:pattern` on every matching element (validated first; nothing changes on error)."""
@@ -271,9 +266,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 engine[name] = value
                 continue
             arr = check_value(name, kind, value)
-            env_level.extend(
-                (kind.name, n.partition(":")[2] or None, float(arr)) for n in self.concrete_property_names(name)
-            )
+            env_level.extend((*_split(n), float(arr)) for n in self.concrete_property_names(name))
         if engine:
             self.sim.set_properties(engine)
         for kind_name, element, v in env_level:
