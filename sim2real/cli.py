@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
+
+
+def _refuse(console: Any, command: str, error: Exception) -> int:
+    """Print a bad-input error of `sim2real <command>` (its message names the field) and return exit code 2."""
+    console.print(f"[red]sim2real {command}: {error.args[0] if error.args else error}")
+    return 2
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -125,8 +132,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg = _train_config(args)
         run = train(cfg, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as e:
-        console.print(f"[red]sim2real train: {e.args[0] if e.args else e}")
-        return 2
+        return _refuse(console, "train", e)
     import json
 
     summary = json.loads((run / "summary.json").read_text())
@@ -155,8 +161,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             result = evaluate_run(Path(args.run), args.episodes, args.backend, args.randomization, args.seed)
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as e:
-        console.print(f"[red]sim2real evaluate: {e.args[0] if e.args else e}")
-        return 2
+        return _refuse(console, "evaluate", e)
     t = Table(title=f"{args.run} on {result['backend']} ({args.episodes} episodes per kind)")
     for col in ("scenes", "success", "mean return", "mean length"):
         t.add_column(col)
@@ -187,8 +192,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     try:
         path = export_run(Path(args.run), Path(args.out) if args.out else None)
     except (ConfigError, ExportError, FileNotFoundError) as e:
-        console.print(f"[red]sim2real export: {e.args[0] if e.args else e}")
-        return 2
+        return _refuse(console, "export", e)
     console.print(f"bundle written to [bold]{path}[/bold] (policy.onnx + manifest.json; ONNX matches torch)")
     return 0
 

@@ -17,24 +17,31 @@ from sim2real.export_run import export_run
 from sim2real.train import ConfigError, TrainConfig, train
 
 
+def _short_run(out: Path, **kw: object) -> Path:
+    """64 steps of an on-policy agent with small networks, no evaluation or checkpoints on the way."""
+    base: dict[str, object] = {
+        "steps": 64,
+        "eval_every_steps": 0,
+        "eval_episodes": 1,
+        "checkpoint_every_steps": 0,
+        "gif": False,
+        "out": str(out),
+    }
+    return train(TrainConfig(**{**base, **kw}), progress=False)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A short PPO run in joint control (observation normaliser on), exported: (run, bundle)."""
     tmp = tmp_path_factory.mktemp("bundle")
-    cfg = TrainConfig(
+    run = _short_run(
+        tmp / "run",
         task="push",
         agent="ppo",
         control="joint",
-        steps=64,
-        eval_every_steps=0,
-        eval_episodes=1,
-        checkpoint_every_steps=0,
-        gif=False,
         randomization="object_dynamics",
-        out=str(tmp / "run"),
         settings={"n_steps": 64, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}},
     )
-    run = train(cfg, progress=False)
     return run, export_run(run, tmp / "bundle")
 
 
@@ -134,22 +141,16 @@ def test_recurrent_policies_export_with_their_lstm_state(tmp_path: Path) -> None
 
     import sim  # noqa: F401
 
-    cfg = TrainConfig(
+    run = _short_run(
+        tmp_path / "run",
         task="reach",
         agent="recurrent_ppo",
-        steps=64,
-        eval_every_steps=0,
-        eval_episodes=1,
-        checkpoint_every_steps=0,
-        gif=False,
-        out=str(tmp_path / "run"),
         settings={
             "n_steps": 64,
             "batch_size": 32,
             "policy_kwargs": {"net_arch": [16], "lstm_hidden_size": 8, "n_lstm_layers": 1},
         },
     )
-    run = train(cfg, progress=False)
     bundle = load_bundle(export_run(run, tmp_path / "bundle"))
     assert bundle.recurrent and bundle.manifest["policy"]["recurrent"]
     assert [s["shape"] for s in bundle.manifest["state"]] == [[1, 8], [1, 8]]
