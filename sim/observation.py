@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.kinematics import KinematicChain
+
 #: Layout of the proprioceptive block, in order: name and length.
 PROPRIO_FIELDS: tuple[tuple[str, int], ...] = (
     ("arm_q_rad", 7),
@@ -41,6 +43,18 @@ class RawSignals:
     object_quat_wxyz: np.ndarray | None = None
     object_linvel_m_s: np.ndarray | None = None
     object_angvel_rad_s: np.ndarray | None = None
+
+
+def signals_from_joints(
+    chain: KinematicChain, arm_q_rad: np.ndarray, arm_qd_rad_s: np.ndarray, finger_width_m: float
+) -> RawSignals:
+    """RawSignals of a robot that reports only its joints (the ROS node's case): the end-effector position and
+    velocity come from forward kinematics of `chain` (base -> end-effector link, arm joints in chain order)."""
+    names = chain.moving_joint_names
+    q = dict(zip(names, np.asarray(arm_q_rad, float).tolist()))
+    qd = dict(zip(names, np.asarray(arm_qd_rad_s, float).tolist()))
+    ee_pos, ee_vel = chain.position_velocity(q, qd)
+    return RawSignals(np.asarray(arm_q_rad, float), np.asarray(arm_qd_rad_s, float), ee_pos, ee_vel, finger_width_m)
 
 
 def observation_dim(with_object: bool) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.kinematics import ChainJoint, KinematicChain
 from sim.transforms import mat_to_quat, rpy_to_mat
 
 #: Link that defines the end-effector frame (between the fingertips), as named in the URDF.
@@ -131,35 +132,27 @@ class RobotDescription:
             link = j.parent
         return out[::-1]
 
+    def kinematic_chain(self, link: str, base: np.ndarray | None = None) -> KinematicChain:
+        """The serial chain from the base to `link`; `base` is the (4, 4) world pose of the base (identity if None)."""
+        t = np.eye(4) if base is None else np.asarray(base, dtype=float)
+        joints = [
+            ChainJoint(j.name, "fixed" if not j.movable else j.type, j.origin.xyz_m, j.origin.rpy_rad, j.axis)
+            for j in self.chain(link)
+        ]
+        return KinematicChain(joints, t[:3, 3], mat_to_quat(t[:3, :3]))
+
     def link_pose(
         self, link: str, q: dict[str, float] | np.ndarray, base: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Forward kinematics of `link` frame: position (3,) m and quaternion (4,) wxyz.
 
-        `q` is a name->value dict or an array over `movable_joints` order (prefix allowed);
+        `q` is a name->value dict or an array over `movable_joints` order (prefix allowed; missing joints are 0);
         `base` is the (4, 4) world pose of the base link (identity if None).
         """
         if not isinstance(q, dict):
             q = {j.name: float(v) for j, v in zip(self.movable_joints, np.asarray(q, dtype=float))}
-        t = np.eye(4) if base is None else np.asarray(base, dtype=float).copy()
-        for j in self.chain(link):
-            t = t @ j.origin.matrix()
-            if j.movable:
-                value = q.get(j.name, 0.0)
-                axis = np.asarray(j.axis, dtype=float)
-                m = np.eye(4)
-                if j.type == "prismatic":
-                    m[:3, 3] = axis * value
-                else:
-                    m[:3, :3] = _axis_angle(axis, value)
-                t = t @ m
-        return t[:3, 3].copy(), mat_to_quat(t[:3, :3])
-
-
-def _axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
-    axis = axis / np.linalg.norm(axis)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+        chain = self.kinematic_chain(link, base)
+        return chain.pose({n: q.get(n, 0.0) for n in chain.moving_joint_names})
 
 
 def _floats(text: str | None, n: int, default: float = 0.0) -> tuple[float, ...]:

@@ -198,7 +198,13 @@ class MujocoBackend(Backend):
         ctrl[self.n_arm :] = finger_target_m
         np.minimum(ctrl, self._ctrl_hi, out=ctrl)
         np.maximum(ctrl, self._ctrl_lo, out=ctrl)
-        mujoco.mj_step(self.model, self.data, nstep=n_substeps or self.scene.n_substeps)
+        m, d = self.model, self.data
+        mujoco.mj_step(m, d, nstep=n_substeps or self.scene.n_substeps)
+        # mj_step leaves body poses and velocities at the last substep's start; bring them to the state just
+        # integrated, so the end-effector signals are the forward kinematics of the joints read with them
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        mujoco.mj_comVel(m, d)
 
     def close(self) -> None:
         for r in self._renderers.values():

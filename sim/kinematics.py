@@ -1,0 +1,137 @@
+"""Forward kinematics of one serial chain (base -> a link) in plain numpy, serialisable into a policy bundle.
+
+The policy node rebuilds the end-effector signals of the observation from joint_states with this, without a
+simulator or tf2; the simulator's own end-effector pose agrees with it (tests/sim/test_kinematics.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.transforms import mat_to_quat, quat_to_mat, rpy_to_mat
+
+JOINT_TYPES = ("fixed", "revolute", "continuous", "prismatic")
+
+
+@dataclass(frozen=True)
+class ChainJoint:
+    """One joint of the chain: its fixed origin in the parent link and, if it moves, its axis."""
+
+    name: str
+    type: str
+    xyz_m: tuple[float, float, float]
+    rpy_rad: tuple[float, float, float]
+    axis: tuple[float, float, float]
+
+
+class KinematicChain:
+    """Joints from the robot base to one link; `base_pos_m`/`base_quat_wxyz` place the base in the world."""
+
+    def __init__(
+        self,
+        joints: Sequence[ChainJoint],
+        base_pos_m: Sequence[float] = (0.0, 0.0, 0.0),
+        base_quat_wxyz: Sequence[float] = (1.0, 0.0, 0.0, 0.0),
+    ) -> None:
+        self.joints = tuple(joints)
+        for j in self.joints:
+            if j.type not in JOINT_TYPES:
+                raise ValueError(f"chain joint {j.name!r}: type {j.type!r} is not one of {list(JOINT_TYPES)}")
+            if j.type != "fixed" and not np.linalg.norm(j.axis) > 0:
+                raise ValueError(f"chain joint {j.name!r}: axis {j.axis} has zero length")
+        self.base_pos_m = np.asarray(base_pos_m, float)
+        self.base_quat_wxyz = np.asarray(base_quat_wxyz, float)
+        self._base = np.eye(4)
+        self._base[:3, :3] = quat_to_mat(self.base_quat_wxyz)
+        self._base[:3, 3] = self.base_pos_m
+        self._origins = []
+        for j in self.joints:
+            t = np.eye(4)
+            t[:3, :3] = rpy_to_mat(np.asarray(j.rpy_rad, float))
+            t[:3, 3] = j.xyz_m
+            self._origins.append(t)
+        self._axes = [np.asarray(j.axis, float) / (np.linalg.norm(j.axis) or 1.0) for j in self.joints]
+
+    @property
+    def moving_joint_names(self) -> list[str]:
+        """Names of the joints whose value changes the pose, base first."""
+        return [j.name for j in self.joints if j.type != "fixed"]
+
+    def transform(self, q: Mapping[str, float]) -> np.ndarray:
+        """World transform (4, 4) of the chain's last link for joint values `q` (name -> rad or m)."""
+        t = self._base.copy()
+        for j, origin, axis in zip(self.joints, self._origins, self._axes):
+            t = t @ origin
+            if j.type == "fixed":
+                continue
+            value = float(q[j.name])
+            m = np.eye(4)
+            if j.type == "prismatic":
+                m[:3, 3] = axis * value
+            else:
+                k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+                m[:3, :3] = np.eye(3) + np.sin(value) * k + (1 - np.cos(value)) * (k @ k)
+            t = t @ m
+        return t
+
+    def pose(self, q: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """World position (3,) m and quaternion (4,) wxyz of the chain's last link."""
+        t = self.transform(q)
+        return t[:3, 3].copy(), mat_to_quat(t[:3, :3])
+
+    def position_velocity(
+        self, q: Mapping[str, float], qd: Mapping[str, float], h: float = 1e-6
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """World position (3,) m and linear velocity (3,) m/s of the last link: J(q) qd by central differences."""
+        names = self.moving_joint_names
+        ahead = {**q, **{n: q[n] + h * qd[n] for n in names}}
+        behind = {**q, **{n: q[n] - h * qd[n] for n in names}}
+        pos = self.transform(q)[:3, 3].copy()
+        vel = (self.transform(ahead)[:3, 3] - self.transform(behind)[:3, 3]) / (2 * h)
+        return pos, vel
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (the bundle manifest's `robot.ee_chain`)."""
+        return {
+            "base_pos_m": self.base_pos_m.tolist(),
+            "base_quat_wxyz": self.base_quat_wxyz.tolist(),
+            "joints": [
+                {
+                    "name": j.name,
+                    "type": j.type,
+                    "xyz_m": list(j.xyz_m),
+                    "rpy_rad": list(j.rpy_rad),
+                    "axis": list(j.axis),
+                }
+                for j in self.joints
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "chain") -> KinematicChain:
+        """Inverse of to_dict; ValueError names the field that is wrong."""
+        try:
+            joints = [
+                ChainJoint(
+                    str(j["name"]),
+                    str(j["type"]),
+                    _vec3(j["xyz_m"], f"{source}.joints[{i}].xyz_m"),
+                    _vec3(j["rpy_rad"], f"{source}.joints[{i}].rpy_rad"),
+                    _vec3(j["axis"], f"{source}.joints[{i}].axis"),
+                )
+                for i, j in enumerate(data["joints"])
+            ]
+            return cls(joints, data["base_pos_m"], data["base_quat_wxyz"])
+        except KeyError as e:
+            raise ValueError(f"{source}: missing field {e}") from None
+
+
+def _vec3(value: Any, field: str) -> tuple[float, float, float]:
+    v = np.asarray(value, float)
+    if v.shape != (3,) or not np.all(np.isfinite(v)):
+        raise ValueError(f"{field} must be 3 finite numbers, got {value!r}")
+    return (float(v[0]), float(v[1]), float(v[2]))
