@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 ONNX = "policy.onnx"
 #: Fields every manifest holds (see the README's "Policy bundle" section).
@@ -27,6 +27,8 @@ REQUIRED = (
     "outputs",
     "joint_names",
     "joint_limits_rad",
+    "robot",
+    "goal",
     "control_rate_hz",
     "camera",
     "randomization",

@@ -34,8 +34,8 @@ class KinematicChain:
     def __init__(
         self,
         joints: Sequence[ChainJoint],
-        base_pos_m: Sequence[float] = (0.0, 0.0, 0.0),
-        base_quat_wxyz: Sequence[float] = (1.0, 0.0, 0.0, 0.0),
+        base_pos_m: Sequence[float] | np.ndarray = (0.0, 0.0, 0.0),
+        base_quat_wxyz: Sequence[float] | np.ndarray = (1.0, 0.0, 0.0, 0.0),
     ) -> None:
         self.joints = tuple(joints)
         for j in self.joints:

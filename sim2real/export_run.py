@@ -14,8 +14,11 @@ def export_run(run: Path, out: Path | None = None) -> Path:
     """Export the final model of `run` to `out` (default bundles/<run name>); returns the bundle folder."""
     from policies.agents import agent_spec, load_agent
     from policies.export import export_bundle
+    import numpy as np
+
     from sim.robot import panda
     from sim.scene import SceneSpec
+    from sim2real.train import TASKS
     from sim.tasks.base import MAX_JOINT_STEP_RAD
 
     if not (run / "config.json").is_file() or not (run / "model.zip").is_file():
@@ -27,6 +30,10 @@ def export_run(run: Path, out: Path | None = None) -> Path:
     model = load_agent(cfg.agent, str(run / "model.zip"), env, device="cpu")
     robot = panda()
     limits = robot.arm_limits_rad
+    scene = SceneSpec()
+    base = np.eye(4)
+    base[:3, 3] = scene.robot_base_pos_m
+    task_env = _task_class(TASKS[cfg.task])
     norm_path = run / "obs_normalization.json"
     rand_path = run / "randomization_state.json"
     fields: dict[str, Any] = {
@@ -39,7 +46,21 @@ def export_run(run: Path, out: Path | None = None) -> Path:
         },
         "joint_names": [j.name for j in robot.arm_joints],
         "joint_limits_rad": limits.tolist(),
-        "control_rate_hz": 1.0 / SceneSpec().control_dt_s,
+        "robot": {
+            "name": robot.name,
+            "base_link": robot.base_link,
+            "ee_link": robot.ee_link,
+            "finger_joint_names": list(robot.finger_joint_names),
+            "ee_chain": robot.kinematic_chain(robot.ee_link, base).to_dict(),
+        },
+        # goals arrive in the robot's base frame; the policy saw them in the training world, base at base_pos_m
+        "goal": {
+            "frame_id": robot.base_link,
+            "world_low_m": task_env.goal_low_m.tolist(),
+            "world_high_m": task_env.goal_high_m.tolist(),
+            "distance_threshold_m": 0.05,
+        },
+        "control_rate_hz": 1.0 / scene.control_dt_s,
         "camera": None,
         "randomization": json.loads(rand_path.read_text()) if rand_path.is_file() else None,
     }
@@ -48,6 +69,19 @@ def export_run(run: Path, out: Path | None = None) -> Path:
         joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
     normalization = json.loads(norm_path.read_text()) if norm_path.is_file() else None
     return export_bundle(model, out or Path("bundles") / run.name, fields, normalization, joint_target, cfg.seed)
+
+
+def _task_class(env_id: str) -> Any:
+    """The env class registered under a gymnasium id (its goal box is a class attribute)."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401
+
+    entry = gym.spec(env_id).entry_point
+    if callable(entry):
+        return entry
+    module, _, name = str(entry).partition(":")
+    return getattr(__import__(module, fromlist=[name]), name)
 
 
 def evaluate_bundle(

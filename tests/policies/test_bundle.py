@@ -89,7 +89,7 @@ def test_altered_incomplete_or_unknown_bundles_are_refused(bundle_dir: tuple[Pat
         load_bundle(b)
     for change, needle in (
         (lambda m: m.pop("joint_names"), r"missing field\(s\) \['joint_names'\]"),
-        (lambda m: m.update(schema_version=2), "schema_version 2 is not 1"),
+        (lambda m: m.update(schema_version=1), "schema_version 1 is not 2"),
         (lambda m: m.update(extra=1), r"unknown field\(s\) \['extra'\]"),
     ):
         shutil.rmtree(b)

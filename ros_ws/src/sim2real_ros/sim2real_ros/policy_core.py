@@ -1,0 +1,458 @@
+"""The policy node's decisions without ROS: input checks, watchdogs, inference, the safety gate, hold and halt.
+
+`policy_node` only moves messages in and out of a PolicyCore; everything ROS.md's fault plan asks of the node's
+behaviour is decided here on plain values, with times passed in (`ros_s`: the node's ROS clock, compared with
+header stamps; `steady_s`: a steady clock, for every watchdog), so it is unit-tested exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from policies.bundle import BundleError, PolicyBundle
+from policies.safety import SafetyGate, SafetyLimits
+from sim.kinematics import KinematicChain
+from sim.observation import build_observation, signals_from_joints
+from sim.transforms import quat_to_mat
+from sim2real_ros.messages import MessageError, image_to_rgb, joint_positions
+
+OK, WARN, ERROR, STALE = 0, 1, 2, 3
+#: Largest |action| accepted from the graph (it clamps to [-1, 1]; anything past this is a broken model).
+ACTION_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """The node's safety parameters (see the README's policy_node table for units and defaults)."""
+
+    joint_state_timeout_s: float = 0.2
+    """Hold when the newest joint_states arrived longer ago than this (steady clock)."""
+    image_timeout_s: float = 0.2
+    """Hold when the newest image arrived longer ago than this (pixel policies)."""
+    goal_timeout_s: float = 0.0
+    """Hold when the goal is older than this; 0: a goal stays valid until replaced."""
+    max_stamp_age_s: float = 0.5
+    """Messages whose header.stamp lags the node's clock by more than this are stale (zero stamps always are)."""
+    max_stamp_lead_s: float = 0.05
+    """Messages stamped further than this in the future are refused (clock offset between hosts)."""
+    halt_after_stale_s: float = 1.0
+    """A hold on stale inputs that lasts this long becomes a latched halt (only ~/resume clears it)."""
+    fresh_inputs_to_resume: int = 3
+    """Consecutive fresh, valid joint_states (and images) needed before acting again after a stale hold."""
+    position_margin_rad: float = 0.05
+    """Commands keep this far inside every joint limit."""
+    max_joint_velocity_rad_s: float = 1.0
+    """Largest joint speed a command may ask for."""
+    velocity_scale: float = 1.0
+    """Multiplies max_joint_velocity_rad_s (0 < scale <= 1): slow a first deployment down."""
+    max_consecutive_invalid: int = 3
+    """Rejected policy outputs in a row before a latched halt."""
+    max_inference_s: float = 0.0
+    """An inference slower than this is not applied (hold this tick); 0: one control period."""
+    joint_limit_tolerance_rad: float = 0.02
+    """Measured joints this far outside the URDF limits are a fault (sensor error or wrong robot)."""
+    goal_workspace_tolerance_m: float = 0.02
+    """Goals may lie this far outside the trained goal box."""
+
+
+#: One /diagnostics entry: task name, level (OK..STALE), message, key-value details.
+Status = tuple[str, int, str, dict[str, str]]
+
+
+@dataclass
+class Tick:
+    """One control tick's outcome: `command_rad` to publish (None: publish nothing) and why."""
+
+    status: str
+    """act (policy command) | hold (one hold command) | held (holding, nothing new) | idle (not acting yet)."""
+    command_rad: np.ndarray | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Input:
+    steady_s: float = -math.inf
+    fresh: int = 0
+
+
+class PolicyCore:
+    """Decides, per control tick, what the node publishes. Build with a loaded bundle; `activate` before ticking."""
+
+    def __init__(self, bundle: PolicyBundle, settings: CoreSettings | None = None) -> None:
+        self.bundle = bundle
+        self.settings = s = settings or CoreSettings()
+        m = bundle.manifest
+        if not 0 < s.velocity_scale <= 1:
+            raise ValueError(f"velocity_scale must be in (0, 1], got {s.velocity_scale}")
+        if not {o["name"] for o in m["outputs"]} >= {"joint_target_rad"}:
+            raise BundleError(
+                f"{bundle.path}: the policy outputs no joint_target_rad (control={m['policy'].get('control')!r}); "
+                "the node drives joint-position controllers, export a joint-control policy"
+            )
+        inputs = {spec["name"]: spec for spec in m["observation"]["inputs"]}
+        self.image_inputs = sorted(n for n in inputs if n.startswith("image_"))
+        obs_dim = int(inputs["observation"]["shape"][0]) if "observation" in inputs else 0
+        if obs_dim not in (0, 21):
+            raise BundleError(
+                f"{bundle.path}: the observation has {obs_dim} values: the policy observes an object's state, which "
+                "a robot's joint_states cannot give; deploy a pixel policy for object tasks"
+            )
+        self.joint_names = list(m["joint_names"])
+        self.finger_names = list(m["robot"]["finger_joint_names"])
+        self.limits_rad = np.asarray(m["joint_limits_rad"], float)
+        self.chain = KinematicChain.from_dict(m["robot"]["ee_chain"], f"{bundle.path}/manifest.json: robot.ee_chain")
+        if self.chain.moving_joint_names != self.joint_names:
+            raise BundleError(f"{bundle.path}: robot.ee_chain joints {self.chain.moving_joint_names} != joint_names")
+        self.period_s = 1.0 / float(m["control_rate_hz"])
+        self.camera = m["camera"]
+        self.goal_spec = m["goal"]
+        self.gate = SafetyGate(
+            SafetyLimits(
+                self.limits_rad[:, 0],
+                self.limits_rad[:, 1],
+                margin_rad=s.position_margin_rad,
+                max_velocity_rad_s=s.max_joint_velocity_rad_s * s.velocity_scale,
+                control_period_s=self.period_s,
+                max_consecutive_rejects=s.max_consecutive_invalid,
+            )
+        )
+        self.q: np.ndarray | None = None
+        self.qd: np.ndarray | None = None
+        self.finger_width_m = 0.0
+        self.image: np.ndarray | None = None
+        self.goal_world_m: np.ndarray | None = None
+        self.goal_steady_s = -math.inf
+        self.camera_info_ok: bool | None = None
+        self.joints_in = _Input()
+        self.image_in = _Input()
+        self.state = bundle.initial_state()
+        self.active = False
+        self.halted = False
+        self.halt_reason = ""
+        self.holding = False
+        self.hold_since_s = math.inf
+        self.counts = {"ticks": 0, "acted": 0, "holds": 0, "rejected_outputs": 0, "rejected_inputs": 0, "overruns": 0}
+        self.last_reasons: list[str] = []
+        self.last_inference_s = 0.0
+        self.input_errors: dict[str, str] = {}
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _check_stamp(self, topic: str, stamp_s: float, ros_s: float) -> None:
+        s = self.settings
+        if stamp_s <= 0.0:
+            raise MessageError(f"{topic}: header.stamp is zero; unstamped messages are never accepted")
+        if ros_s - stamp_s > s.max_stamp_age_s:
+            raise MessageError(f"{topic}: header.stamp is {ros_s - stamp_s:.3f} s old (> max_stamp_age_s)")
+        if stamp_s - ros_s > s.max_stamp_lead_s:
+            raise MessageError(f"{topic}: header.stamp is {stamp_s - ros_s:.3f} s in the future")
+
+    def _reject(self, topic: str, err: Exception, counter: _Input | None) -> str:
+        self.counts["rejected_inputs"] += 1
+        self.input_errors[topic] = str(err)
+        if counter is not None:
+            counter.fresh = 0
+        return str(err)
+
+    def on_joint_state(
+        self,
+        names: Sequence[str],
+        position: Sequence[float],
+        velocity: Sequence[float],
+        stamp_s: float,
+        ros_s: float,
+        steady_s: float,
+    ) -> str | None:
+        """Take a sensor_msgs/JointState; returns why it was refused (None: accepted)."""
+        try:
+            self._check_stamp("joint_states", stamp_s, ros_s)
+            q_all, qd_all = joint_positions(names, position, velocity, self.joint_names + self.finger_names)
+            if qd_all is None:
+                raise MessageError("joint_states has no velocities; the policy observes joint speeds")
+            q, qd = q_all[: len(self.joint_names)], qd_all[: len(self.joint_names)]
+            tol = self.settings.joint_limit_tolerance_rad
+            outside = (q < self.limits_rad[:, 0] - tol) | (q > self.limits_rad[:, 1] + tol)
+            if np.any(outside):
+                bad = [self.joint_names[i] for i in np.flatnonzero(outside)]
+                raise MessageError(f"joint_states: {bad} outside the joint limits (wrong robot or units?)")
+        except MessageError as e:
+            return self._reject("joint_states", e, self.joints_in)
+        self.input_errors.pop("joint_states", None)
+        self.q, self.qd = q, qd
+        self.finger_width_m = float(np.sum(q_all[len(self.joint_names) :]))
+        self.joints_in.steady_s = steady_s
+        self.joints_in.fresh += 1
+        return None
+
+    def on_image(
+        self,
+        height: int,
+        width: int,
+        encoding: str,
+        step: int,
+        data: Any,
+        frame_id: str,
+        stamp_s: float,
+        ros_s: float,
+        steady_s: float,
+    ) -> str | None:
+        """Take a sensor_msgs/Image (pixel policies); returns why it was refused (None: accepted)."""
+        if not self.image_inputs:
+            return None
+        try:
+            self._check_stamp("camera/image_raw", stamp_s, ros_s)
+            want = (int(self.camera["height"]), int(self.camera["width"]))
+            if (height, width) != want:
+                raise MessageError(f"camera/image_raw is {width}x{height}, the policy takes {want[1]}x{want[0]}")
+            rgb = image_to_rgb(height, width, encoding, step, data)
+        except MessageError as e:
+            return self._reject("camera/image_raw", e, self.image_in)
+        self.input_errors.pop("camera/image_raw", None)
+        self.image = rgb
+        self.image_in.steady_s = steady_s
+        self.image_in.fresh += 1
+        return None
+
+    def on_camera_info(self, width: int, height: int, k: Sequence[float], frame_id: str) -> str | None:
+        """Compare sensor_msgs/CameraInfo with the camera the policy was trained for; returns the mismatch."""
+        if not self.image_inputs:
+            return None
+        cam = self.camera
+        problems = []
+        if (width, height) != (int(cam["width"]), int(cam["height"])):
+            problems.append(f"resolution {width}x{height} != trained {cam['width']}x{cam['height']}")
+        k_want = np.asarray(cam["k"], float).reshape(-1)
+        if not np.allclose(np.asarray(k, float).reshape(-1), k_want, rtol=0.02, atol=1.0):
+            problems.append(f"intrinsics k {list(k)} differ from trained {k_want.tolist()} by more than 2%")
+        reason = "; ".join(f"camera/camera_info: {p}" for p in problems) or None
+        self.camera_info_ok = reason is None
+        if reason:
+            self.input_errors["camera/camera_info"] = reason
+            if self.active:
+                self._latch(reason)
+        else:
+            self.input_errors.pop("camera/camera_info", None)
+        return reason
+
+    def on_goal(
+        self, frame_id: str, position_m: Sequence[float], quat_xyzw: Sequence[float], steady_s: float
+    ) -> str | None:
+        """Take a geometry_msgs/PoseStamped goal in the robot's base frame; a refused goal keeps the previous one."""
+        try:
+            want = self.goal_spec["frame_id"]
+            if frame_id != want:
+                raise MessageError(f"goal_pose: frame_id {frame_id!r}; goals must be in {want!r} (no tf2 here)")
+            p, qn = np.asarray(position_m, float), np.asarray(quat_xyzw, float)
+            if not (np.all(np.isfinite(p)) and np.all(np.isfinite(qn))):
+                raise MessageError("goal_pose: non-finite position or orientation")
+            if abs(float(np.linalg.norm(qn)) - 1.0) > 1e-3:
+                raise MessageError(f"goal_pose: orientation is not a unit quaternion (norm {np.linalg.norm(qn):.4f})")
+            world = quat_to_mat(self.chain.base_quat_wxyz) @ p + self.chain.base_pos_m
+            lo = np.asarray(self.goal_spec["world_low_m"], float) - self.settings.goal_workspace_tolerance_m
+            hi = np.asarray(self.goal_spec["world_high_m"], float) + self.settings.goal_workspace_tolerance_m
+            if np.any(world < lo) or np.any(world > hi):
+                raise MessageError(f"goal_pose: {p.tolist()} m ({want}) is outside the trained workspace")
+        except MessageError as e:
+            self.counts["rejected_inputs"] += 1
+            self.input_errors["goal_pose"] = str(e)
+            return str(e)
+        self.input_errors.pop("goal_pose", None)
+        if self.goal_world_m is None or not np.allclose(world, self.goal_world_m):
+            self.state = self.bundle.initial_state()  # a new episode for the policy
+        self.goal_world_m, self.goal_steady_s = world, steady_s
+        return None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def inputs_ready(self, steady_s: float) -> str | None:
+        """Why the node cannot act now (None: every input the policy needs is fresh and valid)."""
+        s = self.settings
+        if self.q is None:
+            return "no valid joint_states received" + _because(self.input_errors.get("joint_states"))
+        if steady_s - self.joints_in.steady_s > s.joint_state_timeout_s:
+            return f"joint_states stale ({steady_s - self.joints_in.steady_s:.2f} s > {s.joint_state_timeout_s} s)"
+        if self.image_inputs:
+            if self.image is None:
+                return "no valid image received" + _because(self.input_errors.get("camera/image_raw"))
+            if steady_s - self.image_in.steady_s > s.image_timeout_s:
+                return f"camera/image_raw stale ({steady_s - self.image_in.steady_s:.2f} s > {s.image_timeout_s} s)"
+            if self.camera_info_ok is not True:
+                return self.input_errors.get("camera/camera_info", "no camera/camera_info received")
+        return None
+
+    def activate(self, steady_s: float) -> str | None:
+        """Start acting: needs fresh inputs; resets the LSTM state and the gate. Returns why not (None: active)."""
+        reason = self.inputs_ready(steady_s)
+        if reason is None and self.halted:
+            reason = f"halted ({self.halt_reason}); call ~/resume"
+        if reason is not None:
+            return reason
+        assert self.q is not None
+        self.gate.reset(self.q)
+        self.state = self.bundle.initial_state()
+        self.active, self.holding, self.hold_since_s = True, False, math.inf
+        return None
+
+    def deactivate(self) -> np.ndarray | None:
+        """Stop acting; returns the hold command (measured joints) to publish once."""
+        self.active = False
+        return self.hold_command()
+
+    def halt(self, reason: str = "~/halt called") -> np.ndarray | None:
+        """Latch a halt (until resume); returns the hold command."""
+        self._latch(reason)
+        return self.hold_command()
+
+    def resume(self, steady_s: float) -> str | None:
+        """Clear a latched halt; refused (returns why) while inputs are not fresh."""
+        reason = self.inputs_ready(steady_s)
+        if reason is not None:
+            return f"resume refused: {reason}"
+        assert self.q is not None
+        self.halted, self.halt_reason = False, ""
+        self.gate.resume(self.q)
+        self.state = self.bundle.initial_state()
+        self.holding, self.hold_since_s = False, math.inf
+        return None
+
+    def hold_command(self) -> np.ndarray | None:
+        """Hold = the measured joints (None before any joint_states arrived)."""
+        return None if self.q is None else self.q.copy()
+
+    def _latch(self, reason: str) -> None:
+        self.halted, self.halt_reason = True, reason
+        self.gate.halted = True
+        self.state = self.bundle.initial_state()
+
+    # -- the control tick ----------------------------------------------------------------------
+    def tick(self, steady_s: float) -> Tick:
+        """One control period: act, hold (once, on entering a hold), or stay held/idle."""
+        self.counts["ticks"] += 1
+        if not self.active:
+            return Tick("idle", None, ["inactive"])
+        if self.halted:
+            return self._hold(steady_s, [f"halted: {self.halt_reason}"])
+        reason = self.inputs_ready(steady_s)
+        if reason is None and self.holding and not self._fresh_enough():
+            reason = f"waiting for {self.settings.fresh_inputs_to_resume} fresh inputs after a hold"
+        if reason is not None:
+            if steady_s - self.hold_since_s >= self.settings.halt_after_stale_s:
+                self._latch(f"inputs stale for {self.settings.halt_after_stale_s} s: {reason}")
+            return self._hold(steady_s, [reason])
+        if self.goal_world_m is None:
+            return Tick("idle", None, ["waiting for a goal on goal_pose"])
+        s = self.settings
+        if s.goal_timeout_s > 0 and steady_s - self.goal_steady_s > s.goal_timeout_s:
+            return self._hold(steady_s, [f"goal older than goal_timeout_s ({s.goal_timeout_s} s)"])
+        if self.holding:  # fresh again: start over from the measured joints with a fresh LSTM state
+            assert self.q is not None
+            self.gate.reset(self.q)
+            self.state = self.bundle.initial_state()
+            self.holding, self.hold_since_s = False, math.inf
+        return self._act(steady_s)
+
+    def _fresh_enough(self) -> bool:
+        n = self.settings.fresh_inputs_to_resume
+        return self.joints_in.fresh >= n and (not self.image_inputs or self.image_in.fresh >= n)
+
+    def _hold(self, steady_s: float, reasons: list[str]) -> Tick:
+        self.last_reasons = reasons
+        if self.holding:
+            return Tick("held", None, reasons)
+        self.holding, self.hold_since_s = True, steady_s
+        self.joints_in.fresh = self.image_in.fresh = 0
+        self.state = self.bundle.initial_state()
+        self.counts["holds"] += 1
+        return Tick("hold", self.hold_command(), reasons)
+
+    def observation(self) -> dict[str, np.ndarray]:
+        """The policy's inputs from the latest messages (the same pipeline as the simulator's)."""
+        assert self.q is not None and self.qd is not None and self.goal_world_m is not None
+        raw = signals_from_joints(self.chain, self.q, self.qd, self.finger_width_m)
+        obs = {
+            "observation": build_observation(raw, False),
+            "achieved_goal": raw.ee_pos_m.astype(np.float32),
+            "desired_goal": self.goal_world_m.astype(np.float32),
+        }
+        for name in self.image_inputs:
+            assert self.image is not None
+            obs[name] = self.image
+        return obs
+
+    def _act(self, steady_s: float) -> Tick:
+        s = self.settings
+        budget = s.max_inference_s or self.period_s
+        started = time.perf_counter()
+        try:
+            out = self.bundle.run({**self.observation(), **self.state})
+            action = np.asarray(out["action"], float)
+            if action.shape != tuple(self.bundle.manifest["action"]["shape"]):
+                raise BundleError(f"action has shape {action.shape}")
+            if np.any(np.abs(action) > 1.0 + ACTION_TOLERANCE):
+                raise BundleError(f"action {action.tolist()} outside the trained range [-1, 1]")
+            target = out["joint_target_rad"]
+        except Exception as e:  # a broken model or a non-finite output: never act on it
+            return self._invalid(steady_s, f"policy output rejected: {e}")
+        finally:
+            self.last_inference_s = time.perf_counter() - started
+        if self.last_inference_s > budget:
+            self.counts["overruns"] += 1
+            self.last_reasons = [f"inference took {self.last_inference_s * 1e3:.1f} ms > {budget * 1e3:.1f} ms"]
+            return Tick("held", None, self.last_reasons)  # a late action is not applied; the next tick tries again
+        result = self.gate.filter(target)
+        if result.status != "ok":
+            return self._invalid(steady_s, "; ".join(result.reasons))
+        self.state = {spec["name"]: out[f"{spec['name']}_out"] for spec in self.bundle.manifest["state"]}
+        self.counts["acted"] += 1
+        self.last_reasons = result.reasons
+        return Tick("act", result.command_rad, result.reasons)
+
+    def _invalid(self, steady_s: float, reason: str) -> Tick:
+        self.counts["rejected_outputs"] += 1
+        self.gate.rejects += 1
+        if self.gate.rejects >= self.settings.max_consecutive_invalid:
+            self._latch(f"{self.gate.rejects} invalid policy outputs in a row ({reason})")
+        tick = self._hold(steady_s, [reason])
+        if not self.halted:  # a rejected output holds once; the next tick tries the policy again
+            self.holding, self.hold_since_s = False, math.inf
+        return tick
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def diagnostics(self, steady_s: float) -> list[Status]:
+        """(task name, level, message, values) for /diagnostics."""
+        ready = self.inputs_ready(steady_s)
+        age = steady_s - self.joints_in.steady_s
+        level = OK if ready is None else (WARN if self.q is not None else ERROR)
+        if self.input_errors:  # a refused message: ERROR for contract faults (camera mismatch), else WARN
+            level = max(level, ERROR if "camera/camera_info" in self.input_errors else WARN)
+        problems = "; ".join(f"{k}: {v}" for k, v in sorted(self.input_errors.items()))
+        inputs = (
+            "inputs",
+            level,
+            ready or problems or "fresh",
+            {"joint_states_age_s": f"{age:.3f}", "rejected_inputs": str(self.counts["rejected_inputs"])},
+        )
+        control: Status
+        if self.halted:
+            control = ("control", ERROR, f"halted: {self.halt_reason}", {})
+        elif not self.active:
+            control = ("control", OK, "inactive", {})
+        elif self.holding:
+            control = ("control", WARN, "holding: " + "; ".join(self.last_reasons), {})
+        else:
+            control = ("control", OK, "acting" if self.goal_world_m is not None else "waiting for a goal", {})
+        control[3].update({k: str(v) for k, v in self.counts.items()})
+        control[3]["last_inference_ms"] = f"{self.last_inference_s * 1e3:.2f}"
+        limiter = ", ".join(self.last_reasons) if self.last_reasons else "none"
+        policy = ("policy", OK, f"bundle {self.bundle.path.name}", {"sha256": self.bundle.manifest["onnx_sha256"]})
+        limiting = "clamped" in limiter or "rate-limited" in limiter
+        safety: Status = ("safety", WARN if limiting else OK, f"limiter: {limiter}", {})
+        return [inputs, control, policy, safety]
+
+
+def _because(error: str | None) -> str:
+    return f" (last refused: {error})" if error else ""

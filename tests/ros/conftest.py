@@ -1,0 +1,31 @@
+"""ROS 2 tests: DDS traffic kept on this machine and in a domain of its own, logs in a temp folder.
+
+The variables are set before anything imports rclpy, so in-process nodes and the console scripts started as
+subprocesses (which inherit os.environ) share the same isolated domain.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="sim2real-roslog-"))
+
+
+import pytest  # noqa: E402
+
+from tests.ros.bundles import trained_reach_bundle  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def reach_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real exported Reach policy (64 PPO steps, joint control) for the node's tests."""
+    return trained_reach_bundle(tmp_path_factory.mktemp("reach"))
+
+
+@pytest.fixture(scope="session")
+def lstm_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real exported recurrent (RecurrentPPO, LSTM state in and out) Reach policy."""
+    return trained_reach_bundle(tmp_path_factory.mktemp("reach-lstm"), agent="recurrent_ppo")
