@@ -104,3 +104,71 @@ def output_of(proc: subprocess.Popen[str]) -> str:
     """Everything a finished process printed (stdout and stderr)."""
     assert proc.stdout is not None
     return proc.stdout.read()
+
+
+ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
+ALL_JOINTS = ARM_JOINTS + ["panda_finger_joint1", "panda_finger_joint2"]
+NEUTRAL_Q = [0.0, 0.41, 0.0, -1.85, 0.0, 2.26, 0.79]
+
+
+class FakeArm:
+    """A stand-in robot driver on a Probe: publishes joint_states at `rate_hz` (positions `q`, stamped now) and
+    collects what arrives on the JTC (or FCC) command topic, as a ros2_control controller subscribes to it."""
+
+    def __init__(self, probe: Probe, ns: str = "", rate_hz: float = 50.0, best_effort: bool = False, fcc: bool = False):
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import Float64MultiArray
+        from trajectory_msgs.msg import JointTrajectory
+
+        self.probe, self.q, self.publishing = probe, list(NEUTRAL_Q), True
+        reliability = ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE
+        self.pub = probe.node.create_publisher(
+            JointState, f"{ns}/joint_states", QoSProfile(depth=10, reliability=reliability)
+        )
+        topic = (
+            f"{ns}/forward_position_controller/commands"
+            if fcc
+            else f"{ns}/joint_trajectory_controller/joint_trajectory"
+        )
+        self.commands = probe.collect(Float64MultiArray if fcc else JointTrajectory, topic)
+        self._msg_type = JointState
+        probe.node.create_timer(1.0 / rate_hz, self._publish)
+
+    def _publish(self) -> None:
+        if not self.publishing:
+            return
+        msg = self._msg_type(name=ALL_JOINTS, position=[*self.q, 0.0, 0.0], velocity=[0.0] * 9)
+        msg.header.stamp = self.probe.node.get_clock().now().to_msg()
+        self.pub.publish(msg)
+
+    def send_goal(self, xyz_base_m: tuple[float, float, float], ns: str = "", frame: str = "panda_link0") -> None:
+        from geometry_msgs.msg import PoseStamped
+
+        if not hasattr(self, "_goal_pub"):
+            self._goal_pub = self.probe.node.create_publisher(PoseStamped, f"{ns}/goal_pose", 1)
+        msg = PoseStamped()
+        msg.header.frame_id = frame
+        msg.header.stamp = self.probe.node.get_clock().now().to_msg()
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = xyz_base_m
+        msg.pose.orientation.w = 1.0
+        wait_for(lambda: self._goal_pub.get_subscription_count() > 0, 10, "a goal_pose subscriber")
+        self._goal_pub.publish(msg)
+
+
+def change_state(probe: Probe, node: str, transition: str) -> bool:
+    """Ask a lifecycle node for a transition (configure, activate, deactivate, cleanup); True if it succeeded."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    ids = {"configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE,
+           "deactivate": Transition.TRANSITION_DEACTIVATE, "cleanup": Transition.TRANSITION_CLEANUP}  # fmt: skip
+    req = ChangeState.Request()
+    req.transition.id = ids[transition]
+    return bool(probe.call(ChangeState, f"{node}/change_state", req).success)
+
+
+def lifecycle_state(probe: Probe, node: str) -> str:
+    from lifecycle_msgs.srv import GetState
+
+    return str(probe.call(GetState, f"{node}/get_state").current_state.label)

@@ -1,0 +1,368 @@
+"""The policy node: a ROS 2 lifecycle node that feeds camera, joint and goal messages to a PolicyCore and publishes
+its joint commands to ros2_control (JointTrajectory or Float64MultiArray), with halt/resume and /diagnostics.
+
+configure = load and verify the bundle, open the topics; activate = fresh inputs, matching contracts (joints,
+limits, control rate, camera), a matched command subscriber and a running clock, then a steady-clock control timer;
+deactivate = one hold command; SIGINT/SIGTERM = one final hold, then exit 0 (ROS.md sections 1.7, 2.8).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Duration
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from policies.bundle import BundleError, load_bundle
+from sim2real_ros.policy_core import CoreSettings, PolicyCore
+
+NODE_NAME = "policy_node"
+COMMAND_TOPICS = {
+    "joint_trajectory": "joint_trajectory_controller/joint_trajectory",
+    "forward_position": "forward_position_controller/commands",
+}
+#: Parameters: name -> (default, description, read_only, range (lo, hi) or None).
+PARAMETERS: dict[str, tuple[Any, str, bool, tuple[float, float] | None]] = {
+    "bundle": ("", "policy bundle folder (policy.onnx + manifest.json)", True, None),
+    "command_interface": ("joint_trajectory", "joint_trajectory (JTC) or forward_position (FCC)", True, None),
+    "control_rate_hz": (0.0, "control rate; 0 = the bundle's; anything else must equal it", True, (0.0, 1000.0)),
+    "trajectory_time_from_start_s": (0.0, "JTC point time_from_start; 0 = one period", True, (0.0, 1.0)),
+    "autostart": (False, "configure and activate by itself (retrying activation at 2 Hz)", True, None),
+    "require_command_subscriber": (True, "refuse to activate until the controller subscribes", True, None),
+    "joint_state_timeout_s": (0.2, "hold when joint_states are older (steady clock)", True, (0.001, 10.0)),
+    "image_timeout_s": (0.2, "hold when images are older (pixel policies)", True, (0.001, 10.0)),
+    "goal_timeout_s": (0.0, "hold when the goal is older; 0 = never", True, (0.0, 3600.0)),
+    "max_stamp_age_s": (0.5, "refuse messages whose header.stamp lags the clock more", True, (0.001, 60.0)),
+    "halt_after_stale_s": (1.0, "a stale-input hold this long latches a halt", True, (0.0, 60.0)),
+    "fresh_inputs_to_resume": (3, "fresh messages needed to act again after a stale hold", True, (1, 100)),
+    "position_margin_rad": (0.05, "commands keep this far inside the joint limits", True, (0.0, 0.5)),
+    "max_joint_velocity_rad_s": (1.0, "largest joint speed a command may ask for", True, (0.001, 10.0)),
+    "velocity_scale": (1.0, "scales max_joint_velocity_rad_s; may only decrease while active", False, (0.0, 1.0)),
+    "max_consecutive_invalid": (3, "invalid policy outputs in a row before a latched halt", True, (1, 1000)),
+    "max_inference_s": (0.0, "a slower inference is not applied; 0 = one control period", True, (0.0, 1.0)),
+}
+
+
+def _descriptor(name: str, description: str, read_only: bool, bounds: tuple[float, float] | None) -> Any:
+    d = ParameterDescriptor(name=name, description=description, read_only=read_only)
+    if bounds is not None:
+        default = PARAMETERS[name][0]
+        if isinstance(default, int) and not isinstance(default, bool):
+            d.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]), step=0)]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=bounds[0], to_value=bounds[1], step=0.0)]
+    return d
+
+
+class PolicyNode(LifecycleNode):
+    """Lifecycle policy node; all decisions are PolicyCore's, this class moves messages."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for name, (default, description, read_only, bounds) in PARAMETERS.items():
+            self.declare_parameter(name, default, _descriptor(name, description, read_only, bounds))
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.lock = threading.Lock()
+        self.core: PolicyCore | None = None
+        self.steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.control_group = MutuallyExclusiveCallbackGroup()
+        self.input_group = MutuallyExclusiveCallbackGroup()
+        self.control_timer: Any = None
+        self.command_pub: Any = None
+        self.interface = ""
+        self.handles: list[Any] = []
+        self.last_ros_s = 0.0
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self._publish_diagnostics, clock=self.steady)
+        self.create_service(Trigger, "~/halt", self._on_halt)
+        self.create_service(Trigger, "~/resume", self._on_resume)
+        if self.get_parameter("autostart").value:
+            self.create_timer(0.5, self._autostart, clock=self.steady)
+
+    # -- parameters ----------------------------------------------------------------------------
+    def _check_parameters(self, params: list[Any]) -> SetParametersResult:
+        for p in params:
+            if p.name == "velocity_scale":
+                if not p.value > 0.0:
+                    return SetParametersResult(successful=False, reason="velocity_scale must be > 0")
+                current = float(self.get_parameter("velocity_scale").value)
+                if self.core is not None and self.core.active and p.value > current:
+                    return SetParametersResult(
+                        successful=False, reason="velocity_scale may only decrease while active (deactivate first)"
+                    )
+                if self.core is not None:
+                    with self.lock:
+                        self.core.gate._step = self.core.gate._step * (float(p.value) / current)
+        return SetParametersResult(successful=True)
+
+    def _settings(self) -> CoreSettings:
+        names = [f.name for f in CoreSettings.__dataclass_fields__.values()]
+        values = {n: self.get_parameter(n).value for n in names if n in PARAMETERS}
+        return CoreSettings(**values)
+
+    # -- clocks --------------------------------------------------------------------------------
+    def _now(self) -> tuple[float, float]:
+        return self.get_clock().now().nanoseconds * 1e-9, time.monotonic()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        path = str(self.get_parameter("bundle").value)
+        self.interface = str(self.get_parameter("command_interface").value)
+        if self.interface not in COMMAND_TOPICS:
+            self.get_logger().error(f"command_interface {self.interface!r} is not one of {list(COMMAND_TOPICS)}")
+            return TransitionCallbackReturn.FAILURE
+        try:
+            if not path:
+                raise BundleError("parameter 'bundle' is empty: pass -p bundle:=<bundle folder>")
+            self.core = PolicyCore(load_bundle(path), self._settings())
+        except (BundleError, OSError, ValueError) as e:
+            self.get_logger().error(f"configure failed: {e}")
+            self.core = None
+            return TransitionCallbackReturn.FAILURE
+        sensor, group, goal_qos = qos_profile_sensor_data, self.input_group, QoSProfile(depth=1)
+        self.handles = [
+            self.create_subscription(JointState, "joint_states", self._on_joint_state, sensor, callback_group=group),
+            self.create_subscription(PoseStamped, "goal_pose", self._on_goal, goal_qos, callback_group=group),
+        ]
+        if self.core.image_inputs:
+            self.handles += [
+                self.create_subscription(Image, "camera/image_raw", self._on_image, sensor, callback_group=group),
+                self.create_subscription(CameraInfo, "camera/camera_info", self._on_info, sensor, callback_group=group),
+            ]
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        msg_type = JointTrajectory if self.interface == "joint_trajectory" else Float64MultiArray
+        self.command_pub = self.create_lifecycle_publisher(msg_type, COMMAND_TOPICS[self.interface], reliable)
+        m = self.core.bundle.manifest
+        self.get_logger().info(
+            f"configured: bundle {self.core.bundle.path} ({m['policy'].get('agent')} {m['policy'].get('task')}, "
+            f"sha256 {m['onnx_sha256'][:12]}), {1 / self.core.period_s:g} Hz -> {self.command_pub.topic_name}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def _activation_problem(self) -> str | None:
+        assert self.core is not None
+        rate = float(self.get_parameter("control_rate_hz").value)
+        if rate and abs(rate - 1.0 / self.core.period_s) > 1e-6:
+            return f"control_rate_hz {rate:g} differs from the bundle's {1.0 / self.core.period_s:g} Hz"
+        ros_s, steady_s = self._now()
+        if ros_s <= 0.0:
+            return "the ROS clock reads zero (use_sim_time without /clock?)"
+        if self.get_parameter("require_command_subscriber").value and self.command_pub.get_subscription_count() < 1:
+            return f"nothing subscribes to {self.command_pub.topic_name} (controller not running, or QoS mismatch)"
+        with self.lock:
+            return self.core.activate(steady_s)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.core is None:
+            return TransitionCallbackReturn.FAILURE
+        problem = self._activation_problem()
+        if problem is not None:
+            self.get_logger().error(f"activation refused: {problem}")
+            return TransitionCallbackReturn.FAILURE
+        self.control_timer = self.create_timer(
+            self.core.period_s, self._control_tick, callback_group=self.control_group, clock=self.steady
+        )
+        self.get_logger().info("active: acting on the policy")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_control()
+        if self.core is not None:
+            with self.lock:
+                hold = self.core.deactivate()
+            self._publish(hold)
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for h in self.handles:
+            self.destroy_subscription(h)
+        self.handles = []
+        if self.command_pub is not None:
+            self.destroy_lifecycle_publisher(self.command_pub)
+            self.command_pub = None
+        self.core = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.final_hold()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_control()
+        if self.core is not None:
+            with self.lock:
+                hold = self.core.halt("lifecycle error")
+            self._publish(hold)
+        return TransitionCallbackReturn.SUCCESS
+
+    def _autostart(self) -> None:
+        label = self._state_machine.current_state[1]
+        if label == "unconfigured":
+            self.trigger_configure()
+        elif label == "inactive":
+            self.trigger_activate()
+
+    def _stop_control(self) -> None:
+        if self.control_timer is not None:
+            self.destroy_timer(self.control_timer)
+            self.control_timer = None
+
+    def final_hold(self) -> bool:
+        """On the way out (SIGINT/SIGTERM/shutdown): one hold command if the node was acting; True if sent."""
+        self._stop_control()
+        if self.core is None or not self.core.active:
+            return False
+        with self.lock:
+            hold = self.core.deactivate()
+        self._publish(hold)
+        return hold is not None
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        ros_s, steady_s = self._now()
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        assert self.core is not None
+        with self.lock:
+            why = self.core.on_joint_state(msg.name, msg.position, msg.velocity, stamp, ros_s, steady_s)
+        if why:
+            self.get_logger().warning(f"joint_states refused: {why}", throttle_duration_sec=2.0)
+
+    def _on_image(self, msg: Image) -> None:
+        ros_s, steady_s = self._now()
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        assert self.core is not None
+        with self.lock:
+            why = self.core.on_image(
+                msg.height, msg.width, msg.encoding, msg.step, msg.data, msg.header.frame_id, stamp, ros_s, steady_s
+            )
+        if why:
+            self.get_logger().warning(f"image refused: {why}", throttle_duration_sec=2.0)
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        assert self.core is not None
+        with self.lock:
+            why = self.core.on_camera_info(msg.width, msg.height, list(msg.k), msg.header.frame_id)
+        if why:
+            self.get_logger().error(why, throttle_duration_sec=2.0)
+
+    def _on_goal(self, msg: PoseStamped) -> None:
+        p, o = msg.pose.position, msg.pose.orientation
+        assert self.core is not None
+        with self.lock:
+            why = self.core.on_goal(msg.header.frame_id, (p.x, p.y, p.z), (o.x, o.y, o.z, o.w), time.monotonic())
+        if why:
+            self.get_logger().warning(f"goal refused: {why}")
+
+    # -- output ---------------------------------------------------------------------------------
+    def _control_tick(self) -> None:
+        if self.core is None:
+            return
+        ros_s, steady_s = self._now()
+        if ros_s < self.last_ros_s - 1e-3:  # the clock jumped back (bag replay, sim restart): stop trusting inputs
+            self.get_logger().warning(f"ROS time jumped back {self.last_ros_s - ros_s:.3f} s: holding")
+            with self.lock:
+                self.core.joints_in.steady_s = -np.inf
+        self.last_ros_s = ros_s
+        with self.lock:
+            tick = self.core.tick(steady_s)
+        if tick.status == "hold":
+            self.get_logger().warning(f"hold: {'; '.join(tick.reasons)}", throttle_duration_sec=1.0)
+        self._publish(tick.command_rad)
+
+    def _publish(self, command_rad: np.ndarray | None) -> None:
+        if command_rad is None or self.command_pub is None or self.core is None:
+            return
+        values = [float(x) for x in command_rad]
+        if self.interface == "forward_position":
+            self.command_pub.publish(Float64MultiArray(data=values))
+            return
+        t = float(self.get_parameter("trajectory_time_from_start_s").value) or self.core.period_s
+        point = JointTrajectoryPoint(
+            positions=values,
+            velocities=[0.0] * len(values),
+            time_from_start=Duration(sec=int(t), nanosec=int(round((t % 1.0) * 1e9))),
+        )
+        self.command_pub.publish(JointTrajectory(joint_names=list(self.core.joint_names), points=[point]))
+
+    def _publish_diagnostics(self) -> None:
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        name = self.get_name()
+        if self.core is None:
+            state = self._state_machine.current_state[1]
+            msg.status = [DiagnosticStatus(level=DiagnosticStatus.WARN, name=f"{name}: control", message=state)]
+        else:
+            with self.lock:
+                statuses = self.core.diagnostics(time.monotonic())
+            hardware = f"policy:{self.core.bundle.manifest['onnx_sha256'][:12]}"
+            msg.status = [
+                DiagnosticStatus(
+                    level=bytes([level]),
+                    name=f"{name}: {task}",
+                    message=message,
+                    hardware_id=hardware,
+                    values=[KeyValue(key=k, value=v) for k, v in values.items()],
+                )
+                for task, level, message, values in statuses
+            ]
+        self.diag_pub.publish(msg)
+
+    # -- services ---------------------------------------------------------------------------------
+    def _on_halt(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self.core is None:
+            response.success, response.message = False, "not configured"
+            return response
+        with self.lock:
+            hold = self.core.halt()
+        self._publish(hold)
+        response.success, response.message = True, "halted: holding; call ~/resume to act again"
+        self.get_logger().warning("halt requested: holding")
+        return response
+
+    def _on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self.core is None:
+            response.success, response.message = False, "not configured"
+            return response
+        with self.lock:
+            why = self.core.resume(time.monotonic())
+        response.success, response.message = why is None, why or "resumed"
+        return response
+
+
+def run(argv: list[str]) -> int:
+    """Spin the node until SIGINT/SIGTERM, then publish a final hold and exit 0 (ROS.md 2.8)."""
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    node = PolicyNode()
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        while rclpy.ok() and not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+        if node.final_hold():
+            node.get_logger().info("final hold published")
+            time.sleep(0.2)  # let DDS deliver it
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

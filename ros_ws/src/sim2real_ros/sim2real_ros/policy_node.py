@@ -1,0 +1,27 @@
+"""`sim2real-policy-node`: the console script of the lifecycle node that runs a policy bundle on an arm.
+
+This module imports nothing of ROS, so a machine without the [ros] extra gets one clear line instead of a
+traceback; the node itself is in sim2real_ros.policy_lifecycle.
+"""
+
+from __future__ import annotations
+
+import sys
+
+MISSING_ROS = "sim2real-policy-node needs the [ros] extra (ROS 2 Kilted from pip): pip install 'sim2real[ros]'"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the node until SIGINT/SIGTERM; exit code 0 after a final hold, 2 without rclpy."""
+    try:
+        import rclpy  # noqa: F401
+    except ImportError as e:
+        print(f"{MISSING_ROS} ({e})", file=sys.stderr)
+        return 2
+    from sim2real_ros.policy_lifecycle import run
+
+    return run(sys.argv if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
