@@ -1,0 +1,39 @@
+"""Checks a ros2_control controllers YAML against what a streaming policy needs for safety (ROS.md 2.4, 2.5):
+the joint trajectory controller's `cmd_timeout` on and longer than `goal_time`, command limits enforced, and no
+velocity or effort forward controllers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def check_controller_config(config: dict[str, Any], control_rate_hz: float) -> list[str]:
+    """Problems with `config` (a parsed controllers YAML) for a policy commanding at control_rate_hz; [] if none."""
+    problems = []
+    manager = (config.get("controller_manager") or {}).get("ros__parameters") or {}
+    if manager.get("enforce_command_limits") is False:
+        problems.append("controller_manager.enforce_command_limits is false: commands are not clamped to the URDF")
+    for name, section in config.items():
+        params = (section or {}).get("ros__parameters") or {}
+        kind = str((manager.get(name) or {}).get("type", ""))
+        if "forward_command_controller" in kind or name.startswith("forward_"):
+            interfaces = params.get("interface_name", "position")
+            if interfaces != "position":
+                problems.append(f"{name}: forward controllers must command positions, not {interfaces!r}")
+    jtc = (config.get("joint_trajectory_controller") or {}).get("ros__parameters")
+    if jtc is None:
+        return problems
+    timeout = float(jtc.get("cmd_timeout", 0.0))
+    goal_time = float((jtc.get("constraints") or {}).get("goal_time", 0.0))
+    period = 1.0 / control_rate_hz
+    if timeout <= 0.0:
+        problems.append("joint_trajectory_controller.cmd_timeout is off (0): a killed node leaves the arm moving")
+    elif timeout <= goal_time:
+        problems.append(f"cmd_timeout {timeout} s <= constraints.goal_time {goal_time} s: JTC ignores the timeout")
+    elif timeout < 2 * period:
+        problems.append(
+            f"cmd_timeout {timeout} s is under two control periods ({2 * period:.3f} s): one late tick stops"
+        )
+    if "position" not in list(jtc.get("command_interfaces", ["position"])):
+        problems.append("joint_trajectory_controller must command the position interface")
+    return problems
