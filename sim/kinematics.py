@@ -66,17 +66,40 @@ class KinematicChain:
         t = self._base.copy()
         for j, origin, axis in zip(self.joints, self._origins, self._axes):
             t = t @ origin
+            if j.type != "fixed":
+                t = t @ self._motion(j.type, axis, float(q[j.name]))
+        return t
+
+    def jacobian(self, q: Mapping[str, float]) -> np.ndarray:
+        """World-frame Jacobian (6, n) of the last link's origin w.r.t. the moving joints: linear rows, then angular."""
+        t = self._base.copy()
+        axes, origins = [], []
+        for j, origin, axis in zip(self.joints, self._origins, self._axes):
+            t = t @ origin
             if j.type == "fixed":
                 continue
-            value = float(q[j.name])
-            m = np.eye(4)
-            if j.type == "prismatic":
-                m[:3, 3] = axis * value
+            axes.append((t[:3, :3] @ axis, j.type))
+            origins.append(t[:3, 3].copy())
+            t = t @ self._motion(j.type, axis, float(q[j.name]))
+        end = t[:3, 3]
+        jac = np.zeros((6, len(axes)))
+        for i, ((z, kind), p) in enumerate(zip(axes, origins)):
+            if kind == "prismatic":
+                jac[:3, i] = z
             else:
-                k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-                m[:3, :3] = np.eye(3) + np.sin(value) * k + (1 - np.cos(value)) * (k @ k)
-            t = t @ m
-        return t
+                jac[:3, i] = np.cross(z, end - p)
+                jac[3:, i] = z
+        return jac
+
+    @staticmethod
+    def _motion(kind: str, axis: np.ndarray, value: float) -> np.ndarray:
+        m = np.eye(4)
+        if kind == "prismatic":
+            m[:3, 3] = axis * value
+        else:
+            k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+            m[:3, :3] = np.eye(3) + np.sin(value) * k + (1 - np.cos(value)) * (k @ k)
+        return m
 
     def pose(self, q: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """World position (3,) m and quaternion (4,) wxyz of the chain's last link."""

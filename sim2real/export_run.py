@@ -12,14 +12,15 @@ from sim2real.train import ConfigError, config_from_dict, make_train_env
 
 def export_run(run: Path, out: Path | None = None) -> Path:
     """Export the final model of `run` to `out` (default bundles/<run name>); returns the bundle folder."""
-    from policies.agents import agent_spec, load_agent
-    from policies.export import export_bundle
     import numpy as np
 
+    from policies.agents import agent_spec, load_agent
+    from policies.export import export_bundle
+    from sim.ik import EE_BOUNDS_M, IK_DAMPING, IK_ORIENTATION_GAIN
     from sim.robot import panda
-    from sim.scene import SceneSpec
+    from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
+    from sim.tasks.base import MAX_EE_STEP_M, MAX_JOINT_STEP_RAD
     from sim2real.train import TASKS
-    from sim.tasks.base import MAX_JOINT_STEP_RAD
 
     if not (run / "config.json").is_file() or not (run / "model.zip").is_file():
         raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
@@ -64,6 +65,14 @@ def export_run(run: Path, out: Path | None = None) -> Path:
         "camera": None,
         "randomization": json.loads(rand_path.read_text()) if rand_path.is_file() else None,
     }
+    if cfg.control == "ee":  # the node turns the action into joint targets with the env's own IK step
+        fields["policy"]["ee_control"] = {
+            "max_step_m": MAX_EE_STEP_M,
+            "ik_damping": IK_DAMPING,
+            "orientation_gain": IK_ORIENTATION_GAIN,
+            "bounds_world_m": EE_BOUNDS_M.tolist(),
+            "down_quat_wxyz": robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1].tolist(),
+        }
     joint_target = None
     if cfg.control == "joint":
         joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}

@@ -11,12 +11,12 @@ import numpy as np
 from gymnasium import spaces
 
 from sim.backend import BACKENDS, Backend, flat_layout, make_backend
+from sim.ik import ee_step_target
 from sim.observation import RawSignals, build_observation, observation_dim
 from sim.properties import check_value, match_elements, parse_name
 from sim.randomized import RandomizationArg, Randomizer
 from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
 from sim.signal_effects import SignalEffects
-from sim.transforms import quat_to_mat
 
 OBS_MODES = ("state", "pixels", "both")
 CONTROLS = ("joint", "ee")
@@ -27,12 +27,6 @@ MAX_JOINT_STEP_RAD = 0.05
 MAX_EE_STEP_M = 0.05
 #: Largest finger target change per env step (m, per finger).
 MAX_FINGER_STEP_M = 0.01
-#: Damping of the least-squares Jacobian step in end-effector mode.
-IK_DAMPING = 0.05
-#: Gain on the orientation error that keeps the gripper pointing down in end-effector mode.
-IK_ORIENTATION_GAIN = 0.5
-#: Box the end-effector target is kept inside in ee mode (world frame, m); goals must lie in the task's own box.
-EE_BOUNDS_M = np.array([[-0.35, -0.35, 0.0], [0.35, 0.35, 0.45]])
 
 
 class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
@@ -326,16 +320,10 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return g
 
     def _ee_step(self, arm_q: np.ndarray, delta_m: np.ndarray) -> np.ndarray:
-        """Joint target for an end-effector displacement: one damped least-squares step on the Jacobian,
-        keeping the gripper pointing down."""
+        """Joint target for an end-effector displacement (see ee_step_target), from the engine's pose and Jacobian."""
         pos, quat = self.sim.ee_pose()
-        target = np.clip(pos + delta_m, EE_BOUNDS_M[0], EE_BOUNDS_M[1])
-        r_err = quat_to_mat(self._ee_down_quat) @ quat_to_mat(quat).T
-        rot_err = 0.5 * np.array([r_err[2, 1] - r_err[1, 2], r_err[0, 2] - r_err[2, 0], r_err[1, 0] - r_err[0, 1]])
-        err = np.concatenate([target - pos, IK_ORIENTATION_GAIN * rot_err])
         jac = self.sim.arm_jacobian(self.sim.robot.ee_link)
-        dq = jac.T @ np.linalg.solve(jac @ jac.T + IK_DAMPING**2 * np.eye(6), err)
-        return arm_q + dq
+        return ee_step_target(arm_q, pos, quat, jac, delta_m, self._ee_down_quat)
 
     def _observe(self) -> dict[str, np.ndarray]:
         raw, self._last_q = self.sim.read_signals("object" if self._obs_with_object else None)

@@ -15,19 +15,19 @@ from sim2real.export_run import export_run
 from sim2real.train import TrainConfig, train
 
 
-def trained_reach_bundle(out: Path, agent: str = "ppo") -> Path:
-    """64 steps of an on-policy agent on Reach in joint control, exported (a real, if untrained, policy)."""
+def trained_reach_bundle(out: Path, agent: str = "ppo", control: str = "joint") -> Path:
+    """64 steps of an on-policy agent on Reach, exported (a real, if untrained, policy)."""
     settings: dict[str, Any] = {"n_steps": 64, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}}
     if agent == "recurrent_ppo":
         settings["policy_kwargs"] = {"net_arch": [32], "lstm_hidden_size": 16}
     run = train(
         TrainConfig(
-            task="reach", agent=agent, control="joint", steps=64, eval_every_steps=0, eval_episodes=1,
-            checkpoint_every_steps=0, gif=False, out=str(out / f"run-{agent}"), settings=settings,
+            task="reach", agent=agent, control=control, steps=64, eval_every_steps=0, eval_episodes=1,
+            checkpoint_every_steps=0, gif=False, out=str(out / f"run-{agent}-{control}"), settings=settings,
         ),
         progress=False,
     )  # fmt: skip
-    return export_run(run, out / f"bundle-{agent}")
+    return export_run(run, out / f"bundle-{agent}-{control}")
 
 
 def scripted_bundle(

@@ -29,3 +29,9 @@ def reach_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
 def lstm_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A real exported recurrent (RecurrentPPO, LSTM state in and out) Reach policy."""
     return trained_reach_bundle(tmp_path_factory.mktemp("reach-lstm"), agent="recurrent_ppo")
+
+
+@pytest.fixture(scope="session")
+def ee_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real exported Reach policy in end-effector control (the node runs the env's IK step)."""
+    return trained_reach_bundle(tmp_path_factory.mktemp("reach-ee"), control="ee")

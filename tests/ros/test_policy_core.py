@@ -292,3 +292,28 @@ def test_diagnostics_report_ok_when_acting(reach_bundle: Path) -> None:
     core.tick(t + 0.01)
     levels = {name: level for name, level, _, _ in core.diagnostics(t + 0.02)}
     assert levels["inputs"] == OK and levels["control"] == OK and levels["policy"] == OK
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "pybullet"])
+def test_ee_control_targets_equal_the_envs(ee_bundle: Path, backend: str) -> None:
+    """Golden test: for an end-effector policy the node's joint target (IK on forward kinematics of the joints) is
+    the env's (IK on the engine's pose and Jacobian) for the same state and action."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401
+    from sim.tasks.base import MAX_EE_STEP_M
+
+    env = gym.make("Sim2Real/Reach-v0", backend=backend, control="ee")
+    core = _core(ee_bundle)
+    rng = np.random.default_rng(2)
+    env.reset(seed=5)
+    for k in range(8):
+        env.step(rng.uniform(-1, 1, 3))
+        q, qd = env.unwrapped.sim.joint_state()
+        assert core.on_joint_state(ARM + FINGERS, q, qd, 1.0 + k, 1.0 + k, 1.0 + k) is None
+        action = rng.uniform(-1, 1, 3)
+        want = np.clip(
+            env.unwrapped._ee_step(q[:7], MAX_EE_STEP_M * action), core.limits_rad[:, 0], core.limits_rad[:, 1]
+        )
+        np.testing.assert_allclose(core._ee_target(action), want, atol=1e-4)
+    env.close()

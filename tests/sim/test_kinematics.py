@@ -65,3 +65,17 @@ def test_node_observation_equals_the_simulators(backend: str) -> None:
         np.testing.assert_allclose(rebuilt, obs["observation"], atol=2e-5)
         np.testing.assert_allclose(rebuilt[14:17], obs["achieved_goal"], atol=2e-5)
     env.close()
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "pybullet"])
+def test_jacobian_matches_the_engines(backend: str) -> None:
+    env = gym.make("Sim2Real/Reach-v0", backend=backend)
+    chain = _world_chain(env)
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        env.step(rng.uniform(-1, 1, 7))
+        q = env.unwrapped.sim.joint_state()[0][:7]
+        jac = chain.jacobian(dict(zip(chain.moving_joint_names, q)))
+        np.testing.assert_allclose(jac, env.unwrapped.sim.arm_jacobian("panda_grasptarget"), atol=1e-5)
+    env.close()

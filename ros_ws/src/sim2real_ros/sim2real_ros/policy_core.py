@@ -17,6 +17,7 @@ import numpy as np
 
 from policies.bundle import BundleError, PolicyBundle
 from policies.safety import SafetyGate, SafetyLimits
+from sim.ik import ee_step_target
 from sim.kinematics import KinematicChain
 from sim.observation import build_observation, signals_from_joints
 from sim.transforms import quat_to_mat
@@ -90,10 +91,11 @@ class PolicyCore:
         m = bundle.manifest
         if not 0 < s.velocity_scale <= 1:
             raise ValueError(f"velocity_scale must be in (0, 1], got {s.velocity_scale}")
-        if not {o["name"] for o in m["outputs"]} >= {"joint_target_rad"}:
+        self.ee_control = m["policy"].get("ee_control")
+        if "joint_target_rad" not in {o["name"] for o in m["outputs"]} and self.ee_control is None:
             raise BundleError(
-                f"{bundle.path}: the policy outputs no joint_target_rad (control={m['policy'].get('control')!r}); "
-                "the node drives joint-position controllers, export a joint-control policy"
+                f"{bundle.path}: the policy outputs no joint_target_rad and its manifest has no policy.ee_control; "
+                "re-export it with this version of sim2real"
             )
         inputs = {spec["name"]: spec for spec in m["observation"]["inputs"]}
         self.image_inputs = sorted(n for n in inputs if n.startswith("image_"))
@@ -394,7 +396,7 @@ class PolicyCore:
                 raise BundleError(f"action has shape {action.shape}")
             if np.any(np.abs(action) > 1.0 + ACTION_TOLERANCE):
                 raise BundleError(f"action {action.tolist()} outside the trained range [-1, 1]")
-            target = out["joint_target_rad"]
+            target = out["joint_target_rad"] if self.ee_control is None else self._ee_target(action)
         except Exception as e:  # a broken model or a non-finite output: never act on it
             return self._invalid(steady_s, f"policy output rejected: {e}")
         finally:
@@ -410,6 +412,19 @@ class PolicyCore:
         self.counts["acted"] += 1
         self.last_reasons = result.reasons
         return Tick("act", result.command_rad, result.reasons)
+
+    def _ee_target(self, action: np.ndarray) -> np.ndarray:
+        """End-effector control: the env's IK step on forward kinematics of the measured joints, then the limits."""
+        assert self.q is not None and self.ee_control is not None
+        c = self.ee_control
+        q = dict(zip(self.joint_names, self.q.tolist()))
+        pos, quat = self.chain.pose(q)
+        target = ee_step_target(
+            self.q, pos, quat, self.chain.jacobian(q), float(c["max_step_m"]) * action[:3],
+            np.asarray(c["down_quat_wxyz"], float), np.asarray(c["bounds_world_m"], float),
+            float(c["ik_damping"]), float(c["orientation_gain"]),
+        )  # fmt: skip
+        return np.clip(target, self.limits_rad[:, 0], self.limits_rad[:, 1])
 
     def _invalid(self, steady_s: float, reason: str) -> Tick:
         self.counts["rejected_outputs"] += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,10 @@ class PolicyNode(LifecycleNode):
         self.interface = ""
         self.handles: list[Any] = []
         self.last_ros_s = 0.0
+        #: per published tick: (tick start -> publish done, newest input's arrival -> publish done), seconds
+        self.timing: deque[tuple[float, float]] = deque(maxlen=100_000)
+        self.last_tick_s = 0.0
+        self.missed_ticks = 0
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics, clock=self.steady)
         self.create_service(Trigger, "~/halt", self._on_halt)
@@ -275,6 +280,10 @@ class PolicyNode(LifecycleNode):
         if self.core is None:
             return
         ros_s, steady_s = self._now()
+        period = self.core.period_s
+        if self.last_tick_s and steady_s - self.last_tick_s > 1.5 * period:
+            self.missed_ticks += round((steady_s - self.last_tick_s) / period) - 1
+        self.last_tick_s = steady_s
         if ros_s < self.last_ros_s - 1e-3:  # the clock jumped back (bag replay, sim restart): stop trusting inputs
             self.get_logger().warning(f"ROS time jumped back {self.last_ros_s - ros_s:.3f} s: holding")
             with self.lock:
@@ -285,6 +294,10 @@ class PolicyNode(LifecycleNode):
         if tick.status == "hold":
             self.get_logger().warning(f"hold: {'; '.join(tick.reasons)}", throttle_duration_sec=1.0)
         self._publish(tick.command_rad)
+        if tick.command_rad is not None:
+            done = time.monotonic()
+            newest = max(self.core.joints_in.steady_s, self.core.image_in.steady_s if self.core.image_inputs else 0.0)
+            self.timing.append((done - steady_s, done - newest))
 
     def _publish(self, command_rad: np.ndarray | None) -> None:
         if command_rad is None or self.command_pub is None or self.core is None:
@@ -312,6 +325,7 @@ class PolicyNode(LifecycleNode):
             with self.lock:
                 statuses = self.core.diagnostics(time.monotonic())
             hardware = f"policy:{self.core.bundle.manifest['onnx_sha256'][:12]}"
+            statuses.append(self._timing_status())
             msg.status = [
                 DiagnosticStatus(
                     level=bytes([level]),
@@ -323,6 +337,19 @@ class PolicyNode(LifecycleNode):
                 for task, level, message, values in statuses
             ]
         self.diag_pub.publish(msg)
+
+    def _timing_status(self) -> tuple[str, int, str, dict[str, str]]:
+        """Control-loop timing since activation: percentiles of compute and input-to-publish latency, missed ticks."""
+        values = {"published_ticks": str(len(self.timing)), "missed_ticks": str(self.missed_ticks)}
+        if self.timing:
+            arr = np.asarray(self.timing) * 1e3
+            for i, label in enumerate(("tick_compute_ms", "input_to_publish_ms")):
+                p50, p99, worst = np.percentile(arr[:, i], [50, 99, 100])
+                values.update(
+                    {f"{label}_p50": f"{p50:.3f}", f"{label}_p99": f"{p99:.3f}", f"{label}_max": f"{worst:.3f}"}
+                )
+        level = 1 if self.missed_ticks else 0
+        return ("timing", level, f"{self.missed_ticks} missed ticks", values)
 
     # -- services ---------------------------------------------------------------------------------
     def _on_halt(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

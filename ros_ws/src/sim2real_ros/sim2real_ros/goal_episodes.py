@@ -1,0 +1,185 @@
+"""Goal-reaching episodes over ROS 2 against a running policy node and simulated arm: halt, reset the arm, send a
+goal on goal_pose, resume, and watch joint_states until the end-effector (forward kinematics from the bundle's
+chain) is within the success distance or the episode's time is up. `sim2real deploy --goals` and
+`sim2real bench deploy` report what this measures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from lifecycle_msgs.srv import GetState
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from sim.kinematics import KinematicChain
+
+
+@dataclass
+class EpisodeResult:
+    goal_base_m: list[float]
+    success: bool
+    time_to_goal_s: float | None
+    final_distance_m: float
+
+
+@dataclass
+class GoalReport:
+    episodes: list[EpisodeResult] = field(default_factory=list)
+    timing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean([e.success for e in self.episodes])) if self.episodes else 0.0
+
+
+class GoalClient:
+    """A plain node that drives episodes; spun in a background thread, in its own context."""
+
+    def __init__(self, manifest: dict[str, Any], namespace: str = "") -> None:
+        self.ns = namespace.rstrip("/")
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = Node("sim2real_goal_client", context=self.context)
+        self.chain = KinematicChain.from_dict(manifest["robot"]["ee_chain"])
+        self.goal = manifest["goal"]
+        self.joints = list(manifest["joint_names"])
+        self.ee_world_m: np.ndarray | None = None
+        self.joint_stamp = 0.0
+        self.timing: dict[str, str] = {}
+        self.node.create_subscription(JointState, f"{self.ns}/joint_states", self._on_joints, qos_profile_sensor_data)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self.goal_pub = self.node.create_publisher(PoseStamped, f"{self.ns}/goal_pose", 1)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the context was shut down by close()
+            return
+
+    def _on_joints(self, msg: JointState) -> None:
+        index = {n: i for i, n in enumerate(msg.name)}
+        if not all(j in index for j in self.joints):
+            return
+        q = {j: float(msg.position[index[j]]) for j in self.joints}
+        self.ee_world_m = self.chain.pose(q)[0]
+        self.joint_stamp = time.monotonic()
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            if s.name.endswith("policy_node: timing"):
+                self.timing = {kv.key: kv.value for kv in s.values}
+
+    def call(self, srv: str, srv_type: Any = Trigger, timeout_s: float = 10.0) -> Any:
+        client: Any = self.node.create_client(srv_type, srv)
+        deadline = time.monotonic() + timeout_s
+        while not client.wait_for_service(timeout_sec=0.1):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service {srv} did not appear within {timeout_s} s")
+        future = client.call_async(srv_type.Request())
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service {srv} did not answer within {timeout_s} s")
+            time.sleep(0.005)
+        self.node.destroy_client(client)
+        return future.result()
+
+    def wait_active(self, timeout_s: float = 60.0) -> None:
+        """Wait until the policy node reports `active` (autostart activates it once its inputs are fresh)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            left = max(1.0, deadline - time.monotonic())
+            state = self.call(f"{self.ns}/policy_node/get_state", GetState, timeout_s=left)
+            if state.current_state.label == "active":
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.ns}/policy_node did not become active within {timeout_s} s")
+
+    def send_goal(self, goal_base_m: np.ndarray) -> None:
+        msg = PoseStamped()
+        msg.header.frame_id = self.goal["frame_id"]
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in goal_base_m)
+        msg.pose.orientation.w = 1.0
+        self.goal_pub.publish(msg)
+
+    def episode(self, goal_base_m: np.ndarray, duration_s: float) -> EpisodeResult:
+        """One episode: halt, reset the simulated arm, goal, resume, watch; the policy is halted again at the end."""
+        self.call(f"{self.ns}/policy_node/halt")
+        if not self.call(f"{self.ns}/sim_arm/reset").success:
+            raise RuntimeError("the simulated arm refused ~/reset")
+        time.sleep(0.3)  # fresh joint_states from the reset arm
+        self.send_goal(goal_base_m)
+        goal_world = self.chain.base_pos_m + goal_base_m
+        deadline = time.monotonic() + 5.0
+        while not self.call(f"{self.ns}/policy_node/resume").success:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the policy node refused ~/resume for 5 s (inputs not fresh?)")
+            time.sleep(0.05)
+        start = time.monotonic()
+        reached: float | None = None
+        distance = float("inf")
+        while time.monotonic() - start < duration_s:
+            if self.ee_world_m is not None:
+                distance = float(np.linalg.norm(self.ee_world_m - goal_world))
+                if distance < float(self.goal["distance_threshold_m"]):
+                    reached = time.monotonic() - start
+                    break
+            time.sleep(0.002)
+        self.call(f"{self.ns}/policy_node/halt")
+        return EpisodeResult([float(v) for v in goal_base_m], reached is not None, reached, distance)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self.thread.join(timeout=2.0)
+
+
+def sample_goals_base_m(manifest: dict[str, Any], n: int, seed: int) -> np.ndarray:
+    """n goals drawn uniformly in the trained goal box (as the env draws them), in the robot's base frame (n, 3)."""
+    rng = np.random.default_rng(seed)
+    lo, hi = np.asarray(manifest["goal"]["world_low_m"]), np.asarray(manifest["goal"]["world_high_m"])
+    base = np.asarray(manifest["robot"]["ee_chain"]["base_pos_m"])
+    return rng.uniform(lo, hi, size=(n, 3)) - base
+
+
+def run_goal_episodes(
+    manifest: dict[str, Any],
+    n_goals: int,
+    seed: int = 0,
+    namespace: str = "",
+    episode_ticks: int = 50,
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+) -> GoalReport:
+    """`n_goals` episodes of `episode_ticks` control periods each (the training episode length) against the policy
+    node and simulated arm running under `namespace`."""
+    client = GoalClient(manifest, namespace)
+    report = GoalReport()
+    try:
+        client.wait_active()
+        duration = episode_ticks / float(manifest["control_rate_hz"])
+        for goal in sample_goals_base_m(manifest, n_goals, seed):
+            result = client.episode(goal, duration)
+            report.episodes.append(result)
+            if on_episode is not None:
+                on_episode(result)
+        time.sleep(1.1)  # one more /diagnostics period for the timing figures
+        report.timing = dict(client.timing)
+    finally:
+        client.close()
+    return report
