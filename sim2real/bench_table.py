@@ -60,3 +60,23 @@ def print_train_bench(result: dict[str, Any]) -> None:
             met,
         )
     console.print(t)
+
+
+DEPLOY_TARGETS = {
+    "ratio": ">= 0.9 (ROS success / in-sim success)",
+    "tick_compute_ms_p99": "<= 10 ms",
+    "missed_ticks": "0",
+}
+
+
+def print_deploy_bench(result: dict[str, Any]) -> None:
+    """Success in sim and over ROS 2, and the node's timing, with targets."""
+    console = Console()
+    t = Table(title=f"sim2real bench deploy - {result['machine']} - {result['date']} - {result['backend']}")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_column("target")
+    for name, v in result["figures"].items():
+        shown = "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+        t.add_row(name, shown, DEPLOY_TARGETS.get(name, ""))
+    console.print(t)

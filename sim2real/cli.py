@@ -56,8 +56,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         run = lambda progress: bench_train(  # noqa: E731
             cases, Path(args.out_dir), seed=args.seed, steps=args.steps or None, n_envs=args.n_envs, device=args.device
         )
+    elif args.what == "deploy":
+        from pathlib import Path
+
+        from sim2real.bench_table import print_deploy_bench as show
+        from sim2real.deploy import bench_deploy
+
+        if not args.bundle:
+            return _refuse(console, "bench deploy", ValueError("--bundle BUNDLE is required (sim2real export RUN)"))
+        CASES = {}
+        run = lambda progress: bench_deploy(  # noqa: E731
+            Path(args.bundle), goals=args.goals, backend=args.backend, seed=args.seed,
+            duration_s=args.duration_s, progress=progress,
+        )  # fmt: skip
     else:
-        console.print(f"[red]sim2real bench {args.what}: not available yet; available: env, randomization, train")
+        console.print(
+            f"[red]sim2real bench {args.what}: not available yet; available: env, randomization, train, deploy"
+        )
         return 2
     known = TRAIN_CASES if args.what == "train" else CASES
     for c in cases or []:
@@ -68,8 +83,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "train":  # long: the runs show their own progress bars
         result = run(None)
     else:
-        with console.status("benchmarking") as status:
-            result = run(lambda m: status.update(m))
+        try:
+            with console.status("benchmarking") as status:
+                result = run(lambda m: status.update(m))
+        except (ValueError, TimeoutError) as e:  # DeployError is a ValueError
+            return _refuse(console, f"bench {args.what}", e)
     write_json(out, result)
     show(result)
     console.print(f"wrote {out}")
@@ -197,6 +215,46 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from sim2real.deploy import DeployError, launch_arguments, require_ros, run_goals
+    from sim2real.launch_runner import main as launch_main
+
+    console = Console(stderr=True)
+    bundle = Path(args.bundle)
+    try:
+        launch = launch_arguments(
+            bundle, args.sim or args.goals > 0, args.backend, args.randomization, args.controller,
+            args.namespace, args.params_file, autostart=not args.no_autostart,
+        )  # fmt: skip
+        if args.goals <= 0:
+            if not args.print:
+                require_ros()
+            return launch_main([*launch, *(["--print"] if args.print else [])])
+        if args.namespace:
+            raise DeployError("--goals drives the rehearsal in the root namespace; drop --namespace")
+
+        def show(ep: Any) -> None:
+            mark = "[green]reached" if ep.success else "[red]missed"
+            took = f" in {ep.time_to_goal_s:.2f} s" if ep.success else f", {100 * ep.final_distance_m:.1f} cm away"
+            console.print(f"goal {[round(v, 3) for v in ep.goal_base_m]} m: {mark}{took}")
+
+        result = run_goals(bundle, args.goals, args.backend, args.randomization, args.controller, args.seed,
+                           on_episode=show)  # fmt: skip
+    except (DeployError, TimeoutError, RuntimeError) as e:
+        return _refuse(console, "deploy", e)
+    n = len(result["episodes"])
+    console.print(
+        f"[bold]deployed over ROS 2 to the simulated arm ({args.backend}): {result['success']:.0%} of {n} goals "
+        f"reached[/bold]; node timing p99 {result['timing'].get('tick_compute_ms_p99', '?')} ms per tick; "
+        f"log: {result['log']}"
+    )
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sim2real.demo import run_demo
 
@@ -220,7 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
         "over repeats, ratios. `train`: the training benchmarks (reach_uniform, reach_adr, push_uniform, "
         "push_lstm, push_ff), trained unless a finished run exists, success against the targets.",
     )
-    b.add_argument("what", choices=["env", "randomization", "train"], help="which benchmark")
+    b.add_argument("what", choices=["env", "randomization", "train", "deploy"], help="which benchmark")
+    b.add_argument("--bundle", default="", help="deploy: the policy bundle to deploy")
+    b.add_argument("--goals", type=int, default=20, help="deploy: goal episodes (in sim and over ROS 2)")
+    b.add_argument("--backend", choices=["mujoco", "pybullet"], default="pybullet", help="deploy: simulated arm")
+    b.add_argument(
+        "--duration-s", dest="duration_s", type=float, default=0.0,
+        help="deploy: run episodes for this long instead (memory and missed ticks over a long run)",
+    )  # fmt: skip
     b.add_argument("--out-dir", dest="out_dir", default="runs/bench", help="train: where the runs go")
     b.add_argument("--n-envs", dest="n_envs", type=int, default=1, help="train: envs per run")
     b.add_argument("--device", default="auto", help="train: torch device")
@@ -310,6 +375,27 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("file", help="launch file")
     la.add_argument("assignments", nargs="*", metavar="name:=value", help="launch arguments")
     la.add_argument("--print", action="store_true", help="show the resolved processes without starting them")
+
+    de = sub.add_parser(
+        "deploy",
+        help="run a policy bundle on a ROS 2 arm (or rehearse on the simulated arm)",
+        description="Starts launch/deploy.launch.yaml (the policy node; the arm's drivers run elsewhere) or, with "
+        "--sim, launch/deploy_sim.launch.yaml (the policy node plus sim2real-sim-arm as the robot). With --goals N "
+        "it rehearses N goal episodes on the simulated arm over DDS and prints the success rate. Needs the [ros] "
+        "extra. Ctrl-C stops the nodes (the policy node publishes a final hold).",
+    )
+    de.add_argument("bundle", help="policy bundle folder (sim2real export)")
+    de.add_argument("--sim", action="store_true", help="start the simulated arm too")
+    de.add_argument("--goals", type=int, default=0, help="rehearse this many goal episodes on the simulated arm")
+    de.add_argument("--backend", choices=["mujoco", "pybullet"], default="pybullet", help="engine of the simulated arm")
+    de.add_argument("--randomization", default="none", help="the simulated robot: none, a preset or a YAML path")
+    de.add_argument("--controller", default="joint_trajectory", help="joint_trajectory | forward_position")
+    de.add_argument("--namespace", default="", help="namespace of the nodes and topics")
+    de.add_argument("--params-file", dest="params_file", default="", help="policy_node parameters (ROS 2 YAML)")
+    de.add_argument("--no-autostart", action="store_true", help="real arm: wait for a lifecycle manager to activate")
+    de.add_argument("--seed", type=int, default=0, help="--goals: seed of the goal draws")
+    de.add_argument("--print", action="store_true", help="show the processes without starting them")
+    de.set_defaults(func=_cmd_deploy)
 
     d = sub.add_parser(
         "demo",

@@ -98,10 +98,20 @@ class GoalClient:
         self.node.destroy_client(client)
         return future.result()
 
-    def wait_active(self, timeout_s: float = 60.0) -> None:
-        """Wait until the policy node reports `active` (autostart activates it once its inputs are fresh)."""
+    def wait_active(self, timeout_s: float = 60.0, alive: Callable[[], bool] = lambda: True) -> None:
+        """Wait until the policy node reports `active` (autostart activates it once its inputs are fresh);
+        `alive` false (the nodes' launch ended) stops the wait."""
         deadline = time.monotonic() + timeout_s
+        probe_client: Any = self.node.create_client(GetState, f"{self.ns}/policy_node/get_state")
+        while not probe_client.wait_for_service(timeout_sec=0.2):
+            if not alive():
+                raise RuntimeError("the deployment's processes exited before the policy node came up")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.ns}/policy_node did not come up within {timeout_s} s")
+        self.node.destroy_client(probe_client)
         while time.monotonic() < deadline:
+            if not alive():
+                raise RuntimeError("the deployment's processes exited before the policy node became active")
             left = max(1.0, deadline - time.monotonic())
             state = self.call(f"{self.ns}/policy_node/get_state", GetState, timeout_s=left)
             if state.current_state.label == "active":
@@ -165,13 +175,14 @@ def run_goal_episodes(
     namespace: str = "",
     episode_ticks: int = 50,
     on_episode: Callable[[EpisodeResult], None] | None = None,
+    alive: Callable[[], bool] = lambda: True,
 ) -> GoalReport:
     """`n_goals` episodes of `episode_ticks` control periods each (the training episode length) against the policy
     node and simulated arm running under `namespace`."""
     client = GoalClient(manifest, namespace)
     report = GoalReport()
     try:
-        client.wait_active()
+        client.wait_active(alive=alive)
         duration = episode_ticks / float(manifest["control_rate_hz"])
         for goal in sample_goals_base_m(manifest, n_goals, seed):
             result = client.episode(goal, duration)

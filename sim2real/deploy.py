@@ -1,0 +1,226 @@
+"""`sim2real deploy` and `sim2real bench deploy`: run a policy bundle through the ROS 2 launch files (policy node,
+plus the simulated arm for a rehearsal), optionally drive goal episodes over DDS and report success and timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+LAUNCH_DIR = Path(__file__).resolve().parents[1] / "launch"
+
+
+class DeployError(ValueError):
+    """A deployment that cannot start (no bundle, no ROS 2, a bad argument); the message says which."""
+
+
+def launch_arguments(
+    bundle: Path,
+    sim: bool,
+    backend: str = "pybullet",
+    randomization: str = "none",
+    controller: str = "joint_trajectory",
+    namespace: str = "",
+    params_file: str = "",
+    autostart: bool = True,
+) -> list[str]:
+    """`sim2real launch` arguments: the launch file, then name:=value pairs."""
+    if not (bundle / "manifest.json").is_file():
+        raise DeployError(f"{bundle}: not a policy bundle (no manifest.json); make one with `sim2real export RUN`")
+    if controller not in ("joint_trajectory", "forward_position"):
+        raise DeployError(f"--controller must be joint_trajectory or forward_position, got {controller!r}")
+    args = [f"bundle:={bundle.resolve()}", f"controller:={controller}", f"namespace:={namespace}"]
+    if params_file:
+        if not Path(params_file).is_file():
+            raise DeployError(f"--params-file {params_file}: no such file")
+        args.append(f"params_file:={Path(params_file).resolve()}")
+    if sim:
+        return [
+            str(LAUNCH_DIR / "deploy_sim.launch.yaml"),
+            *args,
+            f"backend:={backend}",
+            f"randomization:={randomization}",
+        ]
+    return [str(LAUNCH_DIR / "deploy.launch.yaml"), *args, f"autostart:={'true' if autostart else 'false'}"]
+
+
+def require_ros() -> None:
+    """DeployError unless rclpy imports (the [ros] extra)."""
+    try:
+        import rclpy  # noqa: F401
+    except ImportError as e:
+        raise DeployError(
+            f"deploying needs the [ros] extra (ROS 2 Kilted from pip): pip install 'sim2real[ros]' ({e})"
+        ) from None
+
+
+def start_launch(args: list[str], log: TextIO) -> subprocess.Popen[bytes]:
+    """`sim2real launch ARGS` in its own process group, output to `log`."""
+    cmd = [sys.executable, "-m", "sim2real.cli", "launch", *args]
+    env = dict(os.environ)  # the node scripts sit beside this interpreter, also when the venv is not activated
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+
+
+def stop_launch(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:
+    """Ctrl-C to the launch runner (it escalates to its processes as ros2 launch does); its exit code."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return int(proc.returncode)
+
+
+def rss_mb_of(name: str) -> float | None:
+    """Resident memory (MB) of the first process whose command line contains `name` (Linux /proc)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if name in cmdline and "sim2real.cli" not in cmdline:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024.0
+        except OSError:
+            continue
+    return None
+
+
+def run_goals(
+    bundle: Path,
+    goals: int,
+    backend: str = "pybullet",
+    randomization: str = "none",
+    controller: str = "joint_trajectory",
+    seed: int = 0,
+    log_path: Path | None = None,
+    duration_s: float = 0.0,
+    on_episode: Any = None,
+) -> dict[str, Any]:
+    """Start the rehearsal (simulated arm + policy node), run `goals` episodes (or as many as fit in duration_s,
+    sampling the policy node's memory), stop it; the figures as a dict."""
+    require_ros()
+    from sim2real_ros.goal_episodes import GoalClient, run_goal_episodes, sample_goals_base_m
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    args = launch_arguments(bundle, True, backend, randomization, controller)
+    log_path = log_path or Path("out") / "deploy.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"bundle": str(bundle), "backend": backend, "randomization": randomization}
+    with open(log_path, "w") as log:
+        proc = start_launch(args, log)
+        try:
+            alive = lambda: proc.poll() is None  # noqa: E731
+            if duration_s <= 0:
+                report = run_goal_episodes(manifest, goals, seed, on_episode=on_episode, alive=alive)
+                episodes, memory = report.episodes, list[tuple[float, float | None]]()
+                timing = report.timing
+            else:
+                client = GoalClient(manifest)
+                episodes, memory = [], list[tuple[float, float | None]]()
+                try:
+                    client.wait_active(alive=alive)
+                    start = time.monotonic()
+                    period = 50 / float(manifest["control_rate_hz"])
+                    k = 0
+                    while time.monotonic() - start < duration_s:
+                        goal = sample_goals_base_m(manifest, 1, seed + k)[0]
+                        episodes.append(client.episode(goal, period))
+                        memory.append((round(time.monotonic() - start, 1), rss_mb_of("sim2real-policy-node")))
+                        if on_episode is not None:
+                            on_episode(episodes[-1])
+                        k += 1
+                    time.sleep(1.1)
+                    timing = dict(client.timing)
+                finally:
+                    client.close()
+        except (TimeoutError, RuntimeError) as e:
+            stop_launch(proc)
+            tail = "".join(log_path.read_text().splitlines(keepends=True)[-8:])
+            raise DeployError(f"{e}\n--- last lines of {log_path} ---\n{tail}") from None
+        finally:
+            result["launch_exit_code"] = stop_launch(proc)
+    result["episodes"] = [e.__dict__ for e in episodes]
+    result["success"] = sum(e.success for e in episodes) / max(1, len(episodes))
+    result["timing"] = timing
+    if memory:
+        result["memory_mb"] = memory
+    result["log"] = str(log_path)
+    return result
+
+
+def bench_deploy(
+    bundle: Path,
+    goals: int = 20,
+    backend: str = "pybullet",
+    seed: int = 0,
+    duration_s: float = 0.0,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """In-sim success of the bundle (runtime in the env, same engine) vs its success driving the simulated arm over
+    DDS in separate processes, plus the node's control-loop timing."""
+    from sim2real.export_run import evaluate_bundle
+
+    if progress:
+        progress(f"in-sim evaluation on {backend} ({goals} episodes)")
+    in_sim = evaluate_bundle(bundle, episodes=goals, backend=backend, seed=seed)["nominal"]["success"]
+    done: list[bool] = []
+
+    def tick(ep: Any) -> None:
+        done.append(ep.success)
+        if progress:
+            progress(f"over ROS 2: episode {len(done)}, {sum(done)} reached")
+
+    ros = run_goals(bundle, goals, backend, seed=seed, duration_s=duration_s, on_episode=tick)
+    t = ros["timing"]
+    figures = {
+        "in_sim_success": in_sim,
+        "ros_success": ros["success"],
+        "ratio": ros["success"] / in_sim if in_sim else None,
+        "episodes": len(ros["episodes"]),
+        "tick_compute_ms_p50": _f(t.get("tick_compute_ms_p50")),
+        "tick_compute_ms_p99": _f(t.get("tick_compute_ms_p99")),
+        "input_to_publish_ms_p50": _f(t.get("input_to_publish_ms_p50")),
+        "input_to_publish_ms_p99": _f(t.get("input_to_publish_ms_p99")),
+        "published_ticks": _f(t.get("published_ticks")),
+        "missed_ticks": _f(t.get("missed_ticks")),
+    }
+    if "memory_mb" in ros:
+        mem = [m for _, m in ros["memory_mb"] if m is not None]
+        if mem:
+            figures["memory_mb_first"], figures["memory_mb_last"] = mem[0], mem[-1]
+    return {
+        "bundle": str(bundle),
+        "backend": backend,
+        "goals": goals,
+        "duration_s": duration_s,
+        "figures": figures,
+        "run": ros,
+        "machine": _machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def _f(text: str | None) -> float | None:
+    return None if text is None else float(text)
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}"
