@@ -238,6 +238,93 @@ class Arm:
         assert response.success, response.message
 
 
+@pytest.mark.ros
+def test_forward_position_commands_clock_and_sigint() -> None:
+    """The other command interface (held, no timeout; bad messages dropped), /clock, and a clean Ctrl-C."""
+    harness = pytest.importorskip("tests.ros.harness")
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import qos_profile_sensor_data
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
+
+    params = ("backend:=pybullet", "command_interface:=forward_position", "publish_clock:=true")
+    ros_args = ("-r", "__ns:=/t2", "-r", "__node:=sim_fcc", *(a for kv in params for a in ("-p", kv)))
+    with harness.console_script("sim2real-sim-arm", ros_args=ros_args) as proc, harness.probe("t2_probe") as p:
+        js = p.collect(JointState, "/t2/joint_states")
+        clock = p.collect(Clock, "/clock", qos_profile_sensor_data)
+        diag = p.collect(DiagnosticArray, "/diagnostics")
+        arm = Arm(proc, p, "/t2", js, diag, status_name="sim_fcc: robot")
+        pub = p.node.create_publisher(Float64MultiArray, "/t2/forward_position_controller/commands", 10)
+        harness.wait_for(lambda: pub.get_subscription_count() > 0 and js, 60.0, "the sim arm")
+        assert not p.node.get_subscriptions_info_by_topic("/t2/joint_trajectory_controller/joint_trajectory")
+
+        goal = NEUTRAL + np.array([0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0])
+        pub.publish(Float64MultiArray(data=goal.tolist()))
+        pub.publish(Float64MultiArray(data=[0.0] * 6))  # wrong length: dropped
+        pub.publish(Float64MultiArray(data=[float("nan")] * 7))  # non-finite: dropped
+        arm.wait_diag("commands_rejected", 2)
+        time.sleep(1.5)
+        assert np.allclose(arm.q()[:7], goal, atol=0.05), arm.q()
+        assert arm.diag("cmd_timeout_holds") == 0 and arm.diag("commands_received") == 3
+
+        sim_times = [c.clock.sec + 1e-9 * c.clock.nanosec for c in list(clock)]
+        assert len(sim_times) > 50 and sim_times[0] > 0.0 and np.all(np.diff(sim_times) > 0)
+
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=5.0) == 0, harness.output_of(proc)
+        assert time.monotonic() - t0 < 5.0
+
+
+@pytest.mark.ros
+def test_help_lists_the_parameters_and_a_bad_parameter_is_one_clear_error() -> None:
+    harness = pytest.importorskip("tests.ros.harness")
+    out = subprocess.run([str(harness.BIN / "sim2real-sim-arm"), "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "cmd_timeout_s" in out.stdout and "command_interface" in out.stdout
+    cmd = [str(harness.BIN / "sim2real-sim-arm"), "--ros-args", "-r", "__ns:=/t3", "-p", "backend:=bullet"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "parameter backend must be one of ['mujoco', 'pybullet']" in out.stderr
+
+
+@pytest.mark.ros
+def test_mujoco_renders_on_the_node_thread_and_read_only_parameters_stay_fixed() -> None:
+    """MuJoCo's EGL renderer is bound to one thread: frames keep coming and Ctrl-C closes it cleanly. cmd_timeout_s
+    can change at run time; what defines the robot cannot."""
+    harness = pytest.importorskip("tests.ros.harness")
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    from sensor_msgs.msg import Image
+
+    params = ("backend:=mujoco", "camera_rate_hz:=10.0", "image_width:=64", "image_height:=48")
+    ros_args = ("-r", "__ns:=/t4", *(a for kv in params for a in ("-p", kv)))
+    with harness.console_script("sim2real-sim-arm", ros_args=ros_args) as proc, harness.probe("t4_probe") as p:
+        images = p.collect(Image, "/t4/camera/image_raw", 5)
+        harness.wait_for(lambda: len(images) >= 5 or proc.poll() is not None, 60.0, "five MuJoCo frames")
+        assert proc.poll() is None, harness.output_of(proc)
+        assert (images[-1].width, images[-1].height, images[-1].encoding) == (64, 48, "rgb8")
+
+        def value(**kw: Any) -> Any:
+            return ParameterValue(**kw)
+
+        request = SetParameters.Request(
+            parameters=[
+                Parameter(name="cmd_timeout_s", value=value(type=ParameterType.PARAMETER_DOUBLE, double_value=1.0)),
+                Parameter(name="backend", value=value(type=ParameterType.PARAMETER_STRING, string_value="pybullet")),
+                Parameter(name="cmd_timeout_s", value=value(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0)),
+            ]
+        )
+        results = p.call(SetParameters, "/t4/sim_arm/set_parameters", request).results
+        assert results[0].successful
+        assert not results[1].successful and "read-only" in results[1].reason
+        assert not results[2].successful and "out of range" in results[2].reason
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=5.0) == 0, harness.output_of(proc)
+        assert "Traceback" not in harness.output_of(proc)
+
+
+# -- one running arm shared by the tests below (kept last: the module fixture lives until the module ends) ----
 @pytest.fixture(scope="module")
 def arm() -> Iterator[Arm]:
     """One simulated arm (PyBullet, 10 Hz 64x48 camera, 0.3 s cmd_timeout) shared by the tests that follow."""
@@ -381,52 +468,3 @@ def test_reset_puts_the_arm_back_to_neutral(arm: Arm) -> None:
     time.sleep(0.3)
     assert np.allclose(arm.q()[:7], NEUTRAL, atol=0.02), arm.q()
     arm.wait_diag("resets", resets + 1)
-
-
-@pytest.mark.ros
-def test_forward_position_commands_clock_and_sigint() -> None:
-    """The other command interface (held, no timeout; bad messages dropped), /clock, and a clean Ctrl-C."""
-    harness = pytest.importorskip("tests.ros.harness")
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import qos_profile_sensor_data
-    from rosgraph_msgs.msg import Clock
-    from sensor_msgs.msg import JointState
-    from std_msgs.msg import Float64MultiArray
-
-    params = ("backend:=pybullet", "command_interface:=forward_position", "publish_clock:=true")
-    ros_args = ("-r", "__ns:=/t2", "-r", "__node:=sim_fcc", *(a for kv in params for a in ("-p", kv)))
-    with harness.console_script("sim2real-sim-arm", ros_args=ros_args) as proc, harness.probe("t2_probe") as p:
-        js = p.collect(JointState, "/t2/joint_states")
-        clock = p.collect(Clock, "/clock", qos_profile_sensor_data)
-        diag = p.collect(DiagnosticArray, "/diagnostics")
-        arm = Arm(proc, p, "/t2", js, diag, status_name="sim_fcc: robot")
-        pub = p.node.create_publisher(Float64MultiArray, "/t2/forward_position_controller/commands", 10)
-        harness.wait_for(lambda: pub.get_subscription_count() > 0 and js, 60.0, "the sim arm")
-        assert not p.node.get_subscriptions_info_by_topic("/t2/joint_trajectory_controller/joint_trajectory")
-
-        goal = NEUTRAL + np.array([0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0])
-        pub.publish(Float64MultiArray(data=goal.tolist()))
-        pub.publish(Float64MultiArray(data=[0.0] * 6))  # wrong length: dropped
-        pub.publish(Float64MultiArray(data=[float("nan")] * 7))  # non-finite: dropped
-        arm.wait_diag("commands_rejected", 2)
-        time.sleep(1.5)
-        assert np.allclose(arm.q()[:7], goal, atol=0.05), arm.q()
-        assert arm.diag("cmd_timeout_holds") == 0 and arm.diag("commands_received") == 3
-
-        sim_times = [c.clock.sec + 1e-9 * c.clock.nanosec for c in list(clock)]
-        assert len(sim_times) > 50 and sim_times[0] > 0.0 and np.all(np.diff(sim_times) > 0)
-
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=5.0) == 0, harness.output_of(proc)
-        assert time.monotonic() - t0 < 5.0
-
-
-@pytest.mark.ros
-def test_help_lists_the_parameters_and_a_bad_parameter_is_one_clear_error() -> None:
-    harness = pytest.importorskip("tests.ros.harness")
-    out = subprocess.run([str(harness.BIN / "sim2real-sim-arm"), "--help"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "cmd_timeout_s" in out.stdout and "command_interface" in out.stdout
-    cmd = [str(harness.BIN / "sim2real-sim-arm"), "--ros-args", "-r", "__ns:=/t3", "-p", "backend:=bullet"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1 and "parameter backend must be one of ['mujoco', 'pybullet']" in out.stderr

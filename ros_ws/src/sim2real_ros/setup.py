@@ -14,6 +14,12 @@ setup(
     ],
     install_requires=["setuptools"],
     zip_safe=True,
+    entry_points={
+        "console_scripts": [
+            "sim2real-sim-arm = sim2real_ros.sim_arm_node:main",
+            "sim2real-policy-node = sim2real_ros.policy_node:main",
+        ]
+    },
     maintainer="sim2real maintainers",
     description="ROS 2 side of sim2real: policy node, simulated arm, recorder",
     license="Apache-2.0",
