@@ -55,67 +55,76 @@ class KinematicChain:
             t[:3, 3] = j.xyz_m
             self._origins.append(t)
         self._axes = [np.asarray(j.axis, float) / (np.linalg.norm(j.axis) or 1.0) for j in self.joints]
+        self._origin_rp = [(t[:3, :3].copy(), t[:3, 3].copy()) for t in self._origins]
+        self._skews = []
+        for a in self._axes:
+            k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+            self._skews.append((k, k @ k))
+        self._eye3 = np.eye(3)
+        self._moving = [j.name for j in self.joints if j.type != "fixed"]
+        self._cache_key: tuple[float, ...] | None = None
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.eye(3), np.zeros(3), np.zeros((6, 0)))
 
     @property
     def moving_joint_names(self) -> list[str]:
         """Names of the joints whose value changes the pose, base first."""
-        return [j.name for j in self.joints if j.type != "fixed"]
+        return list(self._moving)
+
+    def _walk(self, q: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rotation (3, 3), position (3,) and Jacobian (6, n) of the last link in one pass (the last call cached:
+        the node asks for pose, velocity and Jacobian of the same joints every tick)."""
+        key = tuple(float(q[n]) for n in self._moving)
+        if key == self._cache_key:
+            return self._cache
+        rot, pos = self._base[:3, :3].copy(), self._base[:3, 3].copy()
+        zs, ps, kinds = [], [], []
+        values = iter(key)
+        for j, (o_rot, o_pos), axis, (k, k2) in zip(self.joints, self._origin_rp, self._axes, self._skews):
+            pos = pos + rot @ o_pos
+            rot = rot @ o_rot
+            if j.type == "fixed":
+                continue
+            value = next(values)
+            zs.append(rot @ axis)
+            ps.append(pos)
+            kinds.append(j.type)
+            if j.type == "prismatic":
+                pos = pos + rot @ (axis * value)
+            else:
+                rot = rot @ (self._eye3 + np.sin(value) * k + (1.0 - np.cos(value)) * k2)
+        jac = np.zeros((6, len(zs)))
+        for i, (z, p, kind) in enumerate(zip(zs, ps, kinds)):
+            if kind == "prismatic":
+                jac[:3, i] = z
+            else:
+                d = pos - p
+                jac[0, i] = z[1] * d[2] - z[2] * d[1]
+                jac[1, i] = z[2] * d[0] - z[0] * d[2]
+                jac[2, i] = z[0] * d[1] - z[1] * d[0]
+                jac[3:, i] = z
+        self._cache_key, self._cache = key, (rot, pos, jac)
+        return rot, pos, jac
 
     def transform(self, q: Mapping[str, float]) -> np.ndarray:
         """World transform (4, 4) of the chain's last link for joint values `q` (name -> rad or m)."""
-        t = self._base.copy()
-        for j, origin, axis in zip(self.joints, self._origins, self._axes):
-            t = t @ origin
-            if j.type != "fixed":
-                t = t @ self._motion(j.type, axis, float(q[j.name]))
+        rot, pos, _ = self._walk(q)
+        t = np.eye(4)
+        t[:3, :3], t[:3, 3] = rot, pos
         return t
 
     def jacobian(self, q: Mapping[str, float]) -> np.ndarray:
         """World-frame Jacobian (6, n) of the last link's origin w.r.t. the moving joints: linear rows, then angular."""
-        t = self._base.copy()
-        axes, origins = [], []
-        for j, origin, axis in zip(self.joints, self._origins, self._axes):
-            t = t @ origin
-            if j.type == "fixed":
-                continue
-            axes.append((t[:3, :3] @ axis, j.type))
-            origins.append(t[:3, 3].copy())
-            t = t @ self._motion(j.type, axis, float(q[j.name]))
-        end = t[:3, 3]
-        jac = np.zeros((6, len(axes)))
-        for i, ((z, kind), p) in enumerate(zip(axes, origins)):
-            if kind == "prismatic":
-                jac[:3, i] = z
-            else:
-                jac[:3, i] = np.cross(z, end - p)
-                jac[3:, i] = z
-        return jac
-
-    @staticmethod
-    def _motion(kind: str, axis: np.ndarray, value: float) -> np.ndarray:
-        m = np.eye(4)
-        if kind == "prismatic":
-            m[:3, 3] = axis * value
-        else:
-            k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-            m[:3, :3] = np.eye(3) + np.sin(value) * k + (1 - np.cos(value)) * (k @ k)
-        return m
+        return self._walk(q)[2].copy()
 
     def pose(self, q: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """World position (3,) m and quaternion (4,) wxyz of the chain's last link."""
-        t = self.transform(q)
-        return t[:3, 3].copy(), mat_to_quat(t[:3, :3])
+        rot, pos, _ = self._walk(q)
+        return pos.copy(), mat_to_quat(rot)
 
-    def position_velocity(
-        self, q: Mapping[str, float], qd: Mapping[str, float], h: float = 1e-6
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """World position (3,) m and linear velocity (3,) m/s of the last link: J(q) qd by central differences."""
-        names = self.moving_joint_names
-        ahead = {**q, **{n: q[n] + h * qd[n] for n in names}}
-        behind = {**q, **{n: q[n] - h * qd[n] for n in names}}
-        pos = self.transform(q)[:3, 3].copy()
-        vel = (self.transform(ahead)[:3, 3] - self.transform(behind)[:3, 3]) / (2 * h)
-        return pos, vel
+    def position_velocity(self, q: Mapping[str, float], qd: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """World position (3,) m and linear velocity (3,) m/s of the last link: J(q) qd."""
+        _, pos, jac = self._walk(q)
+        return pos.copy(), jac[:3] @ np.array([float(qd[n]) for n in self._moving])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (the bundle manifest's `robot.ee_chain`)."""
