@@ -1,4 +1,5 @@
-"""`sim2real demo`: a short, real run of the pipeline as it stands (simulation core on both engines)."""
+"""`sim2real demo`: a short, real run of the pipeline: scenes on both engines, randomization, training Reach, export
+and deployment to the simulated arm over ROS 2."""
 
 from __future__ import annotations
 
@@ -135,6 +136,36 @@ def train_reach(console: Console, run: Path) -> None:
     )
 
 
+def deploy_reach(console: Console, run: Path, goals: int = 10) -> None:
+    """Export the trained Reach policy and drive the simulated PyBullet arm with it over ROS 2 (separate processes,
+    real DDS): the policy trained in MuJoCo meets another engine. Skipped, saying why, without the [ros] extra."""
+    from sim2real.deploy import DeployError, require_ros, run_goals
+    from sim2real.export_run import export_run
+
+    console.rule("[bold]deploy: export, then the policy node drives the simulated arm over ROS 2")
+    bundle = export_run(run, run.parent / "bundle")
+    console.print(f"bundle (ONNX graph + manifest, parity with torch checked): [bold]{bundle}[/bold]")
+    try:
+        require_ros()
+    except DeployError as e:
+        console.print(f"[yellow]skipping the ROS 2 deployment: {e}")
+        return
+
+    def show(ep: Any) -> None:
+        mark = "[green]reached" if ep.success else "[red]missed"
+        took = f" in {ep.time_to_goal_s:.2f} s" if ep.success else f", {100 * ep.final_distance_m:.1f} cm away"
+        console.print(f"  goal {[round(v, 3) for v in ep.goal_base_m]} m (base frame): {mark}{took}")
+
+    result = run_goals(bundle, goals, backend="pybullet", log_path=run.parent / "deploy.log", on_episode=show)
+    timing = result["timing"]
+    console.print(
+        f"[bold]deployed over ROS 2 (policy node + PyBullet sim_arm, separate processes): "
+        f"{100 * result['success']:.0f}% of {goals} goals reached[/bold]; control tick p50/p99 "
+        f"{timing.get('tick_compute_ms_p50', '?')}/{timing.get('tick_compute_ms_p99', '?')} ms, "
+        f"{timing.get('missed_ticks', '?')} missed ticks; node logs: {result['log']}"
+    )
+
+
 def run_demo(out: str = "out/demo") -> int:
     """Build every task on both engines, print parity and a scripted reach, write the camera sheet."""
     import gymnasium as gym
@@ -183,5 +214,6 @@ def run_demo(out: str = "out/demo") -> int:
 
     demo_randomization.run(console, Path(out))
     train_reach(console, Path(out) / "reach")
+    deploy_reach(console, Path(out) / "reach")
     console.print(f"demo finished in {time.perf_counter() - t0:.1f} s")
     return 0

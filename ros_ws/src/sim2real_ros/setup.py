@@ -1,5 +1,7 @@
 """colcon's entry to the ament_python package (pip users get the same modules from the project's pyproject)."""
 
+from glob import glob
+
 from setuptools import setup
 
 PACKAGE = "sim2real_ros"
@@ -11,6 +13,9 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        # the project's deployment launch files (launch/ at the repository root, linked here)
+        (f"share/{PACKAGE}/launch", glob("launch/deploy*.launch.yaml") + glob("launch/*.params.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
