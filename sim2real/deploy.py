@@ -168,6 +168,7 @@ def bench_deploy(
 ) -> dict[str, Any]:
     """In-sim success of the bundle (runtime in the env, same engine) vs its success driving the simulated arm over
     DDS in separate processes, plus the node's control-loop timing."""
+    from sim2real.bench_env import machine_description
     from sim2real.export_run import evaluate_bundle
 
     if progress:
@@ -205,22 +206,10 @@ def bench_deploy(
         "duration_s": duration_s,
         "figures": figures,
         "run": ros,
-        "machine": _machine(),
+        "machine": machine_description(),
         "date": time.strftime("%Y-%m-%d"),
     }
 
 
 def _f(text: str | None) -> float | None:
     return None if text is None else float(text)
-
-
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}"

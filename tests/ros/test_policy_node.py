@@ -47,6 +47,16 @@ def _wait_node(p: Probe, name: str = NODE) -> None:
     wait_for(lambda: client.wait_for_service(timeout_sec=0.1), 30, f"{name} to start")
 
 
+def _acting(p: Probe, **arm_kw: bool) -> FakeArm:
+    """A fake arm, the autostarted node active, a goal sent and the first policy commands received."""
+    arm = FakeArm(p, **arm_kw)
+    _wait_node(p)
+    wait_for(lambda: lifecycle_state(p, NODE) == "active", 15, "autostart to activate")
+    arm.send_goal(GOAL)
+    wait_for(lambda: len(arm.commands) >= 3, 10, "policy commands")
+    return arm
+
+
 def _diagnostics(p: Probe) -> list:
     from diagnostic_msgs.msg import DiagnosticArray
 
@@ -133,11 +143,7 @@ def test_corrupt_bundle_fails_configure(reach_bundle: Path, tmp_path: Path) -> N
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_publishes_a_final_hold(reach_bundle: Path, sig: int) -> None:  # B.3 #31
     with probe() as p, _node(reach_bundle, "autostart:=true") as proc:
-        arm = FakeArm(p)
-        _wait_node(p)
-        wait_for(lambda: lifecycle_state(p, NODE) == "active", 15, "autostart to activate")
-        arm.send_goal(GOAL)
-        wait_for(lambda: len(arm.commands) >= 3, 10, "policy commands")
+        arm = _acting(p)
         arm.q = [q + 0.01 for q in NEUTRAL_Q]  # the arm moved: the hold must be at the newest measurement
         time.sleep(0.2)
         sent = time.monotonic()
@@ -215,11 +221,8 @@ def test_sim_time_without_clock_refuses_activation(reach_bundle: Path) -> None: 
 
 def test_best_effort_joint_states_are_received(reach_bundle: Path) -> None:  # B.1 #14
     with probe() as p, _node(reach_bundle, "autostart:=true") as proc:
-        arm = FakeArm(p, best_effort=True)
-        _wait_node(p)
-        wait_for(lambda: lifecycle_state(p, NODE) == "active", 15, "activation on best-effort joint_states")
-        arm.send_goal(GOAL)
-        wait_for(lambda: len(arm.commands) >= 3, 10, "commands")
+        arm = _acting(p, best_effort=True)
+        assert arm.commands  # commands flowed from joint_states the node subscribed to best-effort
     assert proc.returncode == 0
 
 
@@ -248,11 +251,7 @@ def test_recommended_controller_config_has_a_command_timeout() -> None:  # B.3 #
 
 def test_killed_node_leaves_the_controller_to_time_out(reach_bundle: Path) -> None:  # B.3 #32 (process side)
     with probe() as p, _node(reach_bundle, "autostart:=true") as proc:
-        arm = FakeArm(p)
-        _wait_node(p)
-        wait_for(lambda: lifecycle_state(p, NODE) == "active", 15, "activation")
-        arm.send_goal(GOAL)
-        wait_for(lambda: len(arm.commands) >= 3, 10, "commands")
+        arm = _acting(p)
         proc.kill()
         proc.wait(5)
         n = len(arm.commands)
