@@ -92,14 +92,15 @@ class PolicyBundle:
             name, shape = spec["name"], tuple(spec["shape"])
             if name not in inputs:
                 raise BundleError(f"input {name!r} is missing; the bundle takes {[s['name'] for s in self.inputs]}")
-            x = np.asarray(inputs[name], dtype=np.float32)
+            dtype = np.dtype(spec.get("dtype", "float32"))  # camera images travel as uint8
+            x = np.asarray(inputs[name], dtype=dtype)
             is_batch = x.shape[1:] == shape and x.ndim == len(shape) + 1
             if not is_batch and x.shape != shape:
                 raise BundleError(f"input {name!r} must have shape {shape} (or (B, {shape})), got {x.shape}")
             if batched is not None and batched != is_batch:
                 raise BundleError("inputs mix batched and unbatched arrays")
             batched = is_batch
-            if not np.all(np.isfinite(x)):
+            if dtype.kind == "f" and not np.all(np.isfinite(x)):
                 raise BundleError(f"input {name!r} holds non-finite values")
             feeds[name] = x if is_batch else x[None]
         names = [o["name"] for o in self.manifest["outputs"]]

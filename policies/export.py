@@ -28,10 +28,38 @@ class ExportError(RuntimeError):
     """The policy cannot be exported (unsupported kind) or its ONNX graph disagrees with torch."""
 
 
+def image_preprocessing(camera_hw: tuple[int, int], trained_hw: tuple[int, int]) -> dict[str, Any]:
+    """How a camera frame (H, W) becomes the trained image (h, w): a centre crop to the trained aspect ratio (same
+    vertical field of view when the width is cropped), an integer average pool, then bilinear resampling."""
+    (ch, cw), (th, tw) = camera_hw, trained_hw
+    if ch < th or cw < tw:
+        raise ExportError(f"camera {cw}x{ch} is smaller than the trained images {tw}x{th}")
+    crop_h, crop_w = (ch, round(ch * tw / th)) if cw * th >= ch * tw else (round(cw * th / tw), cw)
+    y0, x0 = (ch - crop_h) // 2, (cw - crop_w) // 2
+    pool = max(1, min(crop_h // th, crop_w // tw))
+    return {"crop_yxhw": [y0, x0, crop_h, crop_w], "pool": pool, "resize_hw": [th, tw]}
+
+
+def preprocess_image(x: Any, prep: dict[str, Any]) -> Any:
+    """Camera frames (B, H, W, 3) uint8 RGB -> (B, 3, h, w) float 0..255 as rendered in training (torch, traced
+    into the graph): the crop, pool and resampling of image_preprocessing()."""
+    import torch.nn.functional as F
+
+    y0, x0, h, w = prep["crop_yxhw"]
+    x = x[:, y0 : y0 + h, x0 : x0 + w, :].permute(0, 3, 1, 2).float()
+    if prep["pool"] > 1:
+        x = F.avg_pool2d(x, int(prep["pool"]))
+    return F.interpolate(x, size=tuple(prep["resize_hw"]), mode="bilinear", align_corners=False)
+
+
 def _graph(
-    policy: Any, keys: list[str], normalization: dict[str, Any] | None, joint_target: dict[str, Any] | None
+    policy: Any,
+    keys: list[str],
+    normalization: dict[str, Any] | None,
+    joint_target: dict[str, Any] | None,
+    images: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
-    """The torch module that the ONNX graph is traced from."""
+    """The torch module that the ONNX graph is traced from. `images`: per image key, image_preprocessing()."""
     import torch
     from stable_baselines3.common.policies import BaseModel
 
@@ -60,7 +88,9 @@ def _graph(
             raw = dict(zip(self.keys, xs[: len(self.keys)]))
             obs = {}
             for k, x in raw.items():
-                if k in self.norm:
+                if images and k in images:
+                    x = preprocess_image(x, images[k])
+                elif k in self.norm:
                     mean, std = self.norm[k]
                     x = torch.clamp((x - mean) / std, -self.clip, self.clip)
                 obs[k] = x
@@ -94,8 +124,12 @@ def export_bundle(
     normalization: dict[str, Any] | None = None,
     joint_target: dict[str, Any] | None = None,
     seed: int = 0,
+    camera_hw: tuple[int, int] | None = None,
 ) -> Path:
-    """Write the bundle of `model` (a feed-forward SB3 algorithm with dict state observations) to out_dir.
+    """Write the bundle of `model` (an SB3 algorithm with dict observations, feed-forward or LSTM) to out_dir.
+
+    Image observations (`image_<camera>`, trained channel-first (3, h, w)) become graph inputs (H, W, 3) in RGB
+    0..255 at the deployed camera's `camera_hw` (default: the trained size); the graph crops, pools and resamples.
 
     `manifest_fields`: policy, joint_names, joint_limits_rad, control_rate_hz, camera, randomization (and anything
     else REQUIRED that the exporter does not fill: it fills schema_version, observation, action, outputs and
@@ -118,9 +152,17 @@ def export_bundle(
         raise ExportError(f"export takes dict observation policies, got {type(space).__name__}")
     keys = sorted(space.spaces)
     shapes = {k: tuple(space.spaces[k].shape or ()) for k in keys}
-    if any(len(shapes[k]) != 1 for k in keys):
-        raise ExportError("export takes vector observations only; pixel policies are not exportable yet")
-    module = _graph(model.policy.to("cpu"), keys, normalization, joint_target)
+    images: dict[str, dict[str, Any]] = {}
+    for k in keys:
+        if k.startswith("image_") and len(shapes[k]) == 3 and shapes[k][0] == 3:
+            trained = (int(shapes[k][1]), int(shapes[k][2]))
+            images[k] = image_preprocessing(camera_hw or trained, trained)
+            shapes[k] = (*(camera_hw or trained), 3)
+        elif len(shapes[k]) != 1:
+            raise ExportError(f"observation {k!r} has shape {shapes[k]}: export takes vectors and (3, h, w) images")
+    if len(images) > 1:
+        raise ExportError(f"one camera per bundle; this policy observes {sorted(images)}")
+    module = _graph(model.policy.to("cpu"), keys, normalization, joint_target, images)
     out = Path(out_dir)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -128,9 +170,8 @@ def export_bundle(
     try:
         state_names: list[str] = [str(s["name"]) for s in state_specs]
         outputs = ["action"] + (["joint_target_rad"] if joint_target else []) + [f"{n}_out" for n in state_names]
-        example = tuple(torch.zeros(1, *shapes[k]) for k in keys) + tuple(
-            torch.zeros(1, *s["shape"]) for s in state_specs
-        )
+        example = tuple(torch.zeros(1, *shapes[k], dtype=torch.uint8 if k in images else torch.float32) for k in keys)
+        example += tuple(torch.zeros(1, *s["shape"]) for s in state_specs)
         torch.onnx.export(
             module,
             example,
@@ -151,8 +192,11 @@ def export_bundle(
                     {
                         "name": k,
                         "shape": list(shapes[k]),
-                        "dtype": "float32",
+                        "dtype": "uint8" if k in images else "float32",
                         "normalization": None if normalization is None else normalization["keys"].get(k),
+                        **(
+                            {"units": "RGB 0..255, row 0 at the top", "preprocessing": images[k]} if k in images else {}
+                        ),
                     }
                     for k in keys
                 ],
@@ -178,7 +222,7 @@ def export_bundle(
             "onnx_sha256": sha256_file(tmp / ONNX),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        _check_parity(module, load_bundle(tmp), keys, normalization, seed)
+        _check_parity(module, load_bundle(tmp), keys, normalization, seed, batch=4 if images else 64)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -188,22 +232,27 @@ def export_bundle(
     return out
 
 
-def _check_parity(module: Any, bundle: Any, keys: list[str], normalization: dict[str, Any] | None, seed: int) -> None:
-    """Torch and ONNX on the same 64 inputs (around the normaliser's statistics when known)."""
+def _check_parity(
+    module: Any, bundle: Any, keys: list[str], normalization: dict[str, Any] | None, seed: int, batch: int = 64
+) -> None:
+    """Torch and ONNX on the same inputs (around the normaliser's statistics when known; images in 0..255)."""
     import torch
 
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in bundle.manifest["observation"]["inputs"]:
-        shape = (64, *spec["shape"])
+        shape = (batch, *spec["shape"])
         stats = normalization["keys"].get(spec["name"]) if normalization else None
-        if stats:
+        if "preprocessing" in spec:
+            feeds[spec["name"]] = rng.integers(0, 256, shape, dtype=np.uint8)
+            continue
+        elif stats:
             x = np.asarray(stats["mean"]) + np.sqrt(np.asarray(stats["var"])) * rng.standard_normal(shape)
         else:
             x = rng.standard_normal(shape)
         feeds[spec["name"]] = x.astype(np.float32)
     for spec in bundle.manifest["state"]:
-        feeds[spec["name"]] = rng.standard_normal((64, *spec["shape"])).astype(np.float32)
+        feeds[spec["name"]] = rng.standard_normal((batch, *spec["shape"])).astype(np.float32)
     got = bundle.run(feeds)
     names = keys + [s["name"] for s in bundle.manifest["state"]]
     with torch.no_grad():

@@ -208,7 +208,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     try:
-        path = export_run(Path(args.run), Path(args.out) if args.out else None)
+        size = None
+        if args.camera_size:
+            w, _, h = args.camera_size.partition("x")
+            if not (w.isdigit() and h.isdigit()):
+                raise ConfigError(f"--camera-size must be WIDTHxHEIGHT such as 640x480, got {args.camera_size!r}")
+            size = (int(w), int(h))
+        path = export_run(Path(args.run), Path(args.out) if args.out else None, size)
     except (ConfigError, ExportError, FileNotFoundError) as e:
         return _refuse(console, "export", e)
     console.print(f"bundle written to [bold]{path}[/bold] (policy.onnx + manifest.json; ONNX matches torch)")
@@ -361,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("run", help="a run folder written by sim2real train")
     ex.add_argument("--out", default="", help="bundle folder (default bundles/<run name>)")
+    ex.add_argument(
+        "--camera-size", dest="camera_size", default="", help="pixel policies: deployed camera WIDTHxHEIGHT (640x480)"
+    )
     ex.set_defaults(func=_cmd_export)
 
     la = sub.add_parser(

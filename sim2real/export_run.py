@@ -10,8 +10,11 @@ from typing import Any
 from sim2real.train import ConfigError, config_from_dict, make_train_env
 
 
-def export_run(run: Path, out: Path | None = None) -> Path:
-    """Export the final model of `run` to `out` (default bundles/<run name>); returns the bundle folder."""
+def export_run(run: Path, out: Path | None = None, camera_size: tuple[int, int] | None = None) -> Path:
+    """Export the final model of `run` to `out` (default bundles/<run name>); returns the bundle folder.
+
+    Pixel policies take camera frames of `camera_size` (width, height; default the trained image size) with the
+    training camera's vertical field of view; the graph crops and resamples them to the trained size."""
     import numpy as np
 
     from policies.agents import agent_spec, load_agent
@@ -25,8 +28,6 @@ def export_run(run: Path, out: Path | None = None) -> Path:
     if not (run / "config.json").is_file() or not (run / "model.zip").is_file():
         raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
     cfg = config_from_dict(json.loads((run / "config.json").read_text()), source=str(run / "config.json"))
-    if cfg.obs_mode != "state":
-        raise ConfigError(f"{run}: obs_mode {cfg.obs_mode!r}: only state-observation policies export so far")
     env = make_train_env(cfg, None) if agent_spec(cfg.agent).her else None
     model = load_agent(cfg.agent, str(run / "model.zip"), env, device="cpu")
     robot = panda()
@@ -65,6 +66,26 @@ def export_run(run: Path, out: Path | None = None) -> Path:
         "camera": None,
         "randomization": json.loads(rand_path.read_text()) if rand_path.is_file() else None,
     }
+    camera_hw = None
+    if cfg.obs_mode != "state":
+        from sim.camera import intrinsics
+
+        spec = scene.camera("scene")
+        shape = model.observation_space.spaces["image_scene"].shape  # (3, h, w) as trained
+        width, height = camera_size or (int(shape[2]), int(shape[1]))
+        camera_hw = (height, width)
+        fields["camera"] = {
+            "name": spec.name,
+            "width": width,
+            "height": height,
+            "encoding": "rgb8",
+            "fovy_deg": spec.fovy_deg,
+            "k": intrinsics(spec.fovy_deg, width, height).tolist(),
+            "trained_width": int(shape[2]),
+            "trained_height": int(shape[1]),
+        }
+    elif camera_size is not None:
+        raise ConfigError(f"{run}: --camera-size is for pixel policies; this one observes states")
     if cfg.control == "ee":  # the node turns the action into joint targets with the env's own IK step
         fields["policy"]["ee_control"] = {
             "max_step_m": MAX_EE_STEP_M,
@@ -77,7 +98,9 @@ def export_run(run: Path, out: Path | None = None) -> Path:
     if cfg.control == "joint":
         joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
     normalization = json.loads(norm_path.read_text()) if norm_path.is_file() else None
-    return export_bundle(model, out or Path("bundles") / run.name, fields, normalization, joint_target, cfg.seed)
+    return export_bundle(
+        model, out or Path("bundles") / run.name, fields, normalization, joint_target, cfg.seed, camera_hw
+    )
 
 
 def _task_class(env_id: str) -> Any:
@@ -110,7 +133,9 @@ def evaluate_bundle(
     space = randomization if randomization is not None else ""
     cfg = TrainConfig(task=policy["task"], backend=backend, control=policy["control"], randomization=space)
     sampler = make_sampler(cfg, 3)
-    env = gym.make(TASKS[cfg.task], backend=backend, control=cfg.control, randomization=sampler)
+    camera = bundle.manifest["camera"]
+    pixels: dict[str, Any] = {"obs_mode": "pixels", "image_size": (camera["width"], camera["height"])} if camera else {}
+    env = gym.make(TASKS[cfg.task], backend=backend, control=cfg.control, randomization=sampler, **pixels)
     result: dict[str, Any] = {"bundle": str(bundle_dir), "backend": backend, "randomization": space or None}
     for kind in ("nominal", "randomized") if sampler is not None else ("nominal",):
         wins = []

@@ -178,3 +178,90 @@ def test_a_bundle_runs_the_simulated_task_through_the_runtime(bundle_dir: tuple[
     result = evaluate_bundle(bundle_dir[1], episodes=2, backend="pybullet", randomization="object_dynamics")
     assert result["backend"] == "pybullet" and set(result) >= {"nominal", "randomized"}
     assert 0.0 <= result["randomized"]["success"] <= 1.0 and result["randomized"]["episodes"] == 2
+
+
+@pytest.fixture(scope="module")
+def pixel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 steps of a CNN + LSTM policy (RecurrentPPO on 84x84 scene images plus proprioception), joint control."""
+    return _short_run(
+        tmp_path_factory.mktemp("pixels") / "run",
+        task="reach",
+        agent="recurrent_ppo",
+        obs_mode="pixels",
+        control="joint",
+        settings={"n_steps": 64, "batch_size": 32, "policy_kwargs": {"net_arch": [16], "lstm_hidden_size": 8}},
+    )
+
+
+def test_pixel_lstm_policies_export_with_their_cnn(pixel_run: Path, tmp_path: Path) -> None:
+    """At the trained image size the graph's preprocessing is the identity: actions equal SB3's over 6 steps."""
+    import gymnasium as gym
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    import sim  # noqa: F401
+
+    bundle = load_bundle(export_run(pixel_run, tmp_path / "bundle"))
+    spec = {s["name"]: s for s in bundle.inputs}["image_scene"]
+    assert spec["shape"] == [84, 84, 3] and spec["dtype"] == "uint8" and bundle.manifest["camera"]["width"] == 84
+    model = RecurrentPPO.load(pixel_run / "model.zip", device="cpu")
+    make = lambda: gym.make("Sim2Real/Reach-v0", obs_mode="pixels", control="joint")  # noqa: E731
+    norm = VecNormalize.load(str(pixel_run / "vecnormalize.pkl"), DummyVecEnv([make]))
+    env = make()
+    obs, _ = env.reset(seed=2)
+    state, sb3_state, start = bundle.initial_state(), None, np.ones(1, bool)
+    for _ in range(6):
+        sb3_obs = norm.normalize_obs({k: v[None] for k, v in obs.items()})
+        sb3_obs["image_scene"] = np.transpose(sb3_obs["image_scene"], (0, 3, 1, 2))  # SB3 trained channel-first
+        want, sb3_state = model.predict(sb3_obs, state=sb3_state, episode_start=start, deterministic=True)
+        start = np.zeros(1, bool)
+        out = bundle.run({**obs, **state})
+        assert np.abs(out["action"] - np.clip(want[0], -1, 1)).max() < 1e-4
+        state = {"lstm_h": out["lstm_h_out"], "lstm_c": out["lstm_c_out"]}
+        obs, *_ = env.step(out["action"])
+
+
+def test_pixel_bundles_take_the_deployed_camera_resolution(pixel_run: Path, tmp_path: Path) -> None:
+    from sim.camera import intrinsics
+
+    bundle = load_bundle(export_run(pixel_run, tmp_path / "bundle640", camera_size=(640, 480)))
+    cam = bundle.manifest["camera"]
+    assert (cam["width"], cam["height"], cam["trained_width"], cam["trained_height"]) == (640, 480, 84, 84)
+    assert np.allclose(cam["k"], intrinsics(50.0, 640, 480))
+    spec = {s["name"]: s for s in bundle.inputs}["image_scene"]
+    assert spec["shape"] == [480, 640, 3] and spec["preprocessing"] == {
+        "crop_yxhw": [0, 80, 480, 480],  # the centre square keeps the vertical field of view
+        "pool": 5,
+        "resize_hw": [84, 84],
+    }
+    frame = np.zeros((480, 640, 3), np.uint8)
+    out = bundle.run({"observation": np.zeros(21), "achieved_goal": np.zeros(3), "desired_goal": np.zeros(3),
+                      "image_scene": frame, **bundle.initial_state()})  # fmt: skip
+    assert out["joint_target_rad"].shape == (7,)
+    with pytest.raises(BundleError, match=r"\(480, 640, 3\)"):
+        bundle.run({**{k: np.zeros(s["shape"]) for k, s in ((s["name"], s) for s in bundle.inputs)},
+                    "image_scene": np.zeros((84, 84, 3), np.uint8)})  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "pybullet"])
+def test_camera_frames_preprocess_like_the_training_renders(backend: str) -> None:
+    """A 640x480 frame of the scene camera, cropped, pooled and resampled by the graph's preprocessing, looks
+    like the 84x84 frame the policy was trained on (same state, same camera)."""
+    import gymnasium as gym
+    import torch
+
+    import sim  # noqa: F401
+    from policies.export import image_preprocessing, preprocess_image
+
+    frames = {}
+    for w, h in ((84, 84), (640, 480)):
+        env = gym.make("Sim2Real/Reach-v0", backend=backend, obs_mode="pixels", image_size=(w, h))
+        obs, _ = env.reset(seed=4)
+        frames[(w, h)] = obs["image_scene"]
+        env.close()
+    prep = image_preprocessing((480, 640), (84, 84))
+    got = preprocess_image(torch.as_tensor(frames[(640, 480)][None]), prep)[0].permute(1, 2, 0).numpy()
+    err = np.abs(got - frames[(84, 84)].astype(np.float32))
+    assert err.mean() < 6.0, err.mean()  # out of 255: anti-aliasing differs, the picture does not
+    shifted = np.abs(np.roll(got, 4, axis=1) - frames[(84, 84)].astype(np.float32)).mean()
+    assert shifted > err.mean()  # a 4-pixel misalignment would show

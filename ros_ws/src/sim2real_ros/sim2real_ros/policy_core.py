@@ -105,6 +105,11 @@ class PolicyCore:
                 f"{bundle.path}: the observation has {obs_dim} values: the policy observes an object's state, which "
                 "a robot's joint_states cannot give; deploy a pixel policy for object tasks"
             )
+        if m["policy"].get("task", "reach") != "reach":
+            raise BundleError(
+                f"{bundle.path}: a {m['policy'].get('task')!r} policy takes the object's position as achieved_goal, "
+                "which a robot's joint_states and camera do not give; the node deploys Reach policies"
+            )
         self.joint_names = list(m["joint_names"])
         self.finger_names = list(m["robot"]["finger_joint_names"])
         self.limits_rad = np.asarray(m["joint_limits_rad"], float)

@@ -90,8 +90,11 @@ class PolicyNode(LifecycleNode):
         self.interface = ""
         self.handles: list[Any] = []
         self.last_ros_s = 0.0
-        #: per published tick: (tick start -> publish done, newest input's arrival -> publish done), seconds
-        self.timing: deque[tuple[float, float]] = deque(maxlen=100_000)
+        #: per published tick, seconds: tick start -> publish done; newest input's arrival -> publish done; the
+        #: image's arrival -> publish done (NaN for state policies)
+        self.timing: deque[tuple[float, float, float]] = deque(maxlen=100_000)
+        #: per accepted image, seconds: the callback's conversion and checks
+        self.image_cost: deque[float] = deque(maxlen=100_000)
         self.last_tick_s = 0.0
         self.missed_ticks = 0
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -250,6 +253,7 @@ class PolicyNode(LifecycleNode):
             self.get_logger().warning(f"joint_states refused: {why}", throttle_duration_sec=2.0)
 
     def _on_image(self, msg: Image) -> None:
+        started = time.perf_counter()
         ros_s, steady_s = self._now()
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         assert self.core is not None
@@ -259,6 +263,8 @@ class PolicyNode(LifecycleNode):
             )
         if why:
             self.get_logger().warning(f"image refused: {why}", throttle_duration_sec=2.0)
+        else:
+            self.image_cost.append(time.perf_counter() - started)
 
     def _on_info(self, msg: CameraInfo) -> None:
         assert self.core is not None
@@ -296,8 +302,9 @@ class PolicyNode(LifecycleNode):
         self._publish(tick.command_rad)
         if tick.command_rad is not None:
             done = time.monotonic()
+            image = done - self.core.image_in.steady_s if self.core.image_inputs else float("nan")
             newest = max(self.core.joints_in.steady_s, self.core.image_in.steady_s if self.core.image_inputs else 0.0)
-            self.timing.append((done - steady_s, done - newest))
+            self.timing.append((done - steady_s, done - newest, image))
 
     def _publish(self, command_rad: np.ndarray | None) -> None:
         if command_rad is None or self.command_pub is None or self.core is None:
@@ -343,11 +350,15 @@ class PolicyNode(LifecycleNode):
         values = {"published_ticks": str(len(self.timing)), "missed_ticks": str(self.missed_ticks)}
         if self.timing:
             arr = np.asarray(self.timing) * 1e3
-            for i, label in enumerate(("tick_compute_ms", "input_to_publish_ms")):
+            labels = ["tick_compute_ms", "input_to_publish_ms"] + (["image_to_publish_ms"] if self.image_cost else [])
+            for i, label in enumerate(labels):
                 p50, p99, worst = np.percentile(arr[:, i], [50, 99, 100])
                 values.update(
                     {f"{label}_p50": f"{p50:.3f}", f"{label}_p99": f"{p99:.3f}", f"{label}_max": f"{worst:.3f}"}
                 )
+        if self.image_cost:
+            for q, v in zip(("p50", "p99"), np.percentile(np.asarray(self.image_cost) * 1e3, [50, 99])):
+                values[f"image_callback_ms_{q}"] = f"{v:.3f}"
         level = 1 if self.missed_ticks else 0
         return ("timing", level, f"{self.missed_ticks} missed ticks", values)
 
