@@ -40,12 +40,11 @@ def launch_arguments(
             raise DeployError(f"--params-file {params_file}: no such file")
         args.append(f"params_file:={Path(params_file).resolve()}")
     if sim:
-        return [
-            str(LAUNCH_DIR / "deploy_sim.launch.yaml"),
-            *args,
-            f"backend:={backend}",
-            f"randomization:={randomization}",
-        ]
+        sim_args = [f"backend:={backend}", f"randomization:={randomization}"]
+        camera = json.loads((bundle / "manifest.json").read_text()).get("camera")
+        if camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
+            sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera['width']}", f"image_height:={camera['height']}"]
+        return [str(LAUNCH_DIR / "deploy_sim.launch.yaml"), *args, *sim_args]
     return [str(LAUNCH_DIR / "deploy.launch.yaml"), *args, f"autostart:={'true' if autostart else 'false'}"]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -72,6 +71,22 @@ def _descriptor(name: str, description: str, read_only: bool, bounds: tuple[floa
     return d
 
 
+class RingBuffer:
+    """The last `n` rows of `width` numbers, preallocated: timing statistics that never grow the node's memory."""
+
+    def __init__(self, n: int, width: int) -> None:
+        self.rows = np.full((n, width), np.nan)
+        self.count = 0
+
+    def add(self, row: tuple[float, ...]) -> None:
+        self.rows[self.count % len(self.rows)] = row
+        self.count += 1
+
+    def values(self) -> np.ndarray:
+        """The stored rows (oldest order not kept): (min(count, n), width)."""
+        return self.rows[: min(self.count, len(self.rows))]
+
+
 class PolicyNode(LifecycleNode):
     """Lifecycle policy node; all decisions are PolicyCore's, this class moves messages."""
 
@@ -92,9 +107,9 @@ class PolicyNode(LifecycleNode):
         self.last_ros_s = 0.0
         #: per published tick, seconds: tick start -> publish done; newest input's arrival -> publish done; the
         #: image's arrival -> publish done (NaN for state policies)
-        self.timing: deque[tuple[float, float, float]] = deque(maxlen=100_000)
+        self.timing = RingBuffer(30_000, 3)
         #: per accepted image, seconds: the callback's conversion and checks
-        self.image_cost: deque[float] = deque(maxlen=100_000)
+        self.image_cost = RingBuffer(30_000, 1)
         self.last_tick_s = 0.0
         self.missed_ticks = 0
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -264,7 +279,7 @@ class PolicyNode(LifecycleNode):
         if why:
             self.get_logger().warning(f"image refused: {why}", throttle_duration_sec=2.0)
         else:
-            self.image_cost.append(time.perf_counter() - started)
+            self.image_cost.add((time.perf_counter() - started,))
 
     def _on_info(self, msg: CameraInfo) -> None:
         assert self.core is not None
@@ -304,7 +319,7 @@ class PolicyNode(LifecycleNode):
             done = time.monotonic()
             image = done - self.core.image_in.steady_s if self.core.image_inputs else float("nan")
             newest = max(self.core.joints_in.steady_s, self.core.image_in.steady_s if self.core.image_inputs else 0.0)
-            self.timing.append((done - steady_s, done - newest, image))
+            self.timing.add((done - steady_s, done - newest, image))
 
     def _publish(self, command_rad: np.ndarray | None) -> None:
         if command_rad is None or self.command_pub is None or self.core is None:
@@ -346,18 +361,20 @@ class PolicyNode(LifecycleNode):
         self.diag_pub.publish(msg)
 
     def _timing_status(self) -> tuple[str, int, str, dict[str, str]]:
-        """Control-loop timing since activation: percentiles of compute and input-to-publish latency, missed ticks."""
-        values = {"published_ticks": str(len(self.timing)), "missed_ticks": str(self.missed_ticks)}
-        if self.timing:
-            arr = np.asarray(self.timing) * 1e3
-            labels = ["tick_compute_ms", "input_to_publish_ms"] + (["image_to_publish_ms"] if self.image_cost else [])
+        """Control-loop timing over the last 30k ticks: compute and input-to-publish percentiles, missed ticks."""
+        values = {"published_ticks": str(self.timing.count), "missed_ticks": str(self.missed_ticks)}
+        if self.timing.count:
+            arr = self.timing.values() * 1e3
+            labels = ["tick_compute_ms", "input_to_publish_ms"] + (
+                ["image_to_publish_ms"] if self.image_cost.count else []
+            )
             for i, label in enumerate(labels):
                 p50, p99, worst = np.percentile(arr[:, i], [50, 99, 100])
                 values.update(
                     {f"{label}_p50": f"{p50:.3f}", f"{label}_p99": f"{p99:.3f}", f"{label}_max": f"{worst:.3f}"}
                 )
-        if self.image_cost:
-            for q, v in zip(("p50", "p99"), np.percentile(np.asarray(self.image_cost) * 1e3, [50, 99])):
+        if self.image_cost.count:
+            for q, v in zip(("p50", "p99"), np.percentile(self.image_cost.values() * 1e3, [50, 99])):
                 values[f"image_callback_ms_{q}"] = f"{v:.3f}"
         level = 1 if self.missed_ticks else 0
         return ("timing", level, f"{self.missed_ticks} missed ticks", values)
