@@ -37,7 +37,11 @@ def image_to_rgb(
         raise MessageError(f"image size {width}x{height} is empty")
     if step < width * channels:
         raise MessageError(f"image step {step} is shorter than width x channels = {width * channels}")
-    buf = np.frombuffer(data if isinstance(data, (bytes, bytearray, memoryview)) else memoryview(data), np.uint8)
+    try:  # rclpy's Image.data is an array.array: read it in place, no copy
+        view = memoryview(data)  # type: ignore[arg-type]
+    except TypeError:  # a plain sequence of ints
+        view = memoryview(bytes(data))
+    buf = np.frombuffer(view, np.uint8)
     if buf.size != step * height:
         raise MessageError(f"image data holds {buf.size} bytes, expected step x height = {step * height}")
     rows = buf.reshape(height, step)[:, : width * channels].reshape(height, width, channels)
