@@ -67,7 +67,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         CASES = {}
         run = lambda progress: bench_deploy(  # noqa: E731
             Path(args.bundle), goals=args.goals, backend=args.backend, seed=args.seed,
-            duration_s=args.duration_s, progress=progress,
+            duration_s=args.duration_s, progress=progress, camera=args.camera,
         )  # fmt: skip
     else:
         console.print(
@@ -288,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--bundle", default="", help="deploy: the policy bundle to deploy")
     b.add_argument("--goals", type=int, default=20, help="deploy: goal episodes (in sim and over ROS 2)")
     b.add_argument("--backend", choices=["mujoco", "pybullet"], default="pybullet", help="deploy: simulated arm")
+    b.add_argument(
+        "--camera", choices=["sim", "replay"], default="sim",
+        help="deploy, pixel bundles: the simulated arm renders (sim) or one real frame is replayed at 30 Hz (replay)",
+    )  # fmt: skip
     b.add_argument(
         "--duration-s", dest="duration_s", type=float, default=0.0,
         help="deploy: run episodes for this long instead (memory and missed ticks over a long run)",

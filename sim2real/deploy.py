@@ -28,6 +28,7 @@ def launch_arguments(
     namespace: str = "",
     params_file: str = "",
     autostart: bool = True,
+    sim_camera: bool = True,
 ) -> list[str]:
     """`sim2real launch` arguments: the launch file, then name:=value pairs."""
     if not (bundle / "manifest.json").is_file():
@@ -42,10 +43,16 @@ def launch_arguments(
     if sim:
         sim_args = [f"backend:={backend}", f"randomization:={randomization}"]
         camera = json.loads((bundle / "manifest.json").read_text()).get("camera")
-        if camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
+        if camera and sim_camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
             sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera['width']}", f"image_height:={camera['height']}"]
         return [str(LAUNCH_DIR / "deploy_sim.launch.yaml"), *args, *sim_args]
     return [str(LAUNCH_DIR / "deploy.launch.yaml"), *args, f"autostart:={'true' if autostart else 'false'}"]
+
+
+def use_large_data_transport() -> None:
+    """Fast DDS's LARGE_DATA transports for this process and its children (set before any participant exists):
+    over the default UDP transport a 921 KB camera frame at 30 Hz arrives about half the time on one host."""
+    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 
 
 def require_ros() -> None:
@@ -61,6 +68,7 @@ def require_ros() -> None:
 def start_launch(args: list[str], log: TextIO) -> subprocess.Popen[bytes]:
     """`sim2real launch ARGS` in its own process group, output to `log`."""
     cmd = [sys.executable, "-m", "sim2real.cli", "launch", *args]
+    use_large_data_transport()
     env = dict(os.environ)  # the node scripts sit beside this interpreter, also when the venv is not activated
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -104,6 +112,7 @@ def run_goals(
     log_path: Path | None = None,
     duration_s: float = 0.0,
     on_episode: Any = None,
+    camera: str = "sim",
 ) -> dict[str, Any]:
     """Start the rehearsal (simulated arm + policy node), run `goals` episodes (or as many as fit in duration_s,
     sampling the policy node's memory), stop it; the figures as a dict."""
@@ -111,7 +120,10 @@ def run_goals(
     from sim2real_ros.goal_episodes import GoalClient, run_goal_episodes, sample_goals_base_m
 
     manifest = json.loads((bundle / "manifest.json").read_text())
-    args = launch_arguments(bundle, True, backend, randomization, controller)
+    if camera not in ("sim", "replay"):
+        raise DeployError(f"camera must be sim or replay, got {camera!r}")
+    replay = replay_frame(manifest, backend) if camera == "replay" and manifest["camera"] else None
+    args = launch_arguments(bundle, True, backend, randomization, controller, sim_camera=replay is None)
     log_path = log_path or Path("out") / "deploy.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle), "backend": backend, "randomization": randomization}
@@ -120,11 +132,13 @@ def run_goals(
         try:
             alive = lambda: proc.poll() is None  # noqa: E731
             if duration_s <= 0:
-                report = run_goal_episodes(manifest, goals, seed, on_episode=on_episode, alive=alive)
+                report = run_goal_episodes(
+                    manifest, goals, seed, on_episode=on_episode, alive=alive, replay_frame=replay
+                )
                 episodes, memory = report.episodes, list[tuple[float, float | None]]()
                 timing = report.timing
             else:
-                client = GoalClient(manifest)
+                client = GoalClient(manifest, replay_frame=replay)
                 episodes, memory = [], list[tuple[float, float | None]]()
                 try:
                     client.wait_active(alive=alive)
@@ -157,6 +171,19 @@ def run_goals(
     return result
 
 
+def replay_frame(manifest: dict[str, Any], backend: str) -> Any:
+    """One real frame of the training scene at the bundle's camera size (the replayed camera's picture)."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401
+
+    cam = manifest["camera"]
+    env = gym.make("Sim2Real/Reach-v0", backend=backend, obs_mode="pixels", image_size=(cam["width"], cam["height"]))
+    obs, _ = env.reset(seed=0)
+    env.close()
+    return obs[f"image_{cam['name']}"]
+
+
 def bench_deploy(
     bundle: Path,
     goals: int = 20,
@@ -164,6 +191,7 @@ def bench_deploy(
     seed: int = 0,
     duration_s: float = 0.0,
     progress: Any = None,
+    camera: str = "sim",
 ) -> dict[str, Any]:
     """In-sim success of the bundle (runtime in the env, same engine) vs its success driving the simulated arm over
     DDS in separate processes, plus the node's control-loop timing."""
@@ -180,7 +208,7 @@ def bench_deploy(
         if progress:
             progress(f"over ROS 2: episode {len(done)}, {sum(done)} reached")
 
-    ros = run_goals(bundle, goals, backend, seed=seed, duration_s=duration_s, on_episode=tick)
+    ros = run_goals(bundle, goals, backend, seed=seed, duration_s=duration_s, on_episode=tick, camera=camera)
     t = ros["timing"]
     figures = {
         "in_sim_success": in_sim,
@@ -191,6 +219,9 @@ def bench_deploy(
         "tick_compute_ms_p99": _f(t.get("tick_compute_ms_p99")),
         "input_to_publish_ms_p50": _f(t.get("input_to_publish_ms_p50")),
         "input_to_publish_ms_p99": _f(t.get("input_to_publish_ms_p99")),
+        "image_callback_ms_p99": _f(t.get("image_callback_ms_p99")),
+        "image_to_publish_ms_p50": _f(t.get("image_to_publish_ms_p50")),
+        "image_to_publish_ms_p99": _f(t.get("image_to_publish_ms_p99")),
         "published_ticks": _f(t.get("published_ticks")),
         "missed_ticks": _f(t.get("missed_ticks")),
     }
@@ -203,11 +234,16 @@ def bench_deploy(
         "backend": backend,
         "goals": goals,
         "duration_s": duration_s,
+        "camera": camera if manifest_camera(bundle) else None,
         "figures": figures,
         "run": ros,
         "machine": machine_description(),
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+def manifest_camera(bundle: Path) -> Any:
+    return json.loads((bundle / "manifest.json").read_text()).get("camera")
 
 
 def _f(text: str | None) -> float | None:

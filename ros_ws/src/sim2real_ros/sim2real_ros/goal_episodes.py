@@ -19,7 +19,7 @@ from lifecycle_msgs.srv import GetState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
 from sim.kinematics import KinematicChain
@@ -46,7 +46,13 @@ class GoalReport:
 class GoalClient:
     """A plain node that drives episodes; spun in a background thread, in its own context."""
 
-    def __init__(self, manifest: dict[str, Any], namespace: str = "") -> None:
+    def __init__(
+        self,
+        manifest: dict[str, Any],
+        namespace: str = "",
+        replay_frame: np.ndarray | None = None,
+        camera_hz: float = 30.0,
+    ) -> None:
         self.ns = namespace.rstrip("/")
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
@@ -60,10 +66,36 @@ class GoalClient:
         self.node.create_subscription(JointState, f"{self.ns}/joint_states", self._on_joints, qos_profile_sensor_data)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self.goal_pub = self.node.create_publisher(PoseStamped, f"{self.ns}/goal_pose", 1)
+        if replay_frame is not None:
+            self._start_replay_camera(manifest["camera"], replay_frame, camera_hz)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
+
+    def _start_replay_camera(self, camera: dict[str, Any], frame: np.ndarray, rate_hz: float) -> None:
+        """A camera driver stand-in: the same real frame (H, W, 3) RGB, freshly stamped, at rate_hz with its
+        CameraInfo, so the policy node sees the image load of a live camera (latency benchmarks)."""
+        h, w = frame.shape[:2]
+        image = Image(height=h, width=w, encoding="rgb8", step=3 * w)
+        image.data = frame.astype(np.uint8).tobytes()
+        image.header.frame_id = f"{camera['name']}_optical_frame"
+        k = np.asarray(camera["k"], float)
+        info = CameraInfo(height=h, width=w, distortion_model="plumb_bob", d=[0.0] * 5)
+        info.k = k.ravel().tolist()
+        info.r = np.eye(3).ravel().tolist()
+        info.p = np.hstack([k, np.zeros((3, 1))]).ravel().tolist()
+        info.header.frame_id = image.header.frame_id
+        image_pub = self.node.create_publisher(Image, f"{self.ns}/camera/image_raw", 5)
+        info_pub = self.node.create_publisher(CameraInfo, f"{self.ns}/camera/camera_info", 5)
+
+        def publish() -> None:
+            stamp = self.node.get_clock().now().to_msg()
+            image.header.stamp = info.header.stamp = stamp
+            image_pub.publish(image)
+            info_pub.publish(info)
+
+        self.node.create_timer(1.0 / rate_hz, publish)
 
     def _spin(self) -> None:
         try:
@@ -176,10 +208,11 @@ def run_goal_episodes(
     episode_ticks: int = 50,
     on_episode: Callable[[EpisodeResult], None] | None = None,
     alive: Callable[[], bool] = lambda: True,
+    replay_frame: np.ndarray | None = None,
 ) -> GoalReport:
     """`n_goals` episodes of `episode_ticks` control periods each (the training episode length) against the policy
     node and simulated arm running under `namespace`."""
-    client = GoalClient(manifest, namespace)
+    client = GoalClient(manifest, namespace, replay_frame)
     report = GoalReport()
     try:
         client.wait_active(alive=alive)
