@@ -1,5 +1,5 @@
-"""The shipped launch files: every one resolves to a `sim2real train` command the CLI accepts, and one runs end
-to end through the runner (a real, short training)."""
+"""The shipped launch files: every training one resolves to a `sim2real train` command the CLI accepts, and one
+runs end to end through the runner (a real, short training); the deploy ones start the nodes as documented."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sim2real.cli import build_parser
 from sim2real.launch_runner import parse_launch
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launch"
-FILES = sorted(LAUNCH.glob("*.launch.yaml"))
+FILES = sorted(LAUNCH.glob("train*.launch.yaml"))
 
 
 def test_there_are_launch_files_and_no_python_package() -> None:
@@ -49,3 +49,60 @@ def test_the_runner_trains_through_the_launch_file(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[train-1]" in done.stdout + done.stderr
     assert json.loads((out / "summary.json").read_text())["steps"] == 60
+
+
+def _ros_args(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """-p name:=value pairs and the rest of a node's --ros-args."""
+    params, rest = {}, []
+    args = argv[argv.index("--ros-args") + 1 :]
+    i = 0
+    while i < len(args):
+        if args[i] == "-p":
+            name, _, value = args[i + 1].partition(":=")
+            params[name] = value
+            i += 2
+        else:
+            rest.append(args[i])
+            i += 1
+    return params, rest
+
+
+def test_deploy_launch_starts_the_policy_node_only(tmp_path: Path) -> None:
+    plan = parse_launch(LAUNCH / "deploy.launch.yaml", {"bundle": str(tmp_path), "namespace": "arm1"})
+    (proc,) = plan.processes
+    assert proc.argv[0] == "sim2real-policy-node"
+    params, rest = _ros_args(list(proc.argv))
+    assert params == {"bundle": str(tmp_path), "command_interface": "joint_trajectory", "autostart": "false"}
+    assert rest[:4] == ["-r", "__node:=policy_node", "-r", "__ns:=/arm1"]
+    assert rest[4:] == ["--params-file", str(LAUNCH / "policy_node.params.yaml")]
+    assert proc.env["FASTDDS_BUILTIN_TRANSPORTS"] == "LARGE_DATA"
+
+
+def test_deploy_sim_launch_adds_the_simulated_arm(tmp_path: Path) -> None:
+    plan = parse_launch(
+        LAUNCH / "deploy_sim.launch.yaml",
+        {"bundle": str(tmp_path), "backend": "mujoco", "controller": "forward_position", "randomization": "dynamics"},
+    )
+    arm, node = plan.processes
+    assert (arm.argv[0], node.argv[0]) == ("sim2real-sim-arm", "sim2real-policy-node")
+    arm_params, _ = _ros_args(list(arm.argv))
+    node_params, _ = _ros_args(list(node.argv))
+    assert arm_params["backend"] == "mujoco" and arm_params["randomization"] == "dynamics"
+    assert arm_params["command_interface"] == node_params["command_interface"] == "forward_position"
+    assert node_params["autostart"] == "true"
+
+
+def test_the_params_file_sets_only_declared_parameters() -> None:
+    import yaml
+
+    from sim2real_ros.policy_node import MISSING_ROS  # noqa: F401  (importable without rclpy)
+
+    data = yaml.safe_load((LAUNCH / "policy_node.params.yaml").read_text())
+    params = data["/**/policy_node"]["ros__parameters"]
+    rclpy = pytest.importorskip("rclpy")
+    del rclpy
+    from sim2real_ros.policy_lifecycle import PARAMETERS
+
+    assert set(params) <= set(PARAMETERS) and "bundle" not in params
+    for name, value in params.items():
+        assert type(value) is type(PARAMETERS[name][0]), name  # rclpy refuses a 1 where it declared 1.0
