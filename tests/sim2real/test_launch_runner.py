@@ -495,4 +495,5 @@ def test_train_launch_file_with_args_matches_the_train_command(capsys: pytest.Ca
 
 def test_launch_folder_is_not_a_python_package() -> None:
     assert (REPO / "launch").is_dir() and not (REPO / "launch" / "__init__.py").exists()
-    assert all(p.name.endswith(".launch.yaml") for p in (REPO / "launch").iterdir() if p.is_file())
+    files = [p.name for p in (REPO / "launch").iterdir() if p.is_file()]
+    assert all(name.endswith((".launch.yaml", ".params.yaml")) for name in files), files  # launch files and params
