@@ -67,7 +67,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         CASES = {}
         run = lambda progress: bench_deploy(  # noqa: E731
             Path(args.bundle), goals=args.goals, backend=args.backend, seed=args.seed,
-            duration_s=args.duration_s, progress=progress, camera=args.camera,
+            duration_s=args.duration_s, progress=progress, camera=args.camera, trigger=args.trigger,
         )  # fmt: skip
     else:
         console.print(
@@ -234,7 +234,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     try:
         launch = launch_arguments(
             bundle, args.sim or args.goals > 0, args.backend, args.randomization, args.controller,
-            args.namespace, args.params_file, autostart=not args.no_autostart,
+            args.namespace, args.params_file, autostart=not args.no_autostart, trigger=args.trigger,
         )  # fmt: skip
         if args.goals <= 0:
             if not args.print:
@@ -249,7 +249,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
             console.print(f"goal {[round(v, 3) for v in ep.goal_base_m]} m: {mark}{took}")
 
         result = run_goals(bundle, args.goals, args.backend, args.randomization, args.controller, args.seed,
-                           on_episode=show)  # fmt: skip
+                           on_episode=show, trigger=args.trigger)  # fmt: skip
     except (DeployError, TimeoutError, RuntimeError) as e:
         return _refuse(console, "deploy", e)
     n = len(result["episodes"])
@@ -288,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--bundle", default="", help="deploy: the policy bundle to deploy")
     b.add_argument("--goals", type=int, default=20, help="deploy: goal episodes (in sim and over ROS 2)")
     b.add_argument("--backend", choices=["mujoco", "pybullet"], default="pybullet", help="deploy: simulated arm")
+    b.add_argument("--trigger", choices=["timer", "image"], default="timer", help="deploy: when the policy node acts")
     b.add_argument(
         "--camera", choices=["sim", "replay"], default="sim",
         help="deploy, pixel bundles: the simulated arm renders (sim) or one real frame is replayed at 30 Hz (replay)",
@@ -405,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--controller", default="joint_trajectory", help="joint_trajectory | forward_position")
     de.add_argument("--namespace", default="", help="namespace of the nodes and topics")
     de.add_argument("--params-file", dest="params_file", default="", help="policy_node parameters (ROS 2 YAML)")
+    de.add_argument("--trigger", choices=["timer", "image"], default="timer", help="act every period or per frame")
     de.add_argument("--no-autostart", action="store_true", help="real arm: wait for a lifecycle manager to activate")
     de.add_argument("--seed", type=int, default=0, help="--goals: seed of the goal draws")
     de.add_argument("--print", action="store_true", help="show the processes without starting them")

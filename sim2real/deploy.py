@@ -29,13 +29,21 @@ def launch_arguments(
     params_file: str = "",
     autostart: bool = True,
     sim_camera: bool = True,
+    trigger: str = "timer",
 ) -> list[str]:
     """`sim2real launch` arguments: the launch file, then name:=value pairs."""
     if not (bundle / "manifest.json").is_file():
         raise DeployError(f"{bundle}: not a policy bundle (no manifest.json); make one with `sim2real export RUN`")
     if controller not in ("joint_trajectory", "forward_position"):
         raise DeployError(f"--controller must be joint_trajectory or forward_position, got {controller!r}")
-    args = [f"bundle:={bundle.resolve()}", f"controller:={controller}", f"namespace:={namespace}"]
+    if trigger not in ("timer", "image"):
+        raise DeployError(f"--trigger must be timer or image, got {trigger!r}")
+    args = [
+        f"bundle:={bundle.resolve()}",
+        f"controller:={controller}",
+        f"namespace:={namespace}",
+        f"trigger:={trigger}",
+    ]
     if params_file:
         if not Path(params_file).is_file():
             raise DeployError(f"--params-file {params_file}: no such file")
@@ -57,12 +65,11 @@ def use_large_data_transport() -> None:
 
 def require_ros() -> None:
     """DeployError unless rclpy imports (the [ros] extra)."""
-    try:
-        import rclpy  # noqa: F401
-    except ImportError as e:
-        raise DeployError(
-            f"deploying needs the [ros] extra (ROS 2 Kilted from pip): pip install 'sim2real[ros]' ({e})"
-        ) from None
+    from sim2real_ros.availability import INSTALL_HINT, ros_import_error
+
+    error = ros_import_error()
+    if error is not None:
+        raise DeployError(f"deploying needs the [ros] extra: {INSTALL_HINT} ({error})")
 
 
 def start_launch(args: list[str], log: TextIO) -> subprocess.Popen[bytes]:
@@ -113,6 +120,7 @@ def run_goals(
     duration_s: float = 0.0,
     on_episode: Any = None,
     camera: str = "sim",
+    trigger: str = "timer",
 ) -> dict[str, Any]:
     """Start the rehearsal (simulated arm + policy node), run `goals` episodes (or as many as fit in duration_s,
     sampling the policy node's memory), stop it; the figures as a dict."""
@@ -123,7 +131,9 @@ def run_goals(
     if camera not in ("sim", "replay"):
         raise DeployError(f"camera must be sim or replay, got {camera!r}")
     replay = replay_frame(manifest, backend) if camera == "replay" and manifest["camera"] else None
-    args = launch_arguments(bundle, True, backend, randomization, controller, sim_camera=replay is None)
+    args = launch_arguments(
+        bundle, True, backend, randomization, controller, sim_camera=replay is None, trigger=trigger
+    )
     log_path = log_path or Path("out") / "deploy.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle), "backend": backend, "randomization": randomization}
@@ -192,6 +202,7 @@ def bench_deploy(
     duration_s: float = 0.0,
     progress: Any = None,
     camera: str = "sim",
+    trigger: str = "timer",
 ) -> dict[str, Any]:
     """In-sim success of the bundle (runtime in the env, same engine) vs its success driving the simulated arm over
     DDS in separate processes, plus the node's control-loop timing."""
@@ -208,7 +219,9 @@ def bench_deploy(
         if progress:
             progress(f"over ROS 2: episode {len(done)}, {sum(done)} reached")
 
-    ros = run_goals(bundle, goals, backend, seed=seed, duration_s=duration_s, on_episode=tick, camera=camera)
+    ros = run_goals(
+        bundle, goals, backend, seed=seed, duration_s=duration_s, on_episode=tick, camera=camera, trigger=trigger
+    )
     t = ros["timing"]
     figures = {
         "in_sim_success": in_sim,
@@ -235,6 +248,7 @@ def bench_deploy(
         "goals": goals,
         "duration_s": duration_s,
         "camera": camera if manifest_camera(bundle) else None,
+        "trigger": trigger,
         "figures": figures,
         "run": ros,
         "machine": machine_description(),

@@ -176,6 +176,26 @@ def test_image_contract(reach_bundle: Path, scripted) -> None:  # type: ignore[n
     assert core.halted and core.tick(1.02).status == "hold"
 
 
+def test_image_stream_stop_and_frame_mismatch(scripted) -> None:  # type: ignore[no-untyped-def]  # B.1 #2 #7
+    core = _core(scripted(image_hw=(48, 64)), image_timeout_s=0.1, fresh_inputs_to_resume=2)
+    rgb = bytes(64 * 48 * 3)
+    k = np.asarray(core.camera["k"], float).ravel().tolist()
+    assert core.on_camera_info(64, 48, k, "cam_optical_frame") is None
+    image = lambda t, frame="cam_optical_frame": core.on_image(48, 64, "rgb8", 192, rgb, frame, t, t, t)  # noqa: E731
+    assert "differs from camera_info" in (image(1.0, "other_frame") or "")
+    assert image(1.0) is None
+    _ready(core, 1.0)
+    assert core.tick(1.04).status == "act"
+    _joints(core, 1.2)  # joints keep coming, the camera stopped
+    tick = core.tick(1.2)
+    assert tick.status == "hold" and "camera/image_raw stale" in tick.reasons[0]
+    assert all(not v.any() for v in core.state.values())
+    for k_ in range(2):  # two fresh frames (and joints) before acting again
+        _joints(core, 1.3 + 0.01 * k_)
+        image(1.3 + 0.01 * k_)
+    assert core.tick(1.32).status == "act"
+
+
 def test_padded_bgr_frames_are_read_like_rgb(reach_bundle: Path, scripted) -> None:  # type: ignore[no-untyped-def]
     core = _core(scripted(image_hw=(2, 2)))  # B.1 #5 #6: channel order and row padding
     rgb = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)

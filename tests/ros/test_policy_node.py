@@ -3,6 +3,7 @@ process; a probe node in this process plays the robot driver, the controller and
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -207,6 +208,18 @@ def test_parameters_are_validated(reach_bundle: Path) -> None:  # B.2 #29
     assert proc.returncode == 0
 
 
+def test_control_rate_mismatch_refuses_activation(reach_bundle: Path) -> None:  # B.2 #18 (rate)
+    with probe() as p, _node(reach_bundle, "control_rate_hz:=30.0") as proc:
+        FakeArm(p)
+        _wait_node(p)
+        assert change_state(p, NODE, "configure")
+        time.sleep(0.5)
+        assert not change_state(p, NODE, "activate") and lifecycle_state(p, NODE) == "inactive"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    assert "control_rate_hz 30 differs from the bundle's 25 Hz" in output_of(proc)
+
+
 def test_sim_time_without_clock_refuses_activation(reach_bundle: Path) -> None:  # B.1 #15
     with probe() as p, _node(reach_bundle, "use_sim_time:=true") as proc:
         FakeArm(p)
@@ -258,3 +271,49 @@ def test_killed_node_leaves_the_controller_to_time_out(reach_bundle: Path) -> No
         time.sleep(0.3)
         assert len(arm.commands) == n  # nothing more arrives: only the controller's cmd_timeout can stop the arm
     assert proc.returncode == -signal.SIGKILL
+
+
+def test_image_trigger_acts_per_frame_and_holds_when_frames_stop(reach_bundle: Path, tmp_path: Path) -> None:
+    """trigger=image: one command per camera frame (no faster than the control rate); when frames stop, the
+    steady-clock watchdog still holds on time."""
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from tests.ros.bundles import scripted_bundle
+
+    bundle = scripted_bundle(reach_bundle, tmp_path / "pixels", image_hw=(48, 64))
+    k = json.loads((bundle / "manifest.json").read_text())["camera"]["k"]
+    with probe() as p, _node(bundle, "autostart:=true", "trigger:=image", "image_timeout_s:=0.2") as proc:
+        arm = FakeArm(p)
+        diags = _diagnostics(p)
+        image_pub = p.node.create_publisher(Image, "/camera/image_raw", 5)
+        info_pub = p.node.create_publisher(CameraInfo, "/camera/camera_info", 5)
+        frames = {"on": True, "sent": 0}
+
+        def camera() -> None:
+            if not frames["on"]:
+                return
+            stamp = p.node.get_clock().now().to_msg()
+            img = Image(height=48, width=64, encoding="rgb8", step=192, data=bytes(48 * 64 * 3))
+            info = CameraInfo(height=48, width=64, k=[float(v) for row in k for v in row])
+            img.header.stamp = info.header.stamp = stamp
+            img.header.frame_id = info.header.frame_id = "scene_optical_frame"
+            info_pub.publish(info)
+            image_pub.publish(img)
+            frames["sent"] += 1
+
+        p.node.create_timer(0.1, camera)  # 10 Hz: slower than the bundle's 25 Hz, so every frame triggers a tick
+        _wait_node(p)
+        wait_for(lambda: lifecycle_state(p, NODE) == "active", 15, "activation with camera inputs")
+        arm.send_goal(GOAL)
+        wait_for(lambda: len(arm.commands) >= 5, 10, "commands")
+        n0, f0 = len(arm.commands), frames["sent"]
+        time.sleep(1.0)
+        per_frame = (len(arm.commands) - n0) / max(1, frames["sent"] - f0)
+        assert 0.7 <= per_frame <= 1.3, per_frame  # one action per frame (the watchdog adds none)
+        frames["on"] = False
+        wait_for(lambda: "camera/image_raw stale" in _status(diags, "control")[1], 3, "a hold on the stale camera")
+        assert np.allclose(arm.commands[-1].points[0].positions, NEUTRAL_Q)  # the hold: the measured joints
+        n = len(arm.commands)
+        time.sleep(0.3)
+        assert len(arm.commands) == n  # held: nothing more
+    assert proc.returncode == 0

@@ -72,7 +72,9 @@ def test_deploy_launch_starts_the_policy_node_only(tmp_path: Path) -> None:
     (proc,) = plan.processes
     assert proc.argv[0] == "sim2real-policy-node"
     params, rest = _ros_args(list(proc.argv))
-    assert params == {"bundle": str(tmp_path), "command_interface": "joint_trajectory", "autostart": "false"}
+    assert params == {
+        "bundle": str(tmp_path), "command_interface": "joint_trajectory", "autostart": "false", "trigger": "timer"
+    }  # fmt: skip
     assert rest[:4] == ["-r", "__node:=policy_node", "-r", "__ns:=/arm1"]
     assert rest[4:] == ["--params-file", str(LAUNCH / "policy_node.params.yaml")]
     assert proc.env["FASTDDS_BUILTIN_TRANSPORTS"] == "LARGE_DATA"

@@ -136,6 +136,7 @@ class PolicyCore:
         self.goal_world_m: np.ndarray | None = None
         self.goal_steady_s = -math.inf
         self.camera_info_ok: bool | None = None
+        self.camera_frame_id: str | None = None
         self.joints_in = _Input()
         self.image_in = _Input()
         self.state = bundle.initial_state()
@@ -216,6 +217,10 @@ class PolicyCore:
             want = (int(self.camera["height"]), int(self.camera["width"]))
             if (height, width) != want:
                 raise MessageError(f"camera/image_raw is {width}x{height}, the policy takes {want[1]}x{want[0]}")
+            if self.camera_frame_id is not None and frame_id != self.camera_frame_id:
+                raise MessageError(
+                    f"camera/image_raw frame_id {frame_id!r} differs from camera_info's {self.camera_frame_id!r}"
+                )
             rgb = image_to_rgb(height, width, encoding, step, data)
         except MessageError as e:
             return self._reject("camera/image_raw", e, self.image_in)
@@ -238,6 +243,7 @@ class PolicyCore:
             problems.append(f"intrinsics k {list(k)} differ from trained {k_want.tolist()} by more than 2%")
         reason = "; ".join(f"camera/camera_info: {p}" for p in problems) or None
         self.camera_info_ok = reason is None
+        self.camera_frame_id = frame_id
         if reason:
             self.input_errors["camera/camera_info"] = reason
             if self.active:

@@ -44,6 +44,7 @@ PARAMETERS: dict[str, tuple[Any, str, bool, tuple[float, float] | None]] = {
     "command_interface": ("joint_trajectory", "joint_trajectory (JTC) or forward_position (FCC)", True, None),
     "control_rate_hz": (0.0, "control rate; 0 = the bundle's; anything else must equal it", True, (0.0, 1000.0)),
     "trajectory_time_from_start_s": (0.0, "JTC point time_from_start; 0 = one period", True, (0.0, 1.0)),
+    "trigger": ("timer", "timer: act every control period; image: act on each new image (pixel policies)", True, None),
     "autostart": (False, "configure and activate by itself (retrying activation at 2 Hz)", True, None),
     "require_command_subscriber": (True, "refuse to activate until the controller subscribes", True, None),
     "joint_state_timeout_s": (0.2, "hold when joint_states are older (steady clock)", True, (0.001, 10.0)),
@@ -103,6 +104,7 @@ class PolicyNode(LifecycleNode):
         self.control_timer: Any = None
         self.command_pub: Any = None
         self.interface = ""
+        self.trigger = "timer"
         self.handles: list[Any] = []
         self.last_ros_s = 0.0
         #: per published tick, seconds: tick start -> publish done; newest input's arrival -> publish done; the
@@ -148,6 +150,10 @@ class PolicyNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         path = str(self.get_parameter("bundle").value)
         self.interface = str(self.get_parameter("command_interface").value)
+        self.trigger = str(self.get_parameter("trigger").value)
+        if self.trigger not in ("timer", "image"):
+            self.get_logger().error(f"trigger {self.trigger!r} is not timer or image")
+            return TransitionCallbackReturn.FAILURE
         if self.interface not in COMMAND_TOPICS:
             self.get_logger().error(f"command_interface {self.interface!r} is not one of {list(COMMAND_TOPICS)}")
             return TransitionCallbackReturn.FAILURE
@@ -155,6 +161,8 @@ class PolicyNode(LifecycleNode):
             if not path:
                 raise BundleError("parameter 'bundle' is empty: pass -p bundle:=<bundle folder>")
             self.core = PolicyCore(load_bundle(path), self._settings())
+            if self.trigger == "image" and not self.core.image_inputs:
+                raise BundleError(f"trigger 'image' needs a pixel policy; {path} observes no camera")
         except (BundleError, OSError, ValueError) as e:
             self.get_logger().error(f"configure failed: {e}")
             self.core = None
@@ -200,7 +208,7 @@ class PolicyNode(LifecycleNode):
             self.get_logger().error(f"activation refused: {problem}")
             return TransitionCallbackReturn.FAILURE
         self.control_timer = self.create_timer(
-            self.core.period_s, self._control_tick, callback_group=self.control_group, clock=self.steady
+            self.core.period_s, self._on_timer, callback_group=self.control_group, clock=self.steady
         )
         self.get_logger().info("active: acting on the policy")
         return super().on_activate(state)
@@ -278,8 +286,13 @@ class PolicyNode(LifecycleNode):
             )
         if why:
             self.get_logger().warning(f"image refused: {why}", throttle_duration_sec=2.0)
-        else:
-            self.image_cost.add((time.perf_counter() - started,))
+            return
+        self.image_cost.add((time.perf_counter() - started,))
+        # trigger=image: act now on this frame, at most at the control rate (a camera at the bundle's rate gives
+        # exactly that rate; frames closer than 3/4 of a period to the last tick wait for the next one)
+        due = steady_s - self.last_tick_s >= 0.75 * self.core.period_s
+        if self.trigger == "image" and self.control_timer is not None and due:
+            self._control_tick()
 
     def _on_info(self, msg: CameraInfo) -> None:
         assert self.core is not None
@@ -297,12 +310,24 @@ class PolicyNode(LifecycleNode):
             self.get_logger().warning(f"goal refused: {why}")
 
     # -- output ---------------------------------------------------------------------------------
+    def _on_timer(self) -> None:
+        """The control timer. With trigger=image it is only the watchdog: frames act, and the timer runs a tick
+        (which holds) when inputs went stale or a halt is latched, so a stopped camera still holds on time."""
+        if self.core is None:
+            return
+        if self.trigger == "image":
+            with self.lock:
+                fresh = self.core.inputs_ready(time.monotonic()) is None and not self.core.halted
+            if fresh:
+                return
+        self._control_tick()
+
     def _control_tick(self) -> None:
         if self.core is None:
             return
         ros_s, steady_s = self._now()
         period = self.core.period_s
-        if self.last_tick_s and steady_s - self.last_tick_s > 1.5 * period:
+        if self.trigger == "timer" and self.last_tick_s and steady_s - self.last_tick_s > 1.5 * period:
             self.missed_ticks += round((steady_s - self.last_tick_s) / period) - 1
         self.last_tick_s = steady_s
         if ros_s < self.last_ros_s - 1e-3:  # the clock jumped back (bag replay, sim restart): stop trusting inputs

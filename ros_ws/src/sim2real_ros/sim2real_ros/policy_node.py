@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import sys
 
-MISSING_ROS = "sim2real-policy-node needs the [ros] extra (ROS 2 Kilted from pip): pip install 'sim2real[ros]'"
+from sim2real_ros.availability import INSTALL_HINT, ros_import_error
+
+MISSING_ROS = f"sim2real-policy-node needs the [ros] extra: {INSTALL_HINT}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM; exit code 0 after a final hold, 2 without rclpy."""
-    try:
-        import rclpy  # noqa: F401
-    except ImportError as e:
-        print(f"{MISSING_ROS} ({e})", file=sys.stderr)
+    error = ros_import_error()
+    if error is not None:
+        print(f"{MISSING_ROS} ({error})", file=sys.stderr)
         return 2
     from sim2real_ros.policy_lifecycle import run
 
