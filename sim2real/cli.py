@@ -226,7 +226,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from sim2real.deploy import DeployError, launch_arguments, require_ros, run_goals
+    from sim2real.deploy import DeployError, describe_episode, launch_arguments, require_ros, run_goals
     from sim2real.launch_runner import main as launch_main
 
     console = Console(stderr=True)
@@ -244,9 +244,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
             raise DeployError("--goals drives the rehearsal in the root namespace; drop --namespace")
 
         def show(ep: Any) -> None:
-            mark = "[green]reached" if ep.success else "[red]missed"
-            took = f" in {ep.time_to_goal_s:.2f} s" if ep.success else f", {100 * ep.final_distance_m:.1f} cm away"
-            console.print(f"goal {[round(v, 3) for v in ep.goal_base_m]} m: {mark}{took}")
+            console.print(describe_episode(ep))
 
         result = run_goals(bundle, args.goals, args.backend, args.randomization, args.controller, args.seed,
                            on_episode=show, trigger=args.trigger)  # fmt: skip

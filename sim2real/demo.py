@@ -139,7 +139,7 @@ def train_reach(console: Console, run: Path) -> None:
 def deploy_reach(console: Console, run: Path, goals: int = 10) -> None:
     """Export the trained Reach policy and drive the simulated PyBullet arm with it over ROS 2 (separate processes,
     real DDS): the policy trained in MuJoCo meets another engine. Skipped, saying why, without the [ros] extra."""
-    from sim2real.deploy import DeployError, require_ros, run_goals
+    from sim2real.deploy import DeployError, describe_episode, require_ros, run_goals
     from sim2real.export_run import export_run
 
     console.rule("[bold]deploy: export, then the policy node drives the simulated arm over ROS 2")
@@ -152,9 +152,7 @@ def deploy_reach(console: Console, run: Path, goals: int = 10) -> None:
         return
 
     def show(ep: Any) -> None:
-        mark = "[green]reached" if ep.success else "[red]missed"
-        took = f" in {ep.time_to_goal_s:.2f} s" if ep.success else f", {100 * ep.final_distance_m:.1f} cm away"
-        console.print(f"  goal {[round(v, 3) for v in ep.goal_base_m]} m (base frame): {mark}{took}")
+        console.print(f"  {describe_episode(ep)}")
 
     result = run_goals(bundle, goals, backend="pybullet", log_path=run.parent / "deploy.log", on_episode=show)
     timing = result["timing"]

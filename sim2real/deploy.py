@@ -57,6 +57,13 @@ def launch_arguments(
     return [str(LAUNCH_DIR / "deploy.launch.yaml"), *args, f"autostart:={'true' if autostart else 'false'}"]
 
 
+def describe_episode(ep: Any) -> str:
+    """One goal episode as a line of rich markup: the goal (base frame) and reached-in or missed-by."""
+    mark = "[green]reached" if ep.success else "[red]missed"
+    took = f" in {ep.time_to_goal_s:.2f} s" if ep.success else f", {100 * ep.final_distance_m:.1f} cm away"
+    return f"goal {[round(v, 3) for v in ep.goal_base_m]} m (base frame): {mark}{took}"
+
+
 def use_large_data_transport() -> None:
     """Fast DDS's LARGE_DATA transports for this process and its children (set before any participant exists):
     over the default UDP transport a 921 KB camera frame at 30 Hz arrives about half the time on one host."""
