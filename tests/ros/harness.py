@@ -115,13 +115,22 @@ class FakeArm:
     """A stand-in robot driver on a Probe: publishes joint_states at `rate_hz` (positions `q`, stamped now) and
     collects what arrives on the JTC (or FCC) command topic, as a ros2_control controller subscribes to it."""
 
-    def __init__(self, probe: Probe, ns: str = "", rate_hz: float = 50.0, best_effort: bool = False, fcc: bool = False):
+    def __init__(
+        self,
+        probe: Probe,
+        ns: str = "",
+        rate_hz: float = 50.0,
+        best_effort: bool = False,
+        fcc: bool = False,
+        stamp: Callable[[], Any] | None = None,
+    ):
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
         from std_msgs.msg import Float64MultiArray
         from trajectory_msgs.msg import JointTrajectory
 
         self.probe, self.q, self.publishing = probe, list(NEUTRAL_Q), True
+        self.stamp = stamp or (lambda: probe.node.get_clock().now().to_msg())  # header stamps (sim time if given)
         reliability = ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE
         self.pub = probe.node.create_publisher(
             JointState, f"{ns}/joint_states", QoSProfile(depth=10, reliability=reliability)
@@ -139,7 +148,7 @@ class FakeArm:
         if not self.publishing:
             return
         msg = self._msg_type(name=ALL_JOINTS, position=[*self.q, 0.0, 0.0], velocity=[0.0] * 9)
-        msg.header.stamp = self.probe.node.get_clock().now().to_msg()
+        msg.header.stamp = self.stamp()
         self.pub.publish(msg)
 
     def send_goal(self, xyz_base_m: tuple[float, float, float], ns: str = "", frame: str = "panda_link0") -> None:
@@ -149,7 +158,7 @@ class FakeArm:
             self._goal_pub = self.probe.node.create_publisher(PoseStamped, f"{ns}/goal_pose", 1)
         msg = PoseStamped()
         msg.header.frame_id = frame
-        msg.header.stamp = self.probe.node.get_clock().now().to_msg()
+        msg.header.stamp = self.stamp()
         msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = xyz_base_m
         msg.pose.orientation.w = 1.0
         wait_for(lambda: self._goal_pub.get_subscription_count() > 0, 10, "a goal_pose subscriber")

@@ -109,6 +109,17 @@ def test_bad_joint_states_are_refused(reach_bundle: Path, kw: dict, why: str) ->
     assert core.diagnostics(1.0)[0][1] == ERROR
 
 
+def test_joints_outside_limits_while_active_halt_at_once(reach_bundle: Path) -> None:  # B.1 #11 (active)
+    core = _core(reach_bundle)
+    t = _ready(core)
+    assert core.tick(t + 0.01).status == "act"
+    bad = [*Q0[:3], -3.5, *Q0[4:], 0.0, 0.0]
+    assert "outside the joint limits" in (_joints(core, t + 0.02, position=bad) or "")
+    tick = core.tick(t + 0.03)  # the joints are still fresh: only the halt stops the policy
+    assert core.halted and tick.status == "hold" and np.allclose(tick.command_rad, Q0)
+    assert "outside the joint limits" in core.halt_reason
+
+
 def test_joint_order_and_extra_joints_are_handled_by_name(reach_bundle: Path) -> None:  # B.1 #9
     core = _core(reach_bundle)
     names = ["gripper_extra", *FINGERS[::-1], *ARM[::-1]]

@@ -232,6 +232,34 @@ def test_sim_time_without_clock_refuses_activation(reach_bundle: Path) -> None: 
     assert "clock reads zero" in output_of(proc)
 
 
+def test_sim_clock_jumping_back_holds(reach_bundle: Path) -> None:  # B.1 #15 (backward jump)
+    from builtin_interfaces.msg import Time
+    from rosgraph_msgs.msg import Clock
+
+    sim = {"offset_s": 100.0, "t0": time.monotonic()}
+
+    def sim_time() -> Time:
+        t = sim["offset_s"] + time.monotonic() - sim["t0"]
+        return Time(sec=int(t), nanosec=int((t % 1.0) * 1e9))
+
+    with probe() as p, _node(reach_bundle, "use_sim_time:=true", "autostart:=true") as proc:
+        clock_pub = p.node.create_publisher(Clock, "/clock", 10)
+        p.node.create_timer(0.01, lambda: clock_pub.publish(Clock(clock=sim_time())))
+        arm = FakeArm(p, stamp=sim_time)
+        _wait_node(p)
+        wait_for(lambda: lifecycle_state(p, NODE) == "active", 15, "activation on sim time")
+        arm.send_goal(GOAL)
+        wait_for(lambda: len(arm.commands) >= 5, 10, "commands on sim time")
+        sim["offset_s"] -= 10.0  # a bag replay restarting, a simulator reset
+        time.sleep(1.0)
+        n = len(arm.commands)
+        wait_for(lambda: len(arm.commands) > n + 5, 10, "commands again once the inputs are fresh on the new time")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    out = output_of(proc)
+    assert "ROS time jumped back" in out and "hold: joint_states stale" in out
+
+
 def test_best_effort_joint_states_are_received(reach_bundle: Path) -> None:  # B.1 #14
     with probe() as p, _node(reach_bundle, "autostart:=true") as proc:
         arm = _acting(p, best_effort=True)

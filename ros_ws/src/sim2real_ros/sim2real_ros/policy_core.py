@@ -187,7 +187,10 @@ class PolicyCore:
             outside = (q < self.limits_rad[:, 0] - tol) | (q > self.limits_rad[:, 1] + tol)
             if np.any(outside):
                 bad = [self.joint_names[i] for i in np.flatnonzero(outside)]
-                raise MessageError(f"joint_states: {bad} outside the joint limits (wrong robot or units?)")
+                reason = f"joint_states: {bad} outside the joint limits (wrong robot or units?)"
+                if self.active and not self.halted:  # while acting: hold and latch now, not after a stale timeout
+                    self._latch(reason)
+                raise MessageError(reason)
         except MessageError as e:
             return self._reject("joint_states", e, self.joints_in)
         self.input_errors.pop("joint_states", None)
