@@ -8,6 +8,7 @@ deactivate = one hold command; SIGINT/SIGTERM = one final hold, then exit 0 (ROS
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -207,6 +208,10 @@ class PolicyNode(LifecycleNode):
         if problem is not None:
             self.get_logger().error(f"activation refused: {problem}")
             return TransitionCallbackReturn.FAILURE
+        # Move everything alive now (the bundle, onnxruntime, rclpy) out of the collector's reach, so a full
+        # collection during control does not walk it: the long-lived heap is what makes gen-2 pauses long.
+        gc.collect()
+        gc.freeze()
         self.control_timer = self.create_timer(
             self.core.period_s, self._on_timer, callback_group=self.control_group, clock=self.steady
         )
