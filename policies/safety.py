@@ -88,6 +88,14 @@ class SafetyGate:
         self.halted = False
         self.reset(measured_q_rad)
 
+    def set_max_velocity(self, max_velocity_rad_s: np.ndarray | float) -> None:
+        """A new velocity limit ((n,) or one value, rad/s, finite and > 0) from the next tick on; the caller decides
+        when raising it is allowed (the node allows only lowering it while active)."""
+        v = np.broadcast_to(np.asarray(max_velocity_rad_s, float), self._lo.shape)
+        if not (np.all(np.isfinite(v)) and np.all(v > 0)):
+            raise ValueError(f"max_velocity_rad_s must be finite and > 0, got {max_velocity_rad_s}")
+        self._step = v * self.limits.control_period_s
+
     def halt(self) -> GateResult:
         """Latch a halt now (the ~/halt service): hold the last command from here on."""
         self.halted = True

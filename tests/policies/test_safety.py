@@ -93,3 +93,14 @@ def test_fuzz_100k_outputs_never_produce_an_unsafe_command() -> None:
         prev = c
         if g.halted:
             g.resume(c)
+
+
+def test_the_velocity_limit_can_be_changed_between_ticks() -> None:
+    lo, hi = np.full(2, -1.0), np.full(2, 1.0)
+    gate = SafetyGate(SafetyLimits(lo, hi, margin_rad=0.0, max_velocity_rad_s=1.0, control_period_s=0.1))
+    gate.reset(np.zeros(2))
+    assert np.allclose(gate.filter(np.ones(2)).command_rad, 0.1)
+    gate.set_max_velocity(0.5)
+    assert np.allclose(gate.filter(np.ones(2)).command_rad, 0.15)
+    with pytest.raises(ValueError, match="finite and > 0"):
+        gate.set_max_velocity(float("nan"))

@@ -68,10 +68,10 @@ class Probe:
         return future.result()
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
+        self.executor.shutdown(timeout_sec=1.0)  # ends the spin; join before tearing the node down under it
+        self._thread.join(timeout=2.0)
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=2.0)
 
 
 @contextmanager

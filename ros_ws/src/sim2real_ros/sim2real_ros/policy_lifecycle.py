@@ -134,8 +134,9 @@ class PolicyNode(LifecycleNode):
                         successful=False, reason="velocity_scale may only decrease while active (deactivate first)"
                     )
                 if self.core is not None:
+                    v_max = float(self.get_parameter("max_joint_velocity_rad_s").value)
                     with self.lock:
-                        self.core.gate._step = self.core.gate._step * (float(p.value) / current)
+                        self.core.gate.set_max_velocity(v_max * float(p.value))
         return SetParametersResult(successful=True)
 
     def _settings(self) -> CoreSettings:
