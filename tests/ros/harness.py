@@ -1,14 +1,12 @@
-"""Test harness for real rclpy over real DDS: an in-process probe node spun in a thread, and console scripts
-started as subprocesses (launch_testing is not installable here; ROS.md section 1.14)."""
+"""Test harness for real DDS: the console scripts started as subprocesses, a stand-in robot driver, and the probe
+node from sim2real_ros.probe (rclpy lives in ros_ws only; these tests skip without the [ros] extra)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,10 +15,8 @@ from typing import Any
 
 import pytest
 
-rclpy = pytest.importorskip("rclpy", reason="needs the [ros] extra (ros-kilted-rclpy)")
-
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
+_probe = pytest.importorskip("sim2real_ros.probe", reason="needs the [ros] extra (ros-kilted-rclpy)")
+Probe, probe = _probe.Probe, _probe.probe
 
 BIN = Path(sys.executable).parent
 
@@ -34,53 +30,6 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
             return value
         time.sleep(0.01)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-class Probe:
-    """A plain node in its own context, spun by a background executor; collects what it subscribes to."""
-
-    def __init__(self, name: str = "probe") -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = Node(name, context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
-        self.executor.add_node(self.node)
-        self.received: dict[str, list[Any]] = {}
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        with contextlib.suppress(Exception):  # the context shut down under the executor: the probe is closing
-            self.executor.spin()
-
-    def collect(self, msg_type: Any, topic: str, qos: Any = 10) -> list[Any]:
-        """Subscribe and keep every message in `received[topic]` (returned)."""
-        box: list[Any] = self.received.setdefault(topic, [])
-        self.node.create_subscription(msg_type, topic, box.append, qos)
-        return box
-
-    def call(self, srv_type: Any, name: str, request: Any = None, timeout_s: float = 10.0) -> Any:
-        """Call a service and return its response."""
-        client = self.node.create_client(srv_type, name)
-        wait_for(lambda: client.wait_for_service(timeout_sec=0.1), timeout_s, f"service {name}")
-        future = client.call_async(request if request is not None else srv_type.Request())
-        wait_for(future.done, timeout_s, f"a response from {name}")
-        return future.result()
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)  # ends the spin; join before tearing the node down under it
-        self._thread.join(timeout=2.0)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
-
-@contextmanager
-def probe(name: str = "probe") -> Iterator[Probe]:
-    p = Probe(name)
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 @contextmanager
@@ -124,17 +73,13 @@ class FakeArm:
         fcc: bool = False,
         stamp: Callable[[], Any] | None = None,
     ):
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
         from std_msgs.msg import Float64MultiArray
         from trajectory_msgs.msg import JointTrajectory
 
         self.probe, self.q, self.publishing = probe, list(NEUTRAL_Q), True
         self.stamp = stamp or (lambda: probe.node.get_clock().now().to_msg())  # header stamps (sim time if given)
-        reliability = ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE
-        self.pub = probe.node.create_publisher(
-            JointState, f"{ns}/joint_states", QoSProfile(depth=10, reliability=reliability)
-        )
+        self.pub = probe.publisher(JointState, f"{ns}/joint_states", "best_effort" if best_effort else "reliable")
         topic = (
             f"{ns}/forward_position_controller/commands"
             if fcc
@@ -166,18 +111,8 @@ class FakeArm:
 
 
 def change_state(probe: Probe, node: str, transition: str) -> bool:
-    """Ask a lifecycle node for a transition (configure, activate, deactivate, cleanup); True if it succeeded."""
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
-
-    ids = {"configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE,
-           "deactivate": Transition.TRANSITION_DEACTIVATE, "cleanup": Transition.TRANSITION_CLEANUP}  # fmt: skip
-    req = ChangeState.Request()
-    req.transition.id = ids[transition]
-    return bool(probe.call(ChangeState, f"{node}/change_state", req).success)
+    return bool(probe.change_state(node, transition))
 
 
 def lifecycle_state(probe: Probe, node: str) -> str:
-    from lifecycle_msgs.srv import GetState
-
-    return str(probe.call(GetState, f"{node}/get_state").current_state.label)
+    return str(probe.lifecycle_state(node))

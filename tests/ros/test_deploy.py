@@ -15,7 +15,7 @@ pytestmark = pytest.mark.ros
 
 
 def test_a_rehearsal_runs_goal_episodes_over_ros(reach_bundle: Path, tmp_path: Path) -> None:
-    pytest.importorskip("rclpy")
+    pytest.importorskip("sim2real_ros.probe", reason="needs the [ros] extra")
     seen = []
     result = run_goals(reach_bundle, 2, backend="pybullet", log_path=tmp_path / "deploy.log", on_episode=seen.append)
     assert len(result["episodes"]) == len(seen) == 2 and 0.0 <= result["success"] <= 1.0

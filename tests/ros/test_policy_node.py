@@ -74,7 +74,6 @@ def _status(diags: list, task: str) -> tuple[int, str]:
 
 def test_lifecycle_contracts_commands_halt_and_deactivate(reach_bundle: Path) -> None:
     """B.1 #1, B.2 #27 #28 #30, B.3 #33 #34 and the diagnostics, on one node."""
-    from rclpy.qos import ReliabilityPolicy
     from std_srvs.srv import Trigger
 
     with probe() as p, _node(reach_bundle) as proc:
@@ -87,8 +86,8 @@ def test_lifecycle_contracts_commands_halt_and_deactivate(reach_bundle: Path) ->
         arm = FakeArm(p)
         wait_for(lambda: change_state(p, NODE, "activate"), 10, "activation with a controller and joint_states")
         assert arm.commands == []  # active, but no goal yet: idle
-        infos = p.node.get_publishers_info_by_topic("/joint_trajectory_controller/joint_trajectory")
-        assert [i.qos_profile.reliability for i in infos] == [ReliabilityPolicy.RELIABLE]  # what JTC expects
+        reliabilities = p.publisher_reliabilities("/joint_trajectory_controller/joint_trajectory")
+        assert reliabilities == ["reliable"]  # what JTC expects
         arm.send_goal(GOAL)
         wait_for(lambda: len(arm.commands) >= 10, 10, "10 commands")
         for msg in list(arm.commands):  # B.2 #27: JTC accepts every one

@@ -243,7 +243,6 @@ def test_forward_position_commands_clock_and_sigint() -> None:
     """The other command interface (held, no timeout; bad messages dropped), /clock, and a clean Ctrl-C."""
     harness = pytest.importorskip("tests.ros.harness")
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import qos_profile_sensor_data
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
@@ -252,7 +251,7 @@ def test_forward_position_commands_clock_and_sigint() -> None:
     ros_args = ("-r", "__ns:=/t2", "-r", "__node:=sim_fcc", *(a for kv in params for a in ("-p", kv)))
     with harness.console_script("sim2real-sim-arm", ros_args=ros_args) as proc, harness.probe("t2_probe") as p:
         js = p.collect(JointState, "/t2/joint_states")
-        clock = p.collect(Clock, "/clock", qos_profile_sensor_data)
+        clock = p.collect(Clock, "/clock", "sensor")
         diag = p.collect(DiagnosticArray, "/diagnostics")
         arm = Arm(proc, p, "/t2", js, diag, status_name="sim_fcc: robot")
         pub = p.node.create_publisher(Float64MultiArray, "/t2/forward_position_controller/commands", 10)

@@ -5,24 +5,19 @@ chain) is within the success distance or the episode's time is up. `sim2real dep
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from lifecycle_msgs.srv import GetState
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
 from sim.kinematics import KinematicChain
+from sim2real_ros.probe import QOS, Probe
 
 
 @dataclass
@@ -38,13 +33,9 @@ class GoalReport:
     episodes: list[EpisodeResult] = field(default_factory=list)
     timing: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def success_rate(self) -> float:
-        return float(np.mean([e.success for e in self.episodes])) if self.episodes else 0.0
-
 
 class GoalClient:
-    """A plain node that drives episodes; spun in a background thread, in its own context."""
+    """Drives episodes from a Probe node (its own context, spun in a background thread)."""
 
     def __init__(
         self,
@@ -54,24 +45,18 @@ class GoalClient:
         camera_hz: float = 30.0,
     ) -> None:
         self.ns = namespace.rstrip("/")
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = Node("sim2real_goal_client", context=self.context)
+        self.probe = Probe("sim2real_goal_client")
+        self.node = self.probe.node
         self.chain = KinematicChain.from_dict(manifest["robot"]["ee_chain"])
         self.goal = manifest["goal"]
         self.joints = list(manifest["joint_names"])
         self.ee_world_m: np.ndarray | None = None
-        self.joint_stamp = 0.0
         self.timing: dict[str, str] = {}
-        self.node.create_subscription(JointState, f"{self.ns}/joint_states", self._on_joints, qos_profile_sensor_data)
+        self.node.create_subscription(JointState, f"{self.ns}/joint_states", self._on_joints, QOS["sensor"])
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self.goal_pub = self.node.create_publisher(PoseStamped, f"{self.ns}/goal_pose", 1)
         if replay_frame is not None:
             self._start_replay_camera(manifest["camera"], replay_frame, camera_hz)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
 
     def _start_replay_camera(self, camera: dict[str, Any], frame: np.ndarray, rate_hz: float) -> None:
         """A camera driver stand-in: the same real frame (H, W, 3) RGB, freshly stamped, at rate_hz with its
@@ -97,57 +82,34 @@ class GoalClient:
 
         self.node.create_timer(1.0 / rate_hz, publish)
 
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # the context was shut down by close()
-            return
-
     def _on_joints(self, msg: JointState) -> None:
         index = {n: i for i, n in enumerate(msg.name)}
         if not all(j in index for j in self.joints):
             return
         q = {j: float(msg.position[index[j]]) for j in self.joints}
         self.ee_world_m = self.chain.pose(q)[0]
-        self.joint_stamp = time.monotonic()
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for s in msg.status:
             if s.name.endswith("policy_node: timing"):
                 self.timing = {kv.key: kv.value for kv in s.values}
 
-    def call(self, srv: str, srv_type: Any = Trigger, timeout_s: float = 10.0) -> Any:
-        client: Any = self.node.create_client(srv_type, srv)
-        deadline = time.monotonic() + timeout_s
-        while not client.wait_for_service(timeout_sec=0.1):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"service {srv} did not appear within {timeout_s} s")
-        future = client.call_async(srv_type.Request())
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"service {srv} did not answer within {timeout_s} s")
-            time.sleep(0.005)
-        self.node.destroy_client(client)
-        return future.result()
+    def call(self, srv: str) -> Any:
+        """A std_srvs/Trigger service's response."""
+        return self.probe.call(Trigger, srv)
 
     def wait_active(self, timeout_s: float = 60.0, alive: Callable[[], bool] = lambda: True) -> None:
         """Wait until the policy node reports `active` (autostart activates it once its inputs are fresh);
         `alive` false (the nodes' launch ended) stops the wait."""
         deadline = time.monotonic() + timeout_s
-        probe_client: Any = self.node.create_client(GetState, f"{self.ns}/policy_node/get_state")
-        while not probe_client.wait_for_service(timeout_sec=0.2):
-            if not alive():
-                raise RuntimeError("the deployment's processes exited before the policy node came up")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.ns}/policy_node did not come up within {timeout_s} s")
-        self.node.destroy_client(probe_client)
         while time.monotonic() < deadline:
             if not alive():
                 raise RuntimeError("the deployment's processes exited before the policy node became active")
-            left = max(1.0, deadline - time.monotonic())
-            state = self.call(f"{self.ns}/policy_node/get_state", GetState, timeout_s=left)
-            if state.current_state.label == "active":
-                return
+            try:
+                if self.probe.lifecycle_state(f"{self.ns}/policy_node", timeout_s=0.5) == "active":
+                    return
+            except TimeoutError:  # not up yet
+                continue
             time.sleep(0.2)
         raise TimeoutError(f"{self.ns}/policy_node did not become active within {timeout_s} s")
 
@@ -186,10 +148,7 @@ class GoalClient:
         return EpisodeResult([float(v) for v in goal_base_m], reached is not None, reached, distance)
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.thread.join(timeout=2.0)
+        self.probe.close()
 
 
 def sample_goals_base_m(manifest: dict[str, Any], n: int, seed: int) -> np.ndarray:
