@@ -14,20 +14,13 @@ import pytest
 
 from policies.bundle import BundleError, load_bundle
 from sim2real.export_run import export_run
-from sim2real.train import ConfigError, TrainConfig, train
+from sim2real.train import ConfigError
+from tests.quick_runs import quick_run
 
 
 def _short_run(out: Path, **kw: object) -> Path:
-    """64 steps of an on-policy agent with small networks, no evaluation or checkpoints on the way."""
-    base: dict[str, object] = {
-        "steps": 64,
-        "eval_every_steps": 0,
-        "eval_episodes": 1,
-        "checkpoint_every_steps": 0,
-        "gif": False,
-        "out": str(out),
-    }
-    return train(TrainConfig(**{**base, **kw}), progress=False)  # type: ignore[arg-type]
+    """64 steps, no evaluation or checkpoints on the way."""
+    return quick_run(out, steps=64, **kw)
 
 
 @pytest.fixture(scope="module")

@@ -6,27 +6,17 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from policies.bundle import MANIFEST, ONNX, sha256_file
 from sim2real.export_run import export_run
-from sim2real.train import TrainConfig, train
+from tests.quick_runs import quick_run
 
 
 def trained_reach_bundle(out: Path, agent: str = "ppo", control: str = "joint") -> Path:
     """64 steps of an on-policy agent on Reach, exported (a real, if untrained, policy)."""
-    settings: dict[str, Any] = {"n_steps": 64, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}}
-    if agent == "recurrent_ppo":
-        settings["policy_kwargs"] = {"net_arch": [32], "lstm_hidden_size": 16}
-    run = train(
-        TrainConfig(
-            task="reach", agent=agent, control=control, steps=64, eval_every_steps=0, eval_episodes=1,
-            checkpoint_every_steps=0, gif=False, out=str(out / f"run-{agent}-{control}"), settings=settings,
-        ),
-        progress=False,
-    )  # fmt: skip
+    run = quick_run(out / f"run-{agent}-{control}", task="reach", agent=agent, control=control, steps=64)
     return export_run(run, out / f"bundle-{agent}-{control}")
 
 

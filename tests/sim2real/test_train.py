@@ -17,37 +17,11 @@ import pytest
 
 from sim2real import checkpoints
 from sim2real.train import ConfigError, TrainConfig, config_from_dict, resolve, train
-
-#: Settings that make a 200-step run cheap while still updating the networks.
-SMALL = {
-    "tqc_her": {
-        "learning_starts": 50,
-        "batch_size": 32,
-        "buffer_size": 5000,
-        "policy_kwargs": {"net_arch": [32, 32], "n_critics": 1},
-    },
-    "sac_her": {"learning_starts": 50, "batch_size": 32, "buffer_size": 5000, "policy_kwargs": {"net_arch": [32, 32]}},
-    "ppo": {"n_steps": 64, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}},
-    "recurrent_ppo": {
-        "n_steps": 64,
-        "batch_size": 32,
-        "policy_kwargs": {"net_arch": [32, 32], "lstm_hidden_size": 16, "n_lstm_layers": 1},
-    },
-}
+from tests.quick_runs import SMALL, quick_config
 
 
 def _cfg(tmp_path: Path, **kw: Any) -> TrainConfig:
-    base: dict[str, Any] = {
-        "steps": 200,
-        "eval_every_steps": 0,
-        "eval_episodes": 1,
-        "checkpoint_every_steps": 0,
-        "gif": False,
-        "out": str(tmp_path / "run"),
-    }
-    base.update(kw)
-    base.setdefault("settings", SMALL.get(base.get("agent", "tqc_her"), {}))
-    return TrainConfig(**base)
+    return quick_config(tmp_path / "run", **kw)
 
 
 @pytest.mark.parametrize("task", ["reach", "push", "pick_and_place"])
