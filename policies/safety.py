@@ -101,6 +101,15 @@ class SafetyGate:
         self.halted = True
         return self._hold("halted", ["halt requested"])
 
+    def reject(self, reason: str) -> GateResult:
+        """Refuse this tick's target (also for failures before the gate, such as a model error): hold the last
+        command and count it; the K-th reject in a row latches a halt."""
+        self.rejects += 1
+        if self.rejects >= self.limits.max_consecutive_rejects:
+            self.halted = True
+            return self._hold("halted", [reason, f"{self.rejects} rejects in a row: halt latched"])
+        return self._hold("hold", [reason])
+
     def filter(self, target_rad: object) -> GateResult:
         """One tick: the policy's joint target in, the command to publish out."""
         if self._last is None:
@@ -117,11 +126,7 @@ class SafetyGate:
         elif not np.all(np.isfinite(t)):
             reason = f"non-finite target at joints {np.flatnonzero(~np.isfinite(t)).tolist()}"
         if reason is not None:
-            self.rejects += 1
-            if self.rejects >= self.limits.max_consecutive_rejects:
-                self.halted = True
-                return self._hold("halted", [reason, f"{self.rejects} rejects in a row: halt latched"])
-            return self._hold("hold", [reason])
+            return self.reject(reason)
         self.rejects = 0
         reasons = []
         clamped = np.clip(t, self._lo, self._hi)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from policies.bundle import BundleError, PolicyBundle
-from policies.safety import SafetyGate, SafetyLimits
+from policies.safety import GateResult, SafetyGate, SafetyLimits
 from sim.ik import ee_step_target
 from sim.kinematics import KinematicChain
 from sim.observation import build_observation, signals_from_joints
@@ -117,6 +117,7 @@ class PolicyCore:
         if self.chain.moving_joint_names != self.joint_names:
             raise BundleError(f"{bundle.path}: robot.ee_chain joints {self.chain.moving_joint_names} != joint_names")
         self.period_s = 1.0 / float(m["control_rate_hz"])
+        self.action_shape = tuple(m["action"]["shape"])
         self.camera = m["camera"]
         self.goal_spec = m["goal"]
         self.gate = SafetyGate(
@@ -319,8 +320,11 @@ class PolicyCore:
         return self.hold_command()
 
     def halt(self, reason: str = "~/halt called") -> np.ndarray | None:
-        """Latch a halt (until resume); returns the hold command."""
+        """Latch a halt (until resume); returns the hold command, which the following ticks do not repeat."""
         self._latch(reason)
+        if self.active and not self.holding:
+            self.holding = True  # hold_since_s stays: a latched halt needs no stale-input escalation
+            self.counts["holds"] += 1
         return self.hold_command()
 
     def resume(self, steady_s: float) -> str | None:
@@ -406,13 +410,13 @@ class PolicyCore:
         try:
             out = self.bundle.run({**self.observation(), **self.state})
             action = np.asarray(out["action"], float)
-            if action.shape != tuple(self.bundle.manifest["action"]["shape"]):
+            if action.shape != self.action_shape:
                 raise BundleError(f"action has shape {action.shape}")
             if np.any(np.abs(action) > 1.0 + ACTION_TOLERANCE):
                 raise BundleError(f"action {action.tolist()} outside the trained range [-1, 1]")
             target = out["joint_target_rad"] if self.ee_control is None else self._ee_target(action)
         except Exception as e:  # a broken model or a non-finite output: never act on it
-            return self._invalid(steady_s, f"policy output rejected: {e}")
+            return self._invalid(steady_s, self.gate.reject(f"policy output rejected: {e}"))
         finally:
             self.last_inference_s = time.perf_counter() - started
         if self.last_inference_s > budget:
@@ -421,7 +425,7 @@ class PolicyCore:
             return Tick("held", None, self.last_reasons)  # a late action is not applied; the next tick tries again
         result = self.gate.filter(target)
         if result.status != "ok":
-            return self._invalid(steady_s, "; ".join(result.reasons))
+            return self._invalid(steady_s, result)
         self.state = {spec["name"]: out[f"{spec['name']}_out"] for spec in self.bundle.manifest["state"]}
         self.counts["acted"] += 1
         self.last_reasons = result.reasons
@@ -440,11 +444,12 @@ class PolicyCore:
         )  # fmt: skip
         return np.clip(target, self.limits_rad[:, 0], self.limits_rad[:, 1])
 
-    def _invalid(self, steady_s: float, reason: str) -> Tick:
+    def _invalid(self, steady_s: float, result: GateResult) -> Tick:
+        """A rejected output (counted once, by the gate): hold; the gate's K-th reject in a row latches a halt."""
         self.counts["rejected_outputs"] += 1
-        self.gate.rejects += 1
-        if self.gate.rejects >= self.settings.max_consecutive_invalid:
-            self._latch(f"{self.gate.rejects} invalid policy outputs in a row ({reason})")
+        reason = "; ".join(result.reasons)
+        if result.status == "halted":
+            self._latch(f"invalid policy outputs in a row ({reason})")
         tick = self._hold(steady_s, [reason])
         if not self.halted:  # a rejected output holds once; the next tick tries the policy again
             self.holding, self.hold_since_s = False, math.inf

@@ -39,8 +39,8 @@ COMMAND_TOPICS = {
     "joint_trajectory": "joint_trajectory_controller/joint_trajectory",
     "forward_position": "forward_position_controller/commands",
 }
-#: Parameters: name -> (default, description, read_only, range (lo, hi) or None).
-PARAMETERS: dict[str, tuple[Any, str, bool, tuple[float, float] | None]] = {
+#: The node's own parameters: name -> (default, description, read_only, range (lo, hi) or None).
+NODE_PARAMETERS: dict[str, tuple[Any, str, bool, tuple[float, float] | None]] = {
     "bundle": ("", "policy bundle folder (policy.onnx + manifest.json)", True, None),
     "command_interface": ("joint_trajectory", "joint_trajectory (JTC) or forward_position (FCC)", True, None),
     "control_rate_hz": (0.0, "control rate; 0 = the bundle's; anything else must equal it", True, (0.0, 1000.0)),
@@ -48,17 +48,25 @@ PARAMETERS: dict[str, tuple[Any, str, bool, tuple[float, float] | None]] = {
     "trigger": ("timer", "timer: act every control period; image: act on each new image (pixel policies)", True, None),
     "autostart": (False, "configure and activate by itself (retrying activation at 2 Hz)", True, None),
     "require_command_subscriber": (True, "refuse to activate until the controller subscribes", True, None),
-    "joint_state_timeout_s": (0.2, "hold when joint_states are older (steady clock)", True, (0.001, 10.0)),
-    "image_timeout_s": (0.2, "hold when images are older (pixel policies)", True, (0.001, 10.0)),
-    "goal_timeout_s": (0.0, "hold when the goal is older; 0 = never", True, (0.0, 3600.0)),
-    "max_stamp_age_s": (0.5, "refuse messages whose header.stamp lags the clock more", True, (0.001, 60.0)),
-    "halt_after_stale_s": (1.0, "a stale-input hold this long latches a halt", True, (0.0, 60.0)),
-    "fresh_inputs_to_resume": (3, "fresh messages needed to act again after a stale hold", True, (1, 100)),
-    "position_margin_rad": (0.05, "commands keep this far inside the joint limits", True, (0.0, 0.5)),
-    "max_joint_velocity_rad_s": (1.0, "largest joint speed a command may ask for", True, (0.001, 10.0)),
-    "velocity_scale": (1.0, "scales max_joint_velocity_rad_s; may only decrease while active", False, (0.0, 1.0)),
-    "max_consecutive_invalid": (3, "invalid policy outputs in a row before a latched halt", True, (1, 1000)),
-    "max_inference_s": (0.0, "a slower inference is not applied; 0 = one control period", True, (0.0, 1.0)),
+}
+#: The safety parameters, one per CoreSettings field, whose defaults they take: name -> (description, read_only,
+#: range (lo, hi)).
+CORE_PARAMETERS: dict[str, tuple[str, bool, tuple[float, float]]] = {
+    "joint_state_timeout_s": ("hold when joint_states are older (steady clock)", True, (0.001, 10.0)),
+    "image_timeout_s": ("hold when images are older (pixel policies)", True, (0.001, 10.0)),
+    "goal_timeout_s": ("hold when the goal is older; 0 = never", True, (0.0, 3600.0)),
+    "max_stamp_age_s": ("refuse messages whose header.stamp lags the clock more", True, (0.001, 60.0)),
+    "halt_after_stale_s": ("a stale-input hold this long latches a halt", True, (0.0, 60.0)),
+    "fresh_inputs_to_resume": ("fresh messages needed to act again after a stale hold", True, (1, 100)),
+    "position_margin_rad": ("commands keep this far inside the joint limits", True, (0.0, 0.5)),
+    "max_joint_velocity_rad_s": ("largest joint speed a command may ask for", True, (0.001, 10.0)),
+    "velocity_scale": ("scales max_joint_velocity_rad_s; may only decrease while active", False, (0.0, 1.0)),
+    "max_consecutive_invalid": ("invalid policy outputs in a row before a latched halt", True, (1, 1000)),
+    "max_inference_s": ("a slower inference is not applied; 0 = one control period", True, (0.0, 1.0)),
+}
+PARAMETERS: dict[str, tuple[Any, str, bool, tuple[float, float] | None]] = {
+    **NODE_PARAMETERS,
+    **{name: (getattr(CoreSettings(), name), *spec) for name, spec in CORE_PARAMETERS.items()},
 }
 
 
@@ -106,6 +114,7 @@ class PolicyNode(LifecycleNode):
         self.command_pub: Any = None
         self.interface = ""
         self.trigger = "timer"
+        self.point_time_s = 0.0
         self.handles: list[Any] = []
         self.last_ros_s = 0.0
         #: per published tick, seconds: tick start -> publish done; newest input's arrival -> publish done; the
@@ -179,6 +188,7 @@ class PolicyNode(LifecycleNode):
                 self.create_subscription(Image, "camera/image_raw", self._on_image, sensor, callback_group=group),
                 self.create_subscription(CameraInfo, "camera/camera_info", self._on_info, sensor, callback_group=group),
             ]
+        self.point_time_s = float(self.get_parameter("trajectory_time_from_start_s").value) or self.core.period_s
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         msg_type = JointTrajectory if self.interface == "joint_trajectory" else Float64MultiArray
         self.command_pub = self.create_lifecycle_publisher(msg_type, COMMAND_TOPICS[self.interface], reliable)
@@ -359,7 +369,7 @@ class PolicyNode(LifecycleNode):
         if self.interface == "forward_position":
             self.command_pub.publish(Float64MultiArray(data=values))
             return
-        t = float(self.get_parameter("trajectory_time_from_start_s").value) or self.core.period_s
+        t = self.point_time_s
         point = JointTrajectoryPoint(
             positions=values,
             velocities=[0.0] * len(values),
