@@ -132,7 +132,7 @@ def run_goals(
     """Start the rehearsal (simulated arm + policy node), run `goals` episodes (or as many as fit in duration_s,
     sampling the policy node's memory), stop it; the figures as a dict."""
     require_ros()
-    from sim2real_ros.goal_episodes import GoalClient, run_goal_episodes, sample_goals_base_m
+    from sim2real_ros.goal_episodes import run_goal_episodes
 
     manifest = json.loads((bundle / "manifest.json").read_text())
     if camera not in ("sim", "replay"):
@@ -144,44 +144,32 @@ def run_goals(
     log_path = log_path or Path("out") / "deploy.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle), "backend": backend, "randomization": randomization}
+    memory: list[tuple[float, float | None]] = []  # timed runs: (seconds, policy node RSS MB) after each episode
+    started = time.monotonic()
+
+    def each(episode: Any) -> None:
+        if duration_s > 0:
+            memory.append((round(time.monotonic() - started, 1), rss_mb_of("sim2real-policy-node")))
+        if on_episode is not None:
+            on_episode(episode)
+
     with open(log_path, "w") as log:
         proc = start_launch(args, log)
         try:
             alive = lambda: proc.poll() is None  # noqa: E731
-            if duration_s <= 0:
-                report = run_goal_episodes(
-                    manifest, goals, seed, on_episode=on_episode, alive=alive, replay_frame=replay
-                )
-                episodes, memory = report.episodes, list[tuple[float, float | None]]()
-                timing = report.timing
-            else:
-                client = GoalClient(manifest, replay_frame=replay)
-                episodes, memory = [], list[tuple[float, float | None]]()
-                try:
-                    client.wait_active(alive=alive)
-                    start = time.monotonic()
-                    period = 50 / float(manifest["control_rate_hz"])
-                    k = 0
-                    while time.monotonic() - start < duration_s:
-                        goal = sample_goals_base_m(manifest, 1, seed + k)[0]
-                        episodes.append(client.episode(goal, period))
-                        memory.append((round(time.monotonic() - start, 1), rss_mb_of("sim2real-policy-node")))
-                        if on_episode is not None:
-                            on_episode(episodes[-1])
-                        k += 1
-                    time.sleep(1.1)
-                    timing = dict(client.timing)
-                finally:
-                    client.close()
+            report = run_goal_episodes(
+                manifest, goals, seed, on_episode=each, alive=alive, replay_frame=replay, duration_s=duration_s
+            )
         except (TimeoutError, RuntimeError) as e:
             stop_launch(proc)
             tail = "".join(log_path.read_text().splitlines(keepends=True)[-8:])
             raise DeployError(f"{e}\n--- last lines of {log_path} ---\n{tail}") from None
         finally:
             result["launch_exit_code"] = stop_launch(proc)
+    episodes = report.episodes
     result["episodes"] = [e.__dict__ for e in episodes]
     result["success"] = sum(e.success for e in episodes) / max(1, len(episodes))
-    result["timing"] = timing
+    result["timing"] = report.timing
     if memory:
         result["memory_mb"] = memory
     result["log"] = str(log_path)

@@ -6,7 +6,7 @@ chain) is within the success distance or the episode's time is up. `sim2real dep
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,16 +168,18 @@ def run_goal_episodes(
     on_episode: Callable[[EpisodeResult], None] | None = None,
     alive: Callable[[], bool] = lambda: True,
     replay_frame: np.ndarray | None = None,
+    duration_s: float = 0.0,
 ) -> GoalReport:
-    """`n_goals` episodes of `episode_ticks` control periods each (the training episode length) against the policy
-    node and simulated arm running under `namespace`."""
+    """`n_goals` episodes (or, with duration_s > 0, as many as start within that time, a fresh goal draw each) of
+    `episode_ticks` control periods (the training episode length) against the policy node and simulated arm
+    running under `namespace`."""
     client = GoalClient(manifest, namespace, replay_frame)
     report = GoalReport()
     try:
         client.wait_active(alive=alive)
-        duration = episode_ticks / float(manifest["control_rate_hz"])
-        for goal in sample_goals_base_m(manifest, n_goals, seed):
-            result = client.episode(goal, duration)
+        episode_s = episode_ticks / float(manifest["control_rate_hz"])
+        for goal in _goals(manifest, n_goals, seed, duration_s):
+            result = client.episode(goal, episode_s)
             report.episodes.append(result)
             if on_episode is not None:
                 on_episode(result)
@@ -186,3 +188,14 @@ def run_goal_episodes(
     finally:
         client.close()
     return report
+
+
+def _goals(manifest: dict[str, Any], n_goals: int, seed: int, duration_s: float) -> Iterator[np.ndarray]:
+    """n_goals draws; or, with duration_s > 0, one draw (seed, seed + 1, ...) per episode until the time is up."""
+    if duration_s <= 0:
+        yield from sample_goals_base_m(manifest, n_goals, seed)
+        return
+    start, k = time.monotonic(), 0
+    while time.monotonic() - start < duration_s:
+        yield sample_goals_base_m(manifest, 1, seed + k)[0]
+        k += 1
