@@ -21,6 +21,8 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "learning_rate": 1e-3,
             "buffer_size": 1_000_000,
             "learning_starts": 1000,
+            "train_freq": 1,  # one update per env step (SB3's default; --set these to trade samples for compute)
+            "gradient_steps": 1,
             "policy_kwargs": {"net_arch": [64, 64], "n_critics": 1},
             "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
             "normalize": False,  # the zoo normalizes Reach; BENCHMARKS.md's Reach results were measured without
@@ -33,6 +35,8 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "tau": 0.05,
             "buffer_size": 1_000_000,
             "learning_starts": 1000,
+            "train_freq": 1,  # one update per env step (SB3's default; --set these to trade samples for compute)
+            "gradient_steps": 1,
             "policy_kwargs": {"net_arch": [512, 512, 512], "n_critics": 2},
             "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
             "normalize": False,

@@ -1,0 +1,34 @@
+"""The training benchmark cases: every one resolves to settings the trainer accepts, before hours of training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim2real.bench_train import CASES, PUSH_ON_TWO_CORES, case_config
+from sim2real.train import make_sampler, make_train_env, resolve
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_case_resolves(tmp_path: Path, name: str) -> None:
+    cfg, settings = resolve(case_config(name, tmp_path, seed=3, steps=None, n_envs=1, device="cpu"))
+    assert cfg.steps == CASES[name][0].steps and cfg.seed == 3
+    assert Path(cfg.out) == tmp_path / f"{name}-s3"
+    for key, value in CASES[name][0].settings.items():
+        assert settings[key] == value
+
+
+def test_the_two_core_push_case_updates_once_per_four_env_steps(tmp_path: Path) -> None:
+    from policies.agents import build_agent
+
+    cfg, settings = resolve(case_config("push_uniform_cpu", tmp_path, seed=0, steps=None, n_envs=1, device="cpu"))
+    assert settings["batch_size"] == 256 and settings["her"]["goal_selection_strategy"] == "future"
+    env = make_train_env(cfg, make_sampler(cfg))
+    agent_settings = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
+    model = build_agent(cfg.agent, env, {**agent_settings, "buffer_size": 1000}, seed=0, device="cpu")
+    assert (model.train_freq.frequency, model.gradient_steps) == (4, 1)
+    assert model.batch_size == 256
+    assert [layer.out_features for layer in model.actor.latent_pi if hasattr(layer, "out_features")] == [256] * 3
+    assert model.critic.n_critics == PUSH_ON_TWO_CORES["policy_kwargs"]["n_critics"]
+    env.close()
