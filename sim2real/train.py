@@ -292,6 +292,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             model.learning_starts = ckpt.step + max(int(settings.get("learning_starts", 100)), 100)
         checkpoints.restore_rng(ckpt)
     done_steps = ckpt.step if ckpt else 0
+    # training wall-clock summed over the segments of a resumed run (a killed segment counts to its last checkpoint)
+    wall_before = float(ckpt.manifest.get("wall_s", 0.0)) if ckpt else 0.0
 
     import gymnasium as gym
 
@@ -365,14 +367,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
 
     def save(step: int) -> Path:
         state = sampler.state_dict() if sampler is not None else None
-        extra = {"task": cfg.task, "agent": cfg.agent, "seed": cfg.seed}
+        extra = {
+            "task": cfg.task,
+            "agent": cfg.agent,
+            "seed": cfg.seed,
+            "wall_s": wall_before + time.perf_counter() - t0,
+        }
         return checkpoints.save_checkpoint(run, step, model, state, vecnorm, cfg.save_replay_buffer, extra)
 
     t0 = time.perf_counter()
     remaining = total_steps - done_steps
     if remaining > 0:
         model.learn(total_timesteps=remaining, callback=Hooks(), reset_num_timesteps=ckpt is None, tb_log_name="run")
-    wall_s = time.perf_counter() - t0
+    wall_s = wall_before + time.perf_counter() - t0
     final_step = int(model.num_timesteps)
     save(final_step)
     model.save(run / "model.zip")

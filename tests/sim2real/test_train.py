@@ -102,8 +102,12 @@ def test_resume_makes_the_same_next_update_as_an_uninterrupted_run(tmp_path: Pat
 
 def test_resume_continues_the_run_from_its_checkpoint(tmp_path: Path) -> None:
     first = train(_cfg(tmp_path, steps=100, eval_every_steps=100), progress=False)
+    first_wall = json.loads((first / "summary.json").read_text())["wall_s"]
     run = train(_cfg(tmp_path, steps=200, eval_every_steps=100), resume=True, progress=False)
     assert run == first
+    manifest = json.loads((run / "checkpoints" / "step-000000100" / "manifest.json").read_text())
+    assert manifest["wall_s"] == pytest.approx(first_wall, abs=1.0)  # the summary counts every resumed segment
+    assert json.loads((run / "summary.json").read_text())["wall_s"] > manifest["wall_s"]
     steps = [float(r.split(",")[0]) for r in (run / "evaluations.csv").read_text().splitlines()[1:]]
     assert steps == [100.0, 200.0]
     assert json.loads((run / "summary.json").read_text())["steps"] == 200
