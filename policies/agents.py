@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 #: HER goal selection strategies SB3 implements.
 HER_STRATEGIES = ("future", "final", "episode")
 
@@ -63,6 +65,19 @@ def build_agent(
     spec = agent_spec(name)
     kwargs = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
     her = kwargs.pop("her", None)
+    noise_std = float(kwargs.pop("action_noise_std", 0.0))
+    if noise_std < 0 or not np.isfinite(noise_std):
+        raise ValueError(f"action_noise_std must be a finite number >= 0, got {noise_std}")
+    if noise_std > 0:
+        if not spec.her:
+            raise ValueError(
+                f"agent {name!r} explores through its own action distribution; "
+                "action_noise_std is for tqc_her and sac_her"
+            )
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        n = int(np.prod(env.action_space.shape))
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(n), np.full(n, noise_std))
     if spec.her:
         from stable_baselines3 import HerReplayBuffer
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sim2real.bench_train import CASES, PUSH_ON_TWO_CORES, case_config
@@ -31,4 +32,23 @@ def test_the_two_core_push_case_updates_once_per_four_env_steps(tmp_path: Path) 
     assert model.batch_size == 256
     assert [layer.out_features for layer in model.actor.latent_pi if hasattr(layer, "out_features")] == [256] * 3
     assert model.critic.n_critics == PUSH_ON_TWO_CORES["policy_kwargs"]["n_critics"]
+    env.close()
+
+
+def test_action_noise_std_explores_off_policy_agents_only(tmp_path: Path) -> None:
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    from policies.agents import build_agent
+
+    cfg, settings = resolve(case_config("push_uniform_cpu", tmp_path, seed=0, steps=None, n_envs=1, device="cpu"))
+    env = make_train_env(cfg, make_sampler(cfg))
+    base = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")} | {"buffer_size": 1000}
+    model = build_agent("tqc_her", env, base, seed=0, device="cpu")
+    assert isinstance(model.action_noise, NormalActionNoise)
+    assert np.allclose(model.action_noise._sigma, [0.3, 0.3, 0.3]) and model.learning_starts == 10_000
+    assert build_agent("tqc_her", env, base | {"action_noise_std": 0.0}, seed=0, device="cpu").action_noise is None
+    with pytest.raises(ValueError, match="action_noise_std must be a finite number >= 0"):
+        build_agent("tqc_her", env, base | {"action_noise_std": -0.1}, seed=0, device="cpu")
+    with pytest.raises(ValueError, match="action_noise_std is for tqc_her and sac_her"):
+        build_agent("ppo", env, {"action_noise_std": 0.3}, seed=0, device="cpu")
     env.close()
