@@ -8,6 +8,7 @@ import pytest
 
 import sim
 from sim.backend import BACKENDS
+from sim.observation import field_slices
 
 ENV_IDS = list(sim.ENV_IDS)
 
@@ -109,6 +110,49 @@ def test_scripted_reach_succeeds_in_ee_mode(backend: str) -> None:
                 break
         successes += int(info["is_success"])
     assert successes == 5
+
+
+def _scripted_push_action(obs: dict[str, np.ndarray], phase: int) -> tuple[np.ndarray, int]:
+    """A closed-loop pusher: over the spot behind the object (seen from the goal), down to the object's height,
+    then through the object toward the goal; back up and around whenever the object slips off the line."""
+    ee = obs["observation"][field_slices(True)["ee_pos_m"]]
+    obj, goal = obs["achieved_goal"], obs["desired_goal"]
+    to_goal = goal[:2] - obj[:2]
+    u = to_goal / max(float(np.linalg.norm(to_goal)), 1e-6)
+    behind = np.r_[obj[:2] - 0.06 * u, obj[2]]
+    if phase == 2:
+        off = ee[:2] - obj[:2]
+        if abs(off[0] * u[1] - off[1] * u[0]) > 0.02 or np.dot(off, u) > -0.02:
+            phase = 0
+    if phase == 0 and np.linalg.norm(ee[:2] - behind[:2]) < 0.015:
+        phase = 1
+    if phase == 1 and abs(ee[2] - behind[2]) < 0.01:
+        phase = 2
+    if phase == 0:  # above first: never sweep the object along on the way
+        target = np.r_[ee[:2], 0.10] if ee[2] < 0.06 else np.r_[behind[:2], 0.10]
+    elif phase == 1:
+        target = behind
+    else:
+        target = np.r_[obj[:2] + 0.04 * u, obj[2]] if np.linalg.norm(to_goal) > 0.02 else ee
+    return np.clip((target - ee) / 0.05, -1, 1), phase
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scripted_push_succeeds_in_ee_mode(backend: str) -> None:
+    """Push is solvable through ee control on both engines: the gripper gets down to the object and pushes it
+    (learned policies failing on Push is then a learning problem, not an unreachable object)."""
+    env = _make("Sim2Real/Push-v0", backend, control="ee")
+    successes = 0
+    for seed in range(10):
+        obs, info = env.reset(seed=seed)
+        phase = 0
+        for _ in range(50):
+            action, phase = _scripted_push_action(obs, phase)
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        successes += int(info["is_success"])
+    assert successes >= 7
 
 
 def test_render_rgb_array() -> None:
