@@ -50,6 +50,32 @@ def agent_spec(name: str) -> AgentSpec:
     return AGENTS[name]
 
 
+#: Exploration noise kinds: independent Gaussian per step, or Ornstein-Uhlenbeck (temporally correlated).
+ACTION_NOISE_TYPES = ("normal", "ou")
+#: OU noise's mean reversion per env step: a correlation time of about 7 steps (its std is ~1.9x sigma).
+OU_THETA = 0.15
+
+
+def _action_noise(name: str, spec: AgentSpec, env: Any, std: float, kind: object) -> Any:
+    """SB3 action noise for `action_noise_std` / `action_noise_type`, or None for std 0 (clear errors)."""
+    if kind not in ACTION_NOISE_TYPES:
+        raise ValueError(f"action_noise_type must be one of {list(ACTION_NOISE_TYPES)}, got {kind!r}")
+    if std < 0 or not np.isfinite(std):
+        raise ValueError(f"action_noise_std must be a finite number >= 0, got {std}")
+    if std == 0:
+        return None
+    if not spec.her:
+        raise ValueError(
+            f"agent {name!r} explores through its own action distribution; action_noise_std is for tqc_her and sac_her"
+        )
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    n = int(np.prod(env.action_space.shape))
+    if kind == "ou":
+        return OrnsteinUhlenbeckActionNoise(np.zeros(n), np.full(n, std), theta=OU_THETA, dt=1.0)
+    return NormalActionNoise(np.zeros(n), np.full(n, std))
+
+
 def build_agent(
     name: str,
     env: Any,
@@ -65,19 +91,11 @@ def build_agent(
     spec = agent_spec(name)
     kwargs = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
     her = kwargs.pop("her", None)
-    noise_std = float(kwargs.pop("action_noise_std", 0.0))
-    if noise_std < 0 or not np.isfinite(noise_std):
-        raise ValueError(f"action_noise_std must be a finite number >= 0, got {noise_std}")
-    if noise_std > 0:
-        if not spec.her:
-            raise ValueError(
-                f"agent {name!r} explores through its own action distribution; "
-                "action_noise_std is for tqc_her and sac_her"
-            )
-        from stable_baselines3.common.noise import NormalActionNoise
-
-        n = int(np.prod(env.action_space.shape))
-        kwargs["action_noise"] = NormalActionNoise(np.zeros(n), np.full(n, noise_std))
+    noise = _action_noise(
+        name, spec, env, float(kwargs.pop("action_noise_std", 0.0)), kwargs.pop("action_noise_type", "normal")
+    )
+    if noise is not None:
+        kwargs["action_noise"] = noise
     if spec.her:
         from stable_baselines3 import HerReplayBuffer
 

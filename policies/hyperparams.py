@@ -23,7 +23,8 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "learning_starts": 1000,
             "train_freq": 1,  # one update per env step (SB3's default; --set these to trade samples for compute)
             "gradient_steps": 1,
-            "action_noise_std": 0.0,  # Gaussian noise added to the actions while collecting (0: SAC's own only)
+            "action_noise_std": 0.0,  # noise added to the actions while collecting (0: SAC's own only)
+            "action_noise_type": "normal",  # or "ou": temporally correlated (Ornstein-Uhlenbeck, theta 0.15)
             "policy_kwargs": {"net_arch": [64, 64], "n_critics": 1},
             "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
             "normalize": False,  # the zoo normalizes Reach; BENCHMARKS.md's Reach results were measured without
@@ -38,7 +39,8 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "learning_starts": 1000,
             "train_freq": 1,  # one update per env step (SB3's default; --set these to trade samples for compute)
             "gradient_steps": 1,
-            "action_noise_std": 0.0,  # Gaussian noise added to the actions while collecting (0: SAC's own only)
+            "action_noise_std": 0.0,  # noise added to the actions while collecting (0: SAC's own only)
+            "action_noise_type": "normal",  # or "ou": temporally correlated (Ornstein-Uhlenbeck, theta 0.15)
             "policy_kwargs": {"net_arch": [512, 512, 512], "n_critics": 2},
             "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
             "normalize": False,

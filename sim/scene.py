@@ -12,7 +12,7 @@ Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 RGBA = tuple[float, float, float, float]
 
-#: Arm configuration the tasks start from (panda-gym's neutral pose), arm joints 1..7, rad.
+#: Arm configuration the tasks start from (panda-gym's neutral pose; Push starts lower), arm joints 1..7, rad.
 NEUTRAL_ARM_Q_RAD: tuple[float, ...] = (0.0, 0.41, 0.0, -1.85, 0.0, 2.26, 0.79)
 #: Default PD gains per arm joint (N m / rad and N m s / rad) and for each finger (N / m, N s / m).
 ARM_KP: tuple[float, ...] = (1000.0, 1000.0, 1000.0, 1000.0, 500.0, 500.0, 500.0)

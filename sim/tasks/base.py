@@ -46,6 +46,9 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     has_object = False
     goal_low_m = np.zeros(3)
     goal_high_m = np.zeros(3)
+    #: Arm joint positions every episode starts from (rad); ee mode keeps the gripper at the neutral pose's
+    #: orientation (pointing down) whatever the start.
+    start_arm_q_rad: tuple[float, ...] = NEUTRAL_ARM_Q_RAD
 
     def __init__(
         self,
@@ -87,7 +90,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         robot = self.sim.robot
         self._arm_lo, self._arm_hi = robot.arm_limits_rad[:, 0].copy(), robot.arm_limits_rad[:, 1].copy()
         self._finger_limits = robot.finger_limits_m
-        self._neutral_q = np.array(NEUTRAL_ARM_Q_RAD)
+        self._neutral_q = np.array(self.start_arm_q_rad)
         self._finger_closed = self._finger_limits[0] if not self.uses_gripper else self._finger_limits[1]
 
         n_act = (7 if control == "joint" else 3) + (1 if self.uses_gripper else 0)
@@ -108,7 +111,11 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.goal = np.zeros(3)
         self._arm_target = self._neutral_q.copy()
         self._finger_target = self._finger_closed
-        self._ee_down_quat = self.sim.robot.link_pose(robot.ee_link, self._neutral_q)[1]
+        self._ee_down_quat = self.sim.robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1]
+        #: Where the end-effector starts every episode (m, world frame).
+        self.start_ee_pos_m = self.sim.robot.link_pose(robot.ee_link, self._neutral_q)[0] + np.asarray(
+            scene.robot_base_pos_m
+        )
         self._last_q = np.concatenate([self._neutral_q, [self._finger_closed] * 2])
         self._prev_obs = np.zeros(observation_dim(obs_with_object), np.float32)
         self.effects = SignalEffects(obs_with_object)

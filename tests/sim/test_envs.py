@@ -138,6 +138,28 @@ def _scripted_push_action(obs: dict[str, np.ndarray], phase: int) -> tuple[np.nd
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_push_starts_low_and_clear_of_the_object(backend: str) -> None:
+    """FetchPush's start: the gripper low over the table, pointing down, the object at least the clearance
+    away in the table plane (random exploration from 0.18 m up never touched the object)."""
+    from sim.scene import NEUTRAL_ARM_Q_RAD
+    from sim.tasks.object_tasks import PUSH_OBJECT_CLEARANCE_M, PUSH_START_EE_HEIGHT_M
+
+    env = _make("Sim2Real/Push-v0", backend, control="ee")
+    ee = field_slices(True)["ee_pos_m"]
+    u = env.unwrapped
+    down = u.sim.robot.link_pose(u.sim.robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1]
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        assert abs(obs["observation"][ee][2] - PUSH_START_EE_HEIGHT_M) < 0.003
+        assert np.linalg.norm(obs["observation"][ee][:2] - u.start_ee_pos_m[:2]) < 0.003
+        assert np.linalg.norm(obs["achieved_goal"][:2] - obs["observation"][ee][:2]) >= PUSH_OBJECT_CLEARANCE_M - 0.003
+        assert abs(abs(float(np.dot(u.sim.ee_pose()[1], down))) - 1.0) < 1e-3  # same orientation as neutral
+    reach = _make("Sim2Real/Reach-v0", backend, control="ee")
+    obs, _ = reach.reset(seed=0)
+    assert obs["observation"][ee][2] > 0.15  # other tasks keep the neutral start
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_scripted_push_succeeds_in_ee_mode(backend: str) -> None:
     """Push is solvable through ee control on both engines: the gripper gets down to the object and pushes it
     (learned policies failing on Push is then a learning problem, not an unreachable object)."""

@@ -36,7 +36,7 @@ def test_the_two_core_push_case_updates_once_per_four_env_steps(tmp_path: Path) 
 
 
 def test_action_noise_std_explores_off_policy_agents_only(tmp_path: Path) -> None:
-    from stable_baselines3.common.noise import NormalActionNoise
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
     from policies.agents import build_agent
 
@@ -44,8 +44,17 @@ def test_action_noise_std_explores_off_policy_agents_only(tmp_path: Path) -> Non
     env = make_train_env(cfg, make_sampler(cfg))
     base = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")} | {"buffer_size": 1000}
     model = build_agent("tqc_her", env, base, seed=0, device="cpu")
-    assert isinstance(model.action_noise, NormalActionNoise)
+    assert isinstance(model.action_noise, OrnsteinUhlenbeckActionNoise)
     assert np.allclose(model.action_noise._sigma, [0.3, 0.3, 0.3]) and model.learning_starts == 10_000
+    normal = build_agent("tqc_her", env, base | {"action_noise_type": "normal"}, seed=0, device="cpu")
+    assert isinstance(normal.action_noise, NormalActionNoise)
+    # OU noise is correlated from step to step (the arm filters out independent noise); Gaussian is not
+    ou_draws = np.array([model.action_noise() for _ in range(4000)])[:, 0]
+    normal_draws = np.array([normal.action_noise() for _ in range(4000)])[:, 0]
+    assert np.corrcoef(ou_draws[:-1], ou_draws[1:])[0, 1] > 0.7
+    assert abs(np.corrcoef(normal_draws[:-1], normal_draws[1:])[0, 1]) < 0.1
+    with pytest.raises(ValueError, match="action_noise_type must be one of"):
+        build_agent("tqc_her", env, base | {"action_noise_type": "pink"}, seed=0, device="cpu")
     assert build_agent("tqc_her", env, base | {"action_noise_std": 0.0}, seed=0, device="cpu").action_noise is None
     with pytest.raises(ValueError, match="action_noise_std must be a finite number >= 0"):
         build_agent("tqc_her", env, base | {"action_noise_std": -0.1}, seed=0, device="cpu")

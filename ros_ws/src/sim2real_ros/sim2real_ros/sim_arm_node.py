@@ -15,7 +15,8 @@ the simulated robot differs from the training nominal) in real time and speaks w
   holds its measured position) or `forward_position_controller/commands` (std_msgs/Float64MultiArray: 7 values in
   arm joint order, held until the next one with NO timeout, as forward_command_controller does; wrong-length and
   non-finite messages are dropped). Targets are clamped to the joint limits. The fingers stay closed;
-* service `~/reset` (std_srvs/Trigger): the arm back to the neutral pose, a fresh randomization draw, no trajectory;
+* service `~/reset` (std_srvs/Trigger): the arm back to the task's start pose (neutral; Push: gripper low), a fresh
+  randomization draw, no trajectory;
 * `/diagnostics` at 1 Hz: status `<node name>: robot` (hardware_id `sim:<backend>`) with the counters of commands
   received (refused ones included), refused, cmd_timeout holds and resets, and the rates reached;
 * with `publish_clock`, `/clock` (rosgraph_msgs/Clock) with the simulated time, so other nodes can run with
@@ -324,7 +325,7 @@ class SimArmNode(Node):
         self.arm.rehome()
         self._camera_info = self._make_camera_info(self._camera_info.width, self._camera_info.height)
         self.counters["resets"] += 1
-        response.success, response.message = True, f"arm at the neutral pose (seed {seed})"
+        response.success, response.message = True, f"arm at the {self.task} start pose (seed {seed})"
         return response
 
     def _on_parameters_set(self, parameters: list[Parameter]) -> None:
