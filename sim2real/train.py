@@ -19,6 +19,9 @@ from sim2real.artifacts import write_json
 TASKS = {"reach": "Sim2Real/Reach-v0", "push": "Sim2Real/Push-v0", "pick_and_place": "Sim2Real/PickAndPlace-v0"}
 RANDOMIZERS = ("none", "uniform", "adr", "active")
 CONFIG_SCHEMA_VERSION = 1
+#: Observation normalisation divides by sqrt(var + NORM_EPSILON): a std floor of 0.1 as in HER's DDPG, so a field
+#: that barely varies (a resting object's velocity) is not blown up to the clip bound when it finally moves.
+NORM_EPSILON = 1e-2
 
 
 @dataclass(frozen=True)
@@ -272,7 +275,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         else:
             keys = [k for k in env.observation_space.spaces if not k.startswith("image_")]  # images stay uint8
             vecnorm = VecNormalize(
-                env, norm_obs=True, norm_obs_keys=keys, norm_reward=False, clip_obs=10.0, gamma=settings["gamma"]
+                env,
+                norm_obs=True,
+                norm_obs_keys=keys,
+                norm_reward=False,
+                clip_obs=10.0,
+                gamma=settings["gamma"],
+                epsilon=NORM_EPSILON,
             )
         env = vecnorm
     obs_fn = None if vecnorm is None else vecnorm.normalize_obs

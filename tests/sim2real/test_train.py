@@ -52,6 +52,26 @@ def test_resume_restores_the_observation_normaliser(tmp_path: Path) -> None:
     assert not np.allclose(before["keys"]["observation"]["mean"], after["keys"]["observation"]["mean"])
 
 
+def test_her_agent_normalises_without_blowing_up_still_fields(tmp_path: Path) -> None:
+    """HER with normalisation (push_uniform_cpu's setting): the resting object's quaternion barely varies, and a
+    small turn of it must read as a small change, not a jump to the clip bound (the std floor, NORM_EPSILON)."""
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    import sim  # noqa: F401  (registers the env ids)
+    from sim.observation import field_slices
+
+    run = train(_cfg(tmp_path, task="push", settings={**SMALL["tqc_her"], "normalize": True}), progress=False)
+    norm = VecNormalize.load(str(run / "vecnormalize.pkl"), DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0")]))
+    quat = field_slices(with_object=True)["object_quat_wxyz"]
+    obs = {k: rms.mean[None].astype(np.float32) for k, rms in norm.obs_rms.items()}
+    turned = {k: v.copy() for k, v in obs.items()}
+    turned["observation"][0, quat] += np.float32(0.02)  # a 2-degree turn's worth of quaternion change
+    change = norm.normalize_obs(turned)["observation"][0, quat] - norm.normalize_obs(obs)["observation"][0, quat]
+    assert np.all(np.abs(change) <= 0.2 + 1e-5), change
+    assert json.loads((run / "obs_normalization.json").read_text())["epsilon"] == pytest.approx(1e-2)
+
+
 def test_results_folder_has_curve_gif_and_tensorboard(tmp_path: Path) -> None:
     run = train(_cfg(tmp_path, eval_every_steps=100, gif=True, randomization="dynamics", randomizer="adr"), False)
     rows = (run / "evaluations.csv").read_text().splitlines()
