@@ -17,7 +17,7 @@ def learning_curve(path: Path, evals: list[dict[str, float]], title: str) -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=120, layout="constrained")
     steps = [r["step"] for r in evals]
     for kind, style in (("nominal", "-o"), ("randomized", "-s")):
         key = f"{kind}_success"
@@ -27,9 +27,8 @@ def learning_curve(path: Path, evals: list[dict[str, float]], title: str) -> Pat
     ax.set_ylabel("success rate")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    fig.legend(loc="outside lower center", ncol=2, frameon=False)  # below the axes: never over a curve
     ax.set_title(title)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
