@@ -35,8 +35,8 @@ WIDE_OBJECT_DYNAMICS = {
 #: noise (random actions move the gripper ~6 mm a step of the 25 mm they command); from Push's low start,
 #: random actions plus OU noise 0.3 move the object in ~7% of episodes, uniform ones alone in ~1%. Observations
 #: are normalised as HER's DDPG does (running mean/std, std floored at 0.1): without it a 500k-step run with the
-#: low start and OU noise ended where it began, at the 5% of goals that start met; with it, seeds 0 and 1 reached 15%
-#: and 40% randomized at 500k, and seed 0 53% continued to 800k (BENCHMARKS.md): it learns, but short of the 90% target.
+#: low start and OU noise ended where it began, at the 5% of goals that start met; with it the agent learns, though
+#: short of the 90% target (figures in BENCHMARKS.md).
 PUSH_ON_TWO_CORES: dict[str, Any] = {
     "normalize": True,
     "batch_size": 256,
