@@ -1,8 +1,8 @@
 """The policy bundle runtime: load an exported policy (policy.onnx + manifest.json) and run it.
 
 Imports numpy and onnxruntime only: no torch, no SB3, no pickle, nothing executed from the bundle. Loading checks
-the manifest's schema version and required fields and the ONNX file's SHA-256; running checks every input's
-name, shape and finiteness, and every output's finiteness.
+the manifest's schema version, every field of it (policies.manifest) and the ONNX file's SHA-256; running checks
+every input's name, shape and finiteness, and every output's finiteness.
 """
 
 from __future__ import annotations
@@ -15,30 +15,14 @@ from typing import Any
 
 import numpy as np
 
+# BundleError lives beside the validator (no import cycle); `from policies.bundle import BundleError` still works.
+from policies.manifest import MANIFEST_SCHEMA, BundleError, validate_manifest
+
 SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 ONNX = "policy.onnx"
-#: Fields every manifest holds (see the README's "Policy bundle" section).
-REQUIRED = (
-    "schema_version",
-    "policy",
-    "observation",
-    "action",
-    "outputs",
-    "joint_names",
-    "joint_limits_rad",
-    "robot",
-    "goal",
-    "control_rate_hz",
-    "camera",
-    "randomization",
-    "state",
-    "onnx_sha256",
-)
-
-
-class BundleError(ValueError):
-    """A bundle that must not run (missing or altered files, unknown schema) or an input it cannot take."""
+#: Fields every manifest holds (see the README's "Policy bundle" section; policies.manifest describes each).
+REQUIRED = tuple(MANIFEST_SCHEMA.required)
 
 
 def sha256_file(path: Path) -> str:
@@ -131,12 +115,7 @@ def load_bundle(path: str | Path) -> PolicyBundle:
         raise BundleError(
             f"{root / MANIFEST}: schema_version {version!r} is not {SCHEMA_VERSION}; re-export the policy"
         )
-    missing = [k for k in REQUIRED if k not in manifest]
-    if missing:
-        raise BundleError(f"{root / MANIFEST}: missing field(s) {missing}")
-    unknown = sorted(set(manifest) - set(REQUIRED) - {"created", "source"})
-    if unknown:
-        raise BundleError(f"{root / MANIFEST}: unknown field(s) {unknown}")
+    validate_manifest(manifest, str(root / MANIFEST))  # every field, nested: a wrong one fails here, not on the robot
     onnx_path = root / ONNX
     if not onnx_path.is_file():
         raise BundleError(f"{root}: no {ONNX}")

@@ -311,7 +311,8 @@ def test_state_policies_of_object_tasks_are_refused(reach_bundle: Path, tmp_path
     bad = tmp_path / "obj"
     shutil.copytree(reach_bundle, bad)
     m = json.loads((bad / "manifest.json").read_text())
-    next(i for i in m["observation"]["inputs"] if i["name"] == "observation")["shape"] = [34]
+    spec = next(i for i in m["observation"]["inputs"] if i["name"] == "observation")
+    spec.update(shape=[34], normalization=None)  # an object task's statistics would have 34 values
     (bad / "manifest.json").write_text(json.dumps(m))
     bundle = load_bundle(bad)
     with pytest.raises(ValueError, match="object's state"):
