@@ -12,13 +12,14 @@ every value the range can produce lies in the property's physical domain is the 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from randomization.atomic_files import write_atomic
 
 SCHEMA_VERSION = 1
 DISTRIBUTIONS = ("uniform", "loguniform", "normal", "truncnormal")
@@ -350,18 +351,7 @@ def _plain(arr: np.ndarray) -> float | list[float]:
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write `text` to `path` through a temp file in the same folder and a rename (never a half-written file)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode())
 
 
 #: Folder of the shipped spaces that `space_from` finds by bare name (`dynamics`, `object_dynamics`, `visual`).

@@ -1,31 +1,16 @@
-"""Writing result files atomically (temp file in the same folder, then rename)."""
+"""Writing result files atomically (temp file in the same folder, then rename), with the user's umask."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from randomization.atomic_files import write_atomic
 
-def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write bytes to `path` so readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+__all__ = ["write_atomic", "write_json"]
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write an object as indented JSON, atomically."""
-    return write_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+    """Write an object as indented JSON, atomically. Non-finite numbers are refused: NaN is not JSON."""
+    return write_atomic(path, (json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n").encode())
