@@ -28,6 +28,31 @@ class ExportError(RuntimeError):
     """The policy cannot be exported (unsupported kind) or its ONNX graph disagrees with torch."""
 
 
+#: The files a bundle folder holds; a folder with anything else is not one and export never replaces it.
+BUNDLE_FILES = frozenset({MANIFEST, ONNX})
+
+
+def check_bundle_target(out_dir: str | Path, force: bool = False) -> None:
+    """ExportError unless a bundle may be written to `out_dir`: a new path, an empty folder, or (force=True) a
+    folder holding a bundle and nothing else. Export never replaces a file or a folder of other things."""
+    out = Path(out_dir)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ExportError(f"--out {out} exists and is not a folder; choose another --out")
+    if not out.exists():
+        return
+    names = {p.name for p in out.iterdir()}
+    if not names:
+        return
+    others = sorted(names - BUNDLE_FILES)
+    if others or MANIFEST not in names:
+        raise ExportError(
+            f"--out {out} exists and is not a policy bundle (it holds {others[:5] or sorted(names)}); export never "
+            "replaces other files: choose a new --out"
+        )
+    if not force:
+        raise ExportError(f"--out {out} already holds a policy bundle; pass --force to replace it")
+
+
 def image_preprocessing(camera_hw: tuple[int, int], trained_hw: tuple[int, int]) -> dict[str, Any]:
     """How a camera frame (H, W) becomes the trained image (h, w): a centre crop to the trained aspect ratio (same
     vertical field of view when the width is cropped), an integer average pool, then bilinear resampling."""
@@ -125,6 +150,7 @@ def export_bundle(
     joint_target: dict[str, Any] | None = None,
     seed: int = 0,
     camera_hw: tuple[int, int] | None = None,
+    force: bool = False,
 ) -> Path:
     """Write the bundle of `model` (an SB3 algorithm with dict observations, feed-forward or LSTM) to out_dir.
 
@@ -134,7 +160,8 @@ def export_bundle(
     `manifest_fields`: policy, joint_names, joint_limits_rad, control_rate_hz, camera, randomization (and anything
     else REQUIRED that the exporter does not fill: it fills schema_version, observation, action, outputs and
     onnx_sha256). `normalization`: the run's obs_normalization.json data. `joint_target`: q_slice, step_rad,
-    limits_rad for joint control.
+    limits_rad for joint control. `out_dir` must be new or empty, or hold a bundle that `force` replaces
+    (check_bundle_target).
     """
     import torch
     from gymnasium import spaces
@@ -162,8 +189,9 @@ def export_bundle(
             raise ExportError(f"observation {k!r} has shape {shapes[k]}: export takes vectors and (3, h, w) images")
     if len(images) > 1:
         raise ExportError(f"one camera per bundle; this policy observes {sorted(images)}")
-    module = _graph(model.policy.to("cpu"), keys, normalization, joint_target, images)
     out = Path(out_dir)
+    check_bundle_target(out, force)
+    module = _graph(model.policy.to("cpu"), keys, normalization, joint_target, images)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -223,13 +251,26 @@ def export_bundle(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _check_parity(module, load_bundle(tmp), keys, normalization, seed, batch=4 if images else 64)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        _put_in_place(tmp, out, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _put_in_place(tmp: Path, out: Path, force: bool) -> None:
+    """Rename the finished bundle `tmp` to `out`; with force, the bundle already there (checked again now: only
+    bundle files) is moved aside first and deleted only once the new one is in place."""
+    check_bundle_target(out, force)
+    old = None
+    if out.exists() and any(out.iterdir()):
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        for name in BUNDLE_FILES:
+            (old / name).unlink(missing_ok=True)
+        old.rmdir()  # only bundle files were there: anything else makes this fail rather than delete it
 
 
 def _check_parity(

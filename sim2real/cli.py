@@ -10,7 +10,8 @@ from typing import Any
 
 def _refuse(console: Any, command: str, error: Exception) -> int:
     """Print a bad-input error of `sim2real <command>` (its message names the field) and return exit code 2."""
-    console.print(f"[red]sim2real {command}: {error.args[0] if error.args else error}")
+    message = error.args[0] if error.args else error
+    console.print(f"sim2real {command}: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
     return 2
 
 
@@ -95,12 +96,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace) -> object:
-    """A TrainConfig from --config (YAML/JSON experiment file), then the flags given on the command line."""
+    """A TrainConfig from --config (YAML/JSON experiment file), then the flags given on the command line. With
+    --resume the run's own config.json is the base instead of the defaults (train() refuses real changes)."""
     import dataclasses
 
     import yaml
 
-    from sim2real.train import TrainConfig, config_from_dict
+    from sim2real.train import ConfigError, TrainConfig, config_for_resume, config_from_dict
 
     data: dict[str, object] = {}
     if args.config:
@@ -109,22 +111,38 @@ def _train_config(args: argparse.Namespace) -> object:
             with open(path) as fh:
                 loaded = yaml.safe_load(fh) or {}
         except OSError as e:
-            raise SystemExit(f"sim2real train: cannot read --config {path}: {e}") from None
+            raise ConfigError(f"cannot read --config {path}: {e.strerror or e}") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            raise ConfigError(f"--config {path} is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
         if not isinstance(loaded, dict):
-            raise SystemExit(f"sim2real train: --config {path} must hold a mapping of config keys")
+            raise ConfigError(f"--config {path} must hold a mapping of config keys, got {type(loaded).__name__}")
         data.update(loaded)
     for fld in dataclasses.fields(TrainConfig):
         value = getattr(args, fld.name, None)
         if value is not None and fld.name != "settings":
             data[fld.name] = value
-    settings = dict(data.get("settings", {}) or {})  # type: ignore[call-overload]
+    settings = data.get("settings", {}) or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"settings must be a mapping of agent settings, got {settings!r}")
+    settings = dict(settings)
     for item in args.set or []:
         key, sep, raw = item.partition("=")
-        if not sep:
-            raise SystemExit(f"sim2real train: --set takes key=value, got {item!r}")
-        settings[key] = yaml.safe_load(raw)
+        if not sep or not key:
+            raise ConfigError(f"--set takes key=value, got {item!r}")
+        try:
+            settings[key] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item}: the value is not valid YAML") from None
     data["settings"] = settings
-    return config_from_dict(data, source=args.config or "command line")
+    source = args.config or "command line"
+    if args.resume:
+        naming = {k: v for k, v in data.items() if k in ("task", "agent", "randomization", "randomizer", "seed", "out")}
+        run = config_from_dict(naming, source=source).run_dir()  # the folder the flags name
+        given = {k: v for k, v in data.items() if k != "settings"}
+        return config_for_resume(run, {**given, "settings": settings}, source=source)
+    return config_from_dict(data, source=source)
 
 
 def _steps(text: str) -> int | None:
@@ -140,17 +158,39 @@ def _steps(text: str) -> int | None:
     return value
 
 
+def _positive(text: str) -> int:
+    """A positive whole number (episode counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sim2real.train import ConfigError, train
+    from sim2real.run_lock import RunLockedError
+    from sim2real.train import ConfigError, TrainingInterrupted, train
 
     console = Console(stderr=True)
     try:
         cfg = _train_config(args)
         run = train(cfg, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
-    except (ConfigError, KeyError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, KeyError, ValueError, FileNotFoundError, RunLockedError) as e:
         return _refuse(console, "train", e)
+    except TrainingInterrupted as e:
+        console.print(
+            f"sim2real train: {e.signal_name} at step {e.step}: checkpoint written to {e.checkpoint}; "
+            f"continue with: sim2real train --out {e.run} --resume",
+            style="yellow", markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        return 130
+    except KeyboardInterrupt:
+        console.print("sim2real train: aborted; the run keeps its last checkpoint (if it wrote one)", style="yellow")
+        return 130
     import json
 
     summary = json.loads((run / "summary.json").read_text())
@@ -158,7 +198,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     rates = ", ".join(
         f"{k.removesuffix('_success')} {100 * v:.0f}%" for k, v in final.items() if k.endswith("_success")
     )
-    console.print(f"trained {summary['steps']} steps in {summary['wall_s']:.0f} s; success: {rates}; results in {run}")
+    console.print(
+        f"trained {summary['steps']} steps in {summary['wall_s']:.0f} s on {summary['device']}; success: {rates}; "
+        f"results in {run}"
+    )
     return 0
 
 
@@ -175,7 +218,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if (Path(args.run) / "manifest.json").is_file():  # a policy bundle: run the exported ONNX graph
             from sim2real.export_run import evaluate_bundle
 
-            result = evaluate_bundle(Path(args.run), args.episodes, args.backend or "mujoco", args.randomization)
+            result = evaluate_bundle(
+                Path(args.run), args.episodes, args.backend or "mujoco", args.randomization, args.seed
+            )
         else:
             result = evaluate_run(Path(args.run), args.episodes, args.backend, args.randomization, args.seed)
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as e:
@@ -214,7 +259,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             if not (w.isdigit() and h.isdigit()):
                 raise ConfigError(f"--camera-size must be WIDTHxHEIGHT such as 640x480, got {args.camera_size!r}")
             size = (int(w), int(h))
-        path = export_run(Path(args.run), Path(args.out) if args.out else None, size)
+        path = export_run(Path(args.run), Path(args.out) if args.out else None, size, force=args.force)
     except (ConfigError, ExportError, FileNotFoundError) as e:
         return _refuse(console, "export", e)
     console.print(f"bundle written to [bold]{path}[/bold] (policy.onnx + manifest.json; ONNX matches torch)")
@@ -354,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         "policy bundle instead, runs the exported ONNX graph through the bundle runtime, as the robot would.",
     )
     ev.add_argument("run", help="a run folder written by sim2real train, or a policy bundle from sim2real export")
-    ev.add_argument("--episodes", type=int, default=50, help="episodes per scene kind")
+    ev.add_argument("--episodes", type=_positive, default=50, help="episodes per scene kind")
     ev.add_argument("--backend", choices=["mujoco", "pybullet"], default=None, help="default: the training engine")
     ev.add_argument("--randomization", default=None, help="preset or YAML (default: the training space)")
     ev.add_argument("--seed", type=int, default=20_000, help="first episode seed")
@@ -370,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("run", help="a run folder written by sim2real train")
     ex.add_argument("--out", default="", help="bundle folder (default bundles/<run name>)")
+    ex.add_argument(
+        "--force", action="store_true", help="replace the bundle already in --out (only a bundle, nothing else)"
+    )
     ex.add_argument(
         "--camera-size", dest="camera_size", default="", help="pixel policies: deployed camera WIDTHxHEIGHT (640x480)"
     )

@@ -143,7 +143,7 @@ def deploy_reach(console: Console, run: Path, goals: int = 10) -> None:
     from sim2real.export_run import export_run
 
     console.rule("[bold]deploy: export, then the policy node drives the simulated arm over ROS 2")
-    bundle = export_run(run, run.parent / "bundle")
+    bundle = export_run(run, run.parent / "bundle", force=True)  # the demo's own bundle of an earlier demo
     console.print(f"bundle (ONNX graph + manifest, parity with torch checked): [bold]{bundle}[/bold]")
     try:
         require_ros()
@@ -164,6 +164,19 @@ def deploy_reach(console: Console, run: Path, goals: int = 10) -> None:
     )
 
 
+#: Marks a folder the demo made: it replaces its own earlier output there and nothing anywhere else.
+DEMO_MARKER = ".sim2real-demo"
+
+
+def claim_demo_folder(out: Path) -> str | None:
+    """Mark `out` as the demo's (new, empty, or an earlier demo's); otherwise the reason it is refused."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / DEMO_MARKER).is_file())):
+        return f"--out {out} exists and is not a folder an earlier demo wrote; choose a new --out (nothing was changed)"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("written by sim2real demo; it replaces its own outputs in this folder\n")
+    return None
+
+
 def run_demo(out: str = "out/demo") -> int:
     """Build every task on both engines, print parity and a scripted reach, write the camera sheet."""
     import gymnasium as gym
@@ -171,6 +184,10 @@ def run_demo(out: str = "out/demo") -> int:
     import sim
 
     console = Console()
+    error = claim_demo_folder(Path(out))
+    if error:
+        Console(stderr=True).print(f"[red]sim2real demo: {error}")
+        return 2
     t0 = time.perf_counter()
     console.rule("[bold]sim2real demo: simulation core")
     tasks = Table(title="every task on both engines (state observations, 20 random steps)")

@@ -19,6 +19,19 @@ class DeployError(ValueError):
     """A deployment that cannot start (no bundle, no ROS 2, a bad argument); the message says which."""
 
 
+def verified_manifest(bundle: Path) -> dict[str, Any]:
+    """The manifest of a bundle that loads and verifies (the whole manifest, the ONNX file's SHA-256), checked
+    before any node starts rather than after the node's activation timeout; DeployError says what is wrong."""
+    if not (bundle / "manifest.json").is_file():
+        raise DeployError(f"{bundle}: not a policy bundle (no manifest.json); make one with `sim2real export RUN`")
+    from policies.bundle import BundleError, load_bundle
+
+    try:
+        return load_bundle(bundle).manifest
+    except BundleError as e:
+        raise DeployError(f"the bundle does not verify: {e}") from None
+
+
 def launch_arguments(
     bundle: Path,
     sim: bool,
@@ -32,8 +45,7 @@ def launch_arguments(
     trigger: str = "timer",
 ) -> list[str]:
     """`sim2real launch` arguments: the launch file, then name:=value pairs."""
-    if not (bundle / "manifest.json").is_file():
-        raise DeployError(f"{bundle}: not a policy bundle (no manifest.json); make one with `sim2real export RUN`")
+    manifest = verified_manifest(bundle)
     if controller not in ("joint_trajectory", "forward_position"):
         raise DeployError(f"--controller must be joint_trajectory or forward_position, got {controller!r}")
     if trigger not in ("timer", "image"):
@@ -50,7 +62,7 @@ def launch_arguments(
         args.append(f"params_file:={Path(params_file).resolve()}")
     if sim:
         sim_args = [f"backend:={backend}", f"randomization:={randomization}"]
-        camera = json.loads((bundle / "manifest.json").read_text()).get("camera")
+        camera = manifest.get("camera")
         if camera and sim_camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
             sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera['width']}", f"image_height:={camera['height']}"]
         return [str(LAUNCH_DIR / "deploy_sim.launch.yaml"), *args, *sim_args]
@@ -134,7 +146,7 @@ def run_goals(
     require_ros()
     from sim2real_ros.goal_episodes import run_goal_episodes
 
-    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest = verified_manifest(bundle)
     if camera not in ("sim", "replay"):
         raise DeployError(f"camera must be sim or replay, got {camera!r}")
     replay = replay_frame(manifest, backend) if camera == "replay" and manifest["camera"] else None

@@ -10,11 +10,36 @@ from typing import Any
 from sim2real.train import ConfigError, config_from_dict, make_train_env
 
 
-def export_run(run: Path, out: Path | None = None, camera_size: tuple[int, int] | None = None) -> Path:
+def is_run_folder(path: Path) -> bool:
+    """True for a folder `sim2real train` wrote (its config.json with checkpoints or a final model)."""
+    return (path / "config.json").is_file() and ((path / "checkpoints").is_dir() or (path / "model.zip").is_file())
+
+
+def check_export_target(run: Path, out: Path, force: bool) -> None:
+    """ExportError unless a bundle of `run` may go to `out`: never into or over a run folder (the run itself or
+    any folder inside one), and otherwise as policies.export.check_bundle_target says."""
+    from policies.export import ExportError, check_bundle_target
+
+    target = out.resolve()
+    for folder in (target, *target.parents):
+        if is_run_folder(folder):
+            raise ExportError(
+                f"--out {out} is {'the run folder' if folder == target else 'inside the run folder'} {folder}; "
+                "bundles go outside runs (default bundles/<run name>)"
+            )
+    if run.resolve() in target.parents or run.resolve() == target:
+        raise ExportError(f"--out {out} is inside the run {run}; bundles go outside runs")
+    check_bundle_target(out, force)
+
+
+def export_run(
+    run: Path, out: Path | None = None, camera_size: tuple[int, int] | None = None, force: bool = False
+) -> Path:
     """Export the final model of `run` to `out` (default bundles/<run name>); returns the bundle folder.
 
     Pixel policies take camera frames of `camera_size` (width, height; default the trained image size) with the
-    training camera's vertical field of view; the graph crops and resamples them to the trained size."""
+    training camera's vertical field of view; the graph crops and resamples them to the trained size. `out` must
+    be new or empty, or hold a bundle that `force` replaces; it is never a run folder or inside one."""
     import numpy as np
 
     from policies.agents import agent_spec, load_agent
@@ -27,6 +52,8 @@ def export_run(run: Path, out: Path | None = None, camera_size: tuple[int, int] 
 
     if not (run / "config.json").is_file() or not (run / "model.zip").is_file():
         raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
+    out = out or Path("bundles") / run.name
+    check_export_target(run, out, force)
     cfg = config_from_dict(json.loads((run / "config.json").read_text()), source=str(run / "config.json"))
     env = make_train_env(cfg, None) if agent_spec(cfg.agent).her else None
     model = load_agent(cfg.agent, str(run / "model.zip"), env, device="cpu")
@@ -98,9 +125,7 @@ def export_run(run: Path, out: Path | None = None, camera_size: tuple[int, int] 
     if cfg.control == "joint":
         joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
     normalization = json.loads(norm_path.read_text()) if norm_path.is_file() else None
-    return export_bundle(
-        model, out or Path("bundles") / run.name, fields, normalization, joint_target, cfg.seed, camera_hw
-    )
+    return export_bundle(model, out, fields, normalization, joint_target, cfg.seed, camera_hw, force=force)
 
 
 def _task_class(env_id: str) -> Any:
@@ -127,7 +152,9 @@ def evaluate_bundle(
     import sim  # noqa: F401
     from policies.bundle import load_bundle
     from sim2real.train import TASKS, TrainConfig, make_sampler
+    from sim2real.train_config import check_episodes
 
+    check_episodes(episodes)
     bundle = load_bundle(bundle_dir)
     policy = bundle.manifest["policy"]
     space = randomization if randomization is not None else ""
@@ -136,7 +163,13 @@ def evaluate_bundle(
     camera = bundle.manifest["camera"]
     pixels: dict[str, Any] = {"obs_mode": "pixels", "image_size": (camera["width"], camera["height"])} if camera else {}
     env = gym.make(TASKS[cfg.task], backend=backend, control=cfg.control, randomization=sampler, **pixels)
-    result: dict[str, Any] = {"bundle": str(bundle_dir), "backend": backend, "randomization": space or None}
+    result: dict[str, Any] = {
+        "bundle": str(bundle_dir),
+        "backend": backend,
+        "randomization": space or None,
+        "episodes": episodes,
+        "seed": seed,
+    }
     for kind in ("nominal", "randomized") if sampler is not None else ("nominal",):
         wins = []
         for ep in range(episodes):

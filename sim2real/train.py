@@ -6,159 +6,36 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import signal
+import sys
+import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim2real.artifacts import write_json
+from sim2real.train_config import (  # noqa: F401  (re-exported: the pipeline's config names live here too)
+    CONFIG_SCHEMA_VERSION,
+    RANDOMIZERS,
+    TASKS,
+    ConfigError,
+    TrainConfig,
+    check_episodes,
+    config_for_resume,
+    config_from_dict,
+    resolve,
+    resume_changes,
+    saved_config,
+)
 
-#: Task name -> gymnasium id.
-TASKS = {"reach": "Sim2Real/Reach-v0", "push": "Sim2Real/Push-v0", "pick_and_place": "Sim2Real/PickAndPlace-v0"}
-RANDOMIZERS = ("none", "uniform", "adr", "active")
-CONFIG_SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from sim2real.checkpoints import Checkpoint
+
 #: Observation normalisation divides by sqrt(var + NORM_EPSILON): a std floor of 0.1 as in HER's DDPG, so a field
 #: that barely varies (a resting object's velocity) is not blown up to the clip bound when it finally moves.
 NORM_EPSILON = 1e-2
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training experiment. Every field has a default that works; a user who names only the task gets the
-    tuned agent for it."""
-
-    task: str = "reach"
-    """reach | push | pick_and_place."""
-    agent: str = "tqc_her"
-    """tqc_her | sac_her | ppo | recurrent_ppo (policies.agents)."""
-    backend: str = "mujoco"
-    """Engine the policy trains in: mujoco | pybullet."""
-    control: str = "ee"
-    """Action space: ee (end-effector deltas) | joint (joint-target deltas)."""
-    obs_mode: str = "state"
-    """state | pixels | both."""
-    reward: str = "auto"
-    """sparse | dense | auto: sparse for HER agents (HER relabels goals), dense (minus the distance) for PPO."""
-    randomization: str = ""
-    """A preset name (dynamics, object_dynamics, visual) or a randomization YAML path; empty: none."""
-    randomizer: str = "uniform"
-    """How the space is sampled: uniform | adr | active | none."""
-    randomizer_settings: dict[str, Any] = field(default_factory=dict)
-    """ADRConfig / ActiveDRConfig fields for the adr and active randomizers (e.g. buffer_size, step_fraction)."""
-    her_strategy: str = "future"
-    """HER goal selection for goal-conditioned agents: future | final | episode."""
-    seed: int = 0
-    """Seed of the envs, the agent and the sampler."""
-    steps: int | None = None
-    """Env steps to train; None: the agent's tuned budget for the task (policies.hyperparams)."""
-    n_envs: int = 1
-    """Envs stepped together; in this process (one shared sampler: what ADR and Active DR need) unless subproc."""
-    subproc: bool = False
-    """Step the n_envs in worker processes (SubprocVecEnv; uniform DR or none: each worker draws on its own)."""
-    eval_every_steps: int = 2000
-    """Evaluate (nominal and randomized) every this many env steps; 0 disables periodic evaluation."""
-    eval_episodes: int = 20
-    """Episodes per evaluation and scene kind."""
-    checkpoint_every_steps: int = 10_000
-    """Write an atomic checkpoint every this many env steps; 0 only at the end."""
-    save_replay_buffer: bool = False
-    """Store the replay buffer in checkpoints (exact resume of off-policy agents; large)."""
-    out: str = ""
-    """Results folder; default runs/<task>-<agent>-<randomizer>-s<seed>."""
-    device: str = "auto"
-    """Torch device: auto | cpu | cuda."""
-    settings: dict[str, Any] = field(default_factory=dict)
-    """Overrides of the agent's tuned settings (policies.hyperparams keys only; unknown keys are errors)."""
-    gif: bool = True
-    """Write a short rollout GIF of the final policy to the results folder."""
-
-    def run_dir(self) -> Path:
-        return Path(self.out or f"runs/{self.task}-{self.agent}-{self.randomizer_name()}-s{self.seed}")
-
-    def randomizer_name(self) -> str:
-        return "none" if not self.randomization or self.randomizer == "none" else self.randomizer
-
-
-class ConfigError(ValueError):
-    """A training config that cannot run; the message names the field."""
-
-
-def config_from_dict(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
-    """A TrainConfig from plain data (a resolved config.json, a YAML experiment); unknown keys are errors."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    data = {k: v for k, v in data.items() if k != "schema_version"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown config key(s) {unknown}; known: {sorted(known)}")
-    return TrainConfig(**data)
-
-
-def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
-    """Check every field before anything runs; returns the config with the budget filled in and the agent's
-    settings (tuned defaults with the overrides applied)."""
-    from policies.agents import AGENTS, HER_STRATEGIES
-    from policies.hyperparams import defaults
-
-    def choice(name: str, value: object, allowed: Any) -> None:
-        if value not in allowed:
-            raise ConfigError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
-
-    choice("task", cfg.task, TASKS)
-    choice("agent", cfg.agent, AGENTS)
-    choice("backend", cfg.backend, ("mujoco", "pybullet"))
-    choice("control", cfg.control, ("ee", "joint"))
-    choice("obs_mode", cfg.obs_mode, ("state", "pixels", "both"))
-    choice("reward", cfg.reward, ("auto", "sparse", "dense"))
-    choice("randomizer", cfg.randomizer, RANDOMIZERS)
-    choice("her_strategy", cfg.her_strategy, HER_STRATEGIES)
-    if cfg.steps is not None and (not isinstance(cfg.steps, int) or cfg.steps <= 0):
-        raise ConfigError(
-            f"steps must be a positive number of env steps, got {cfg.steps!r} (a budget of 0 trains nothing)"
-        )
-    for name in ("eval_every_steps", "checkpoint_every_steps"):
-        if getattr(cfg, name) < 0:
-            raise ConfigError(f"{name} must be >= 0, got {getattr(cfg, name)}")
-    if cfg.subproc and cfg.randomizer_name() in ("adr", "active"):
-        raise ConfigError(f"subproc: {cfg.randomizer} keeps one learning state for all envs; use in-process envs")
-    if cfg.n_envs < 1 or cfg.eval_episodes < 1:
-        raise ConfigError(f"n_envs and eval_episodes must be >= 1, got {cfg.n_envs} and {cfg.eval_episodes}")
-    if cfg.randomizer in ("adr", "active") and not cfg.randomization:
-        raise ConfigError(f"randomizer {cfg.randomizer!r} needs a randomization space (preset or YAML)")
-    if cfg.randomizer_settings:
-        from randomization import ADRConfig
-        from randomization.active import ActiveDRConfig
-
-        known_cfg = {"adr": ADRConfig, "active": ActiveDRConfig}.get(cfg.randomizer)
-        if known_cfg is None:
-            raise ConfigError(f"randomizer_settings apply to adr and active only, not {cfg.randomizer!r}")
-        try:
-            known_cfg(**cfg.randomizer_settings)
-        except TypeError as e:
-            raise ConfigError(f"randomizer_settings: {e}") from None
-    settings = defaults(cfg.agent, cfg.task)
-    for key, value in cfg.settings.items():
-        if key not in settings:
-            raise ConfigError(f"settings: unknown key {key!r} for {cfg.agent}; known: {sorted(settings)}")
-        settings[key] = value
-    if "her" in settings:
-        settings["her"] = {**settings["her"], "goal_selection_strategy": cfg.her_strategy}
-    steps = cfg.steps if cfg.steps is not None else int(settings["total_steps"])
-    if cfg.obs_mode != "state" and "buffer_size" in settings:
-        # a replay buffer of images: observation and next observation, uint8, per camera
-        size = int(settings["buffer_size"]) * 2 * 3 * 84 * 84
-        if size > 8 * 1024**3:
-            raise ConfigError(
-                f"obs_mode={cfg.obs_mode!r} with buffer_size {settings['buffer_size']}: the replay buffer would hold "
-                f"{size / 1024**3:.0f} GB of 84x84 images; pass e.g. --set buffer_size=100000"
-            )
-    if cfg.randomization:
-        from randomization import space_from
-
-        space_from(cfg.randomization)  # parse errors now, before any env is built
-    reward = cfg.reward if cfg.reward != "auto" else ("sparse" if AGENTS[cfg.agent].her else "dense")
-    return dataclasses.replace(cfg, steps=steps, reward=reward), settings
 
 
 # -- envs ----------------------------------------------------------------------------------------------------
@@ -194,10 +71,14 @@ def make_train_env(cfg: TrainConfig, sampler: Any) -> Any:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+    workers = cfg.subproc and cfg.n_envs > 1
+
     def factory(rank: int) -> Any:
         def make() -> Any:
             import sim  # noqa: F401  (registers the ids, also in a worker process)
 
+            if workers:  # Ctrl-C reaches the whole process group: the trainer stops the workers, not the signal
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             own = make_sampler(cfg, seed_offset=2 + rank) if cfg.subproc else sampler
             env = Monitor(gym.make(TASKS[cfg.task], **env_kwargs(cfg, own)), info_keywords=("is_success",))
             env.reset(seed=cfg.seed + rank)
@@ -206,7 +87,7 @@ def make_train_env(cfg: TrainConfig, sampler: Any) -> Any:
         return make
 
     factories = [factory(i) for i in range(cfg.n_envs)]
-    vec = SubprocVecEnv(factories) if cfg.subproc and cfg.n_envs > 1 else DummyVecEnv(factories)
+    vec = SubprocVecEnv(factories) if workers else DummyVecEnv(factories)
     vec.seed(cfg.seed)
     return vec
 
@@ -229,35 +110,159 @@ def evaluate(
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped a training run; the step it reached was checkpointed first."""
+
+    def __init__(self, run: Path, step: int, checkpoint: Path, signal_name: str) -> None:
+        super().__init__(f"{signal_name}: stopped at step {step}; checkpoint {checkpoint}")
+        self.run, self.step, self.checkpoint, self.signal_name = run, step, checkpoint, signal_name
+
+
+class _StopOnSignal:
+    """While entered (main thread only), SIGINT and SIGTERM set `signum` instead of killing: the training loop
+    polls it, stops after the env step it is in and writes a checkpoint. A second signal aborts at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.saving = False
+        """True while the final checkpoint is written: further signals wait for it (only SIGKILL cuts it short)."""
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.saving:
+            print(f"\n{signal.Signals(signum).name}: writing the checkpoint, a moment", file=sys.stderr, flush=True)
+            return
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(
+            f"\n{signal.Signals(signum).name}: stopping after this step and writing a checkpoint "
+            "(signal again to abort without one)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous.clear()
+
+
+def _check_device(device: str) -> None:
+    """ConfigError for a CUDA device torch cannot see (no silent fallback: the run records the device it used)."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {device!r}: torch {torch.__version__} sees no CUDA device on this machine; "
+                "use --device cpu (or auto, which takes the GPU when there is one)"
+            )
+
+
+def _check_fresh_folder(run: Path) -> None:
+    """ConfigError unless `run` is new or empty: a fresh run never writes into a run or a folder of other files."""
+    from sim2real.run_lock import LOCK_FILE
+
+    if run.exists() and not run.is_dir():
+        raise ConfigError(f"--out {run} is a file, not a folder")
+    if saved_config(run) is not None:
+        raise ConfigError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+    others = sorted(p.name for p in run.iterdir() if p.name != LOCK_FILE) if run.is_dir() else []
+    if others:
+        raise ConfigError(
+            f"--out {run} is not empty and is not a sim2real run (it holds {others[:5]}); choose a new or empty folder"
+        )
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train as configured (or continue the run in cfg's folder from its last checkpoint); returns the run dir."""
+    """Train as configured (or continue the run in cfg's folder from its last checkpoint); returns the run dir.
+
+    Every check runs before the folder is made; the folder is locked while training (RunLockedError names the
+    holder); a run refused during setup leaves nothing behind; SIGINT/SIGTERM checkpoint and raise
+    TrainingInterrupted. On resume only a larger `steps` may differ from the run's config (ConfigError otherwise).
+    """
+    from sim2real.run_lock import RunLock
+
+    cfg, settings = resolve(cfg)
+    _check_device(cfg.device)
+    run = cfg.run_dir()
+    if resume:
+        if not run.is_dir() or saved_config(run) is None:
+            raise ConfigError(f"--resume: {run} holds no config.json; nothing to resume")
+    else:
+        _check_fresh_folder(run)
+    created = not run.exists()
+    run.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run).acquire()
+    try:
+        return _train_locked(cfg, settings, run, resume, progress)
+    except BaseException:
+        if not resume and saved_config(run) is None:  # refused or stopped before training began: leave nothing
+            if created:
+                import shutil
+
+                shutil.rmtree(run, ignore_errors=True)
+            else:
+                lock.path.unlink(missing_ok=True)
+        raise
+    finally:
+        lock.release()
+
+
+def _resume_point(cfg: TrainConfig, run: Path) -> tuple[Checkpoint, bool]:
+    """The checkpoint to continue `run` from, and whether the budget grows (config.json is then rewritten);
+    ConfigError for any other change, a finished run, or a run with no checkpoint."""
+    from sim2real import checkpoints
+
+    saved = saved_config(run) or {}
+    changes = resume_changes(saved, cfg)
+    if changes:
+        raise ConfigError(
+            f"--resume may change only --steps (to a larger budget), but this would change {'; '.join(changes)}. "
+            "Resume with the run's own settings (flags left out keep them), or train a new run with another --out"
+        )
+    try:
+        ckpt, warnings = checkpoints.load_latest(run)
+    except checkpoints.CheckpointError as e:
+        raise ConfigError(
+            f"--resume: {e} (a run stopped before its first checkpoint cannot resume: delete {run} yourself or "
+            "choose another --out)"
+        ) from None
+    for w in warnings:
+        print(f"warning: skipped a checkpoint that does not verify: {w}")
+    saved_steps, steps = int(saved.get("steps") or 0), int(cfg.steps or 0)
+    if steps < saved_steps:
+        raise ConfigError(f"--resume: --steps {steps} is fewer than the run's budget of {saved_steps}; resume may only "
+                          "raise it")  # fmt: skip
+    finished = (run / "summary.json").is_file() and (run / "model.zip").is_file() and ckpt.step >= steps
+    if finished:
+        raise ConfigError(
+            f"--resume: {run} has finished its {saved_steps} steps; pass a larger --steps to train on (nothing changed)"
+        )
+    if steps > saved_steps:
+        print(f"extending {run} from {saved_steps} to {steps} steps (config.json records the new budget)")
+    return ckpt, steps > saved_steps
+
+
+def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume: bool, progress: bool) -> Path:
+    """train() once the checks passed and the folder is locked."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     from policies.agents import agent_spec, build_agent, load_agent
     from sim2real import checkpoints
 
-    cfg, settings = resolve(cfg)
     total_steps = int(cfg.steps or 0)  # resolve() filled it in
-    run = cfg.run_dir()
-    ckpt = None
+    ckpt: Checkpoint | None = None
+    grows = False
     if resume:
-        saved = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else None
-        if saved is None:
-            raise ConfigError(f"--resume: {run} holds no config.json; nothing to resume")
-        for key in ("task", "agent", "backend", "control", "obs_mode", "reward", "randomization", "randomizer"):
-            if saved.get(key) != getattr(cfg, key):
-                raise ConfigError(
-                    f"--resume: {run} is a run with {key}={saved.get(key)!r}, not {getattr(cfg, key)!r}; "
-                    "resume it with its own settings or pick another --out"
-                )
-        ckpt, warnings = checkpoints.load_latest(run)
-        for w in warnings:
-            print(f"warning: skipped a checkpoint that does not verify: {w}")
-    elif (run / "checkpoints").exists():
-        raise ConfigError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
-    run.mkdir(parents=True, exist_ok=True)
-    write_json(run / "config.json", {"schema_version": CONFIG_SCHEMA_VERSION, **dataclasses.asdict(cfg)})
-    write_json(run / "settings.json", settings)
+        ckpt, grows = _resume_point(cfg, run)
 
     spec = agent_spec(cfg.agent)
     sampler = make_sampler(cfg)
@@ -287,7 +292,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     obs_fn = None if vecnorm is None else vecnorm.normalize_obs
     tb = str(run / "tensorboard")
     if ckpt is None:
-        model = build_agent(cfg.agent, env, agent_settings, cfg.seed, tensorboard_log=tb, device=cfg.device)
+        try:
+            model = build_agent(cfg.agent, env, agent_settings, cfg.seed, tensorboard_log=tb, device=cfg.device)
+        except Exception as e:  # a setting our checks let through but the library refuses (SB3 asserts some)
+            raise ConfigError(f"settings: the {cfg.agent} agent refused them: {type(e).__name__}: {e}") from None
     else:
         model = load_agent(cfg.agent, str(ckpt.file(checkpoints.MODEL)), env, device=cfg.device)
         model.tensorboard_log = tb
@@ -326,6 +334,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 f.write(json.dumps({"step": step, "entropy": sampler.entropy(), "ranges": ranges}) + "\n")
         return row
 
+    stop = _StopOnSignal()
+
     class Hooks(BaseCallback):
         """Evaluation, checkpoints, randomization logging and the progress bar, on env-step counts."""
 
@@ -346,6 +356,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 self.bar = tqdm(total=total_steps, initial=done_steps, unit="step", dynamic_ncols=True)
 
         def _on_step(self) -> bool:
+            if stop.signum is not None:  # SIGINT/SIGTERM: stop here, train() checkpoints this step
+                return False
             for info in self.locals.get("infos", []):
                 if "episode" in info:
                     self.recent = (self.recent + [float(info.get("is_success", 0.0))])[-50:]
@@ -380,17 +392,30 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             "task": cfg.task,
             "agent": cfg.agent,
             "seed": cfg.seed,
+            "device": str(model.device),
             "wall_s": wall_before + time.perf_counter() - t0,
         }
         return checkpoints.save_checkpoint(run, step, model, state, vecnorm, cfg.save_replay_buffer, extra)
 
+    # the config is written once everything is built: a refused run leaves no config behind, a resume rewrites it
+    # only when the budget grows
+    if not resume or grows:
+        write_json(run / "config.json", {"schema_version": CONFIG_SCHEMA_VERSION, **dataclasses.asdict(cfg)})
+    if not resume:
+        write_json(run / "settings.json", settings)
     t0 = time.perf_counter()
     remaining = total_steps - done_steps
-    if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=Hooks(), reset_num_timesteps=ckpt is None, tb_log_name="run")
+    with stop:
+        if remaining > 0:
+            model.learn(remaining, callback=Hooks(), reset_num_timesteps=ckpt is None, tb_log_name="run")
+        final_step = int(model.num_timesteps)
+        stop.saving = True
+        path = save(final_step)
+    if stop.signum is not None:
+        eval_env.close()
+        env.close()
+        raise TrainingInterrupted(run, final_step, path, signal.Signals(stop.signum).name)
     wall_s = wall_before + time.perf_counter() - t0
-    final_step = int(model.num_timesteps)
-    save(final_step)
     model.save(run / "model.zip")
     final = run_eval(final_step) if not evals or evals[-1]["step"] != final_step else evals[-1]
     if sampler is not None:
@@ -457,8 +482,10 @@ def evaluate_run(
     (sim-to-sim transfer) or under another randomization space; returns and records the figures."""
     import gymnasium as gym
 
+    import sim  # noqa: F401  (registers the env ids: a run without randomization builds no sampler that would)
     from policies.agents import agent_spec, load_agent
 
+    check_episodes(episodes)
     cfg_path = run / "config.json"
     if not cfg_path.is_file() or not (run / "model.zip").is_file():
         raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
@@ -482,7 +509,13 @@ def evaluate_run(
         norm = VecNormalize.load(str(run / "vecnormalize.pkl"), make_train_env(cfg, None))
         norm.training = False
         obs_fn = norm.normalize_obs
-    result: dict[str, Any] = {"run": str(run), "backend": cfg.backend, "randomization": cfg.randomization}
+    result: dict[str, Any] = {
+        "run": str(run),
+        "backend": cfg.backend,
+        "randomization": cfg.randomization,
+        "episodes": episodes,
+        "seed": seed,
+    }
     kinds = ("nominal", "randomized") if cfg.randomizer_name() != "none" else ("nominal",)
     for kind in kinds:
         result[kind] = evaluate(model, env, episodes, kind == "nominal", seed, spec.recurrent, obs_fn)

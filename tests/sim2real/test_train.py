@@ -136,7 +136,7 @@ def test_resume_continues_the_run_from_its_checkpoint(tmp_path: Path) -> None:
 
 def test_resume_refuses_a_run_of_another_task_and_fresh_runs_refuse_an_existing_folder(tmp_path: Path) -> None:
     train(_cfg(tmp_path, steps=60), progress=False)
-    with pytest.raises(ConfigError, match="task='reach', not 'push'"):
+    with pytest.raises(ConfigError, match=r"task='push' \(the run has 'reach'\)"):
         train(_cfg(tmp_path, steps=120, task="push"), resume=True, progress=False)
     with pytest.raises(ConfigError, match="already holds a run"):
         train(_cfg(tmp_path, steps=60), progress=False)

@@ -1,0 +1,235 @@
+"""The training config: `TrainConfig` (one experiment, every field with a default that works), its parsing from
+plain data, the checks that run before anything is built (names, types, ranges, every agent setting), and the
+rules of `--resume` (only a larger budget may change)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Task name -> gymnasium id.
+TASKS = {"reach": "Sim2Real/Reach-v0", "push": "Sim2Real/Push-v0", "pick_and_place": "Sim2Real/PickAndPlace-v0"}
+RANDOMIZERS = ("none", "uniform", "adr", "active")
+CONFIG_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training experiment. Every field has a default that works; a user who names only the task gets the
+    tuned agent for it."""
+
+    task: str = "reach"
+    """reach | push | pick_and_place."""
+    agent: str = "tqc_her"
+    """tqc_her | sac_her | ppo | recurrent_ppo (policies.agents)."""
+    backend: str = "mujoco"
+    """Engine the policy trains in: mujoco | pybullet."""
+    control: str = "ee"
+    """Action space: ee (end-effector deltas) | joint (joint-target deltas)."""
+    obs_mode: str = "state"
+    """state | pixels | both."""
+    reward: str = "auto"
+    """sparse | dense | auto: sparse for HER agents (HER relabels goals), dense (minus the distance) for PPO."""
+    randomization: str = ""
+    """A preset name (dynamics, object_dynamics, visual) or a randomization YAML path; empty: none."""
+    randomizer: str = "uniform"
+    """How the space is sampled: uniform | adr | active | none."""
+    randomizer_settings: dict[str, Any] = field(default_factory=dict)
+    """ADRConfig / ActiveDRConfig fields for the adr and active randomizers (e.g. buffer_size, step_fraction)."""
+    her_strategy: str = "future"
+    """HER goal selection for goal-conditioned agents: future | final | episode."""
+    seed: int = 0
+    """Seed of the envs, the agent and the sampler."""
+    steps: int | None = None
+    """Env steps to train; None: the agent's tuned budget for the task (policies.hyperparams)."""
+    n_envs: int = 1
+    """Envs stepped together; in this process (one shared sampler: what ADR and Active DR need) unless subproc."""
+    subproc: bool = False
+    """Step the n_envs in worker processes (SubprocVecEnv; uniform DR or none: each worker draws on its own)."""
+    eval_every_steps: int = 2000
+    """Evaluate (nominal and randomized) every this many env steps; 0 disables periodic evaluation."""
+    eval_episodes: int = 20
+    """Episodes per evaluation and scene kind."""
+    checkpoint_every_steps: int = 10_000
+    """Write an atomic checkpoint every this many env steps; 0 only at the end."""
+    save_replay_buffer: bool = False
+    """Store the replay buffer in checkpoints (exact resume of off-policy agents; large)."""
+    out: str = ""
+    """Results folder; default runs/<task>-<agent>-<randomizer>-s<seed>."""
+    device: str = "auto"
+    """Torch device: auto | cpu | cuda."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the agent's tuned settings (policies.hyperparams keys only; unknown keys are errors)."""
+    gif: bool = True
+    """Write a short rollout GIF of the final policy to the results folder."""
+
+    def run_dir(self) -> Path:
+        return Path(self.out or f"runs/{self.task}-{self.agent}-{self.randomizer_name()}-s{self.seed}")
+
+    def randomizer_name(self) -> str:
+        return "none" if not self.randomization or self.randomizer == "none" else self.randomizer
+
+
+class ConfigError(ValueError):
+    """A training config that cannot run; the message names the field."""
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
+    """A TrainConfig from plain data (a resolved config.json, a YAML experiment); unknown keys are errors."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    data = {k: v for k, v in data.items() if k != "schema_version"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown config key(s) {unknown}; known: {sorted(known)}")
+    return TrainConfig(**data)
+
+
+def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
+    """Check every field before anything runs; returns the config with the budget filled in and the agent's
+    settings (tuned defaults with the overrides applied)."""
+    from policies.agents import AGENTS, HER_STRATEGIES
+    from policies.hyperparams import defaults
+    from policies.setting_checks import OPTIONAL, SettingError, check_settings
+
+    def choice(name: str, value: object, allowed: Any) -> None:
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+
+    check_field_types(cfg)
+    choice("task", cfg.task, TASKS)
+    choice("agent", cfg.agent, AGENTS)
+    choice("backend", cfg.backend, ("mujoco", "pybullet"))
+    choice("control", cfg.control, ("ee", "joint"))
+    choice("obs_mode", cfg.obs_mode, ("state", "pixels", "both"))
+    choice("reward", cfg.reward, ("auto", "sparse", "dense"))
+    choice("randomizer", cfg.randomizer, RANDOMIZERS)
+    choice("her_strategy", cfg.her_strategy, HER_STRATEGIES)
+    if cfg.steps is not None and (not isinstance(cfg.steps, int) or cfg.steps <= 0):
+        raise ConfigError(
+            f"steps must be a positive number of env steps, got {cfg.steps!r} (a budget of 0 trains nothing)"
+        )
+    for name in ("eval_every_steps", "checkpoint_every_steps"):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.subproc and cfg.randomizer_name() in ("adr", "active"):
+        raise ConfigError(f"subproc: {cfg.randomizer} keeps one learning state for all envs; use in-process envs")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed must be >= 0 (numpy seeds are non-negative), got {cfg.seed}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device):
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {cfg.device!r}")
+    if cfg.n_envs < 1 or cfg.eval_episodes < 1:
+        raise ConfigError(f"n_envs and eval_episodes must be >= 1, got {cfg.n_envs} and {cfg.eval_episodes}")
+    if cfg.randomizer in ("adr", "active") and not cfg.randomization:
+        raise ConfigError(f"randomizer {cfg.randomizer!r} needs a randomization space (preset or YAML)")
+    if cfg.randomizer_settings:
+        from randomization import ADRConfig
+        from randomization.active import ActiveDRConfig
+
+        known_cfg = {"adr": ADRConfig, "active": ActiveDRConfig}.get(cfg.randomizer)
+        if known_cfg is None:
+            raise ConfigError(f"randomizer_settings apply to adr and active only, not {cfg.randomizer!r}")
+        try:
+            known_cfg(**cfg.randomizer_settings)
+        except TypeError as e:
+            raise ConfigError(f"randomizer_settings: {e}") from None
+    settings = defaults(cfg.agent, cfg.task)
+    known = set(settings) | OPTIONAL[cfg.agent]
+    for key, value in cfg.settings.items():
+        if key not in known:
+            raise ConfigError(f"settings: unknown key {key!r} for {cfg.agent}; known: {sorted(known)}")
+        settings[key] = value
+    try:
+        settings = check_settings(cfg.agent, settings)
+    except SettingError as e:
+        raise ConfigError(str(e)) from None
+    if "her" in settings:
+        settings["her"] = {**settings["her"], "goal_selection_strategy": cfg.her_strategy}
+    steps = cfg.steps if cfg.steps is not None else int(settings["total_steps"])
+    if cfg.obs_mode != "state" and "buffer_size" in settings:
+        # a replay buffer of images: observation and next observation, uint8, per camera
+        size = int(settings["buffer_size"]) * 2 * 3 * 84 * 84
+        if size > 8 * 1024**3:
+            raise ConfigError(
+                f"obs_mode={cfg.obs_mode!r} with buffer_size {settings['buffer_size']}: the replay buffer would hold "
+                f"{size / 1024**3:.0f} GB of 84x84 images; pass e.g. --set buffer_size=100000"
+            )
+    if cfg.randomization:
+        from randomization import space_from
+
+        space_from(cfg.randomization)  # parse errors now, before any env is built
+    reward = cfg.reward if cfg.reward != "auto" else ("sparse" if AGENTS[cfg.agent].her else "dense")
+    return dataclasses.replace(cfg, steps=steps, reward=reward), settings
+
+
+#: Python types a TrainConfig field's annotation allows (bool is not an int here: `seed: true` is a mistake).
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "bool": (bool,),
+    "int | None": (int, type(None)),
+    "dict[str, Any]": (dict,),
+}
+
+
+def check_field_types(cfg: TrainConfig) -> None:
+    """ConfigError naming the first field whose value has the wrong type (a YAML `seed: "abc"`, `n_envs: 2.5`)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        allowed = _FIELD_TYPES[str(f.type)]
+        bad_bool = isinstance(value, bool) and bool not in allowed
+        if bad_bool or not isinstance(value, allowed):
+            kinds = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+            raise ConfigError(f"{f.name} must be {kinds}, got {value!r} ({type(value).__name__})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name} must be finite, got {value!r}")
+
+
+def saved_config(run: Path) -> dict[str, Any] | None:
+    """A run folder's config.json as data, or None when it has none (ConfigError when it is unreadable)."""
+    path = run / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold a JSON object")
+    return data
+
+
+def config_for_resume(run: Path, overrides: dict[str, Any], source: str = "command line") -> TrainConfig:
+    """The config of the run in `run` with the values given again on the command line (`overrides`) on top, for
+    `--resume`: the flags not given are the run's, not the defaults. train() then refuses any real change."""
+    saved = saved_config(run)
+    if saved is None:
+        raise ConfigError(f"--resume: {run} holds no config.json; nothing to resume")
+    data = {k: v for k, v in saved.items() if k != "schema_version"}
+    settings = dict(data.get("settings") or {})
+    settings.update(overrides.get("settings") or {})
+    data.update({k: v for k, v in overrides.items() if k != "settings"})
+    data["settings"] = settings
+    return config_from_dict(data, source=source)
+
+
+def resume_changes(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
+    """Every field of a resolved `cfg` that differs from the run's saved config, except steps and out (the
+    folder is the run: out only names it), as `field=new (the run has old)` lines."""
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as lists, as the saved JSON has them
+    return [
+        f"{k}={v!r} (the run has {saved.get(k)!r})"
+        for k, v in now.items()
+        if k not in ("steps", "out") and saved.get(k) != v
+    ]
+
+
+def check_episodes(episodes: object) -> int:
+    """ConfigError unless `episodes` is a positive whole number (an evaluation of 0 episodes has no success rate)."""
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ConfigError(f"episodes must be a positive number of episodes, got {episodes!r}")
+    return episodes
