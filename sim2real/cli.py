@@ -150,12 +150,11 @@ def _steps(text: str) -> int | None:
     if text == "auto":
         return None
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of env steps, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"a budget of {value} steps trains nothing; give a positive number")
-    return value
+        return _positive(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a positive number of env steps, got {text!r} (a budget of 0 trains nothing)"
+        ) from None
 
 
 def _positive(text: str) -> int:
