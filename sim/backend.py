@@ -13,7 +13,6 @@ from sim.properties import KINDS, check_value, match_elements, parse_name
 from sim.robot import RobotDescription
 from sim.scene import SceneSpec
 
-BACKENDS = ("mujoco", "pybullet")
 #: Kinds whose valid values are not a box: compiled setters still validate them on every write.
 GUARDED_KINDS = frozenset({"joint_range", "camera_quat", "light_dir"})
 Pose = tuple[np.ndarray, np.ndarray]  # position (3,) m, quaternion (4,) wxyz
@@ -236,19 +235,3 @@ def flat_layout(names: Sequence[str]) -> list[slice]:
     sizes = [int(np.prod(parse_name(n)[0].shape, dtype=int)) for n in names]
     ends = np.cumsum([0] + sizes)
     return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
-
-
-def make_backend(name: str, scene: SceneSpec, robot: RobotDescription | None = None) -> Backend:
-    """Build the named backend ('mujoco' or 'pybullet') for a scene (the Panda unless `robot` is given)."""
-    from sim.robot import panda
-
-    robot = robot or panda()
-    if name == "mujoco":
-        from sim.mujoco.backend import MujocoBackend
-
-        return MujocoBackend(scene, robot)
-    if name == "pybullet":
-        from sim.pybullet.backend import PybulletBackend
-
-        return PybulletBackend(scene, robot)
-    raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")

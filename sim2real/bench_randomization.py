@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sim.engines import BACKENDS
 from sim2real.bench_env import child_main, machine_description, run_interleaved
 
-BACKENDS = ("mujoco", "pybullet")
 #: Case -> what it measures; `{b}` is the backend.
 CASE_KINDS: dict[str, str] = {
     "reset_plain": "env.reset(), no randomization",

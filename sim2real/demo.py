@@ -11,13 +11,14 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-BACKENDS = ("mujoco", "pybullet")
+from sim.engines import BACKENDS
+from sim2real.scripted_reach import scripted_reach
 
 
 def parity_figures(n_configs: int = 20, seed: int = 0) -> dict[str, float]:
     """Forward-kinematics error of each engine against the URDF description, and the joint-position gap between
     the engines after the same joint-target sequence."""
-    from sim.backend import make_backend
+    from sim.engines import make_backend
     from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
     from sim.transforms import quat_angle_rad
 
@@ -52,29 +53,6 @@ def parity_figures(n_configs: int = 20, seed: int = 0) -> dict[str, float]:
         b.close()
     out["trajectory_final_joint_gap_rad"] = float(np.abs(finals["mujoco"] - finals["pybullet"]).max())
     return out
-
-
-def scripted_reach(backend: str, episodes: int = 10, seed: int = 0, **env_kwargs: Any) -> tuple[float, float]:
-    """Success rate and mean steps of a proportional end-effector controller on Reach (`env_kwargs` go to
-    gym.make, e.g. randomization=...)."""
-    import gymnasium as gym
-
-    import sim  # noqa: F401
-
-    env = gym.make("Sim2Real/Reach-v0", backend=backend, control="ee", **env_kwargs)
-    wins, steps = 0, []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        for t in range(50):  # noqa: B007  (t is read after the loop)
-            obs, _, terminated, truncated, info = env.step(
-                np.clip(10 * (obs["desired_goal"] - obs["achieved_goal"]), -1, 1)
-            )
-            if terminated or truncated:
-                break
-        wins += int(info["is_success"])
-        steps.append(t + 1)
-    env.close()
-    return wins / episodes, float(np.mean(steps))
 
 
 def engines_png(path: Path, size: int = 256, seed: int = 3) -> Path:

@@ -10,7 +10,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from sim2real.demo import BACKENDS, scripted_reach
+from sim.engines import BACKENDS
+from sim2real.scripted_reach import scripted_reach
 
 
 def visual_grid_png(path: Path, draws: int = 5, size: int = 160, seed: int = 0) -> Path:

@@ -95,6 +95,7 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     from policies.agents import AGENTS, HER_STRATEGIES
     from policies.hyperparams import defaults
     from policies.setting_checks import OPTIONAL, SettingError, check_settings
+    from sim.engines import BACKENDS
 
     def choice(name: str, value: object, allowed: Any) -> None:
         if value not in allowed:
@@ -103,7 +104,7 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     check_field_types(cfg)
     choice("task", cfg.task, TASKS)
     choice("agent", cfg.agent, AGENTS)
-    choice("backend", cfg.backend, ("mujoco", "pybullet"))
+    choice("backend", cfg.backend, BACKENDS)
     choice("control", cfg.control, ("ee", "joint"))
     choice("obs_mode", cfg.obs_mode, ("state", "pixels", "both"))
     choice("reward", cfg.reward, ("auto", "sparse", "dense"))

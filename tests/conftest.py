@@ -11,7 +11,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from sim.backend import BACKENDS, Backend, make_backend  # noqa: E402
+from sim.backend import Backend  # noqa: E402
+from sim.engines import BACKENDS, make_backend  # noqa: E402
 from sim.scene import SceneSpec, cube  # noqa: E402
 
 

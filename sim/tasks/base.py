@@ -10,7 +10,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sim.backend import BACKENDS, Backend, flat_layout, make_backend
+from sim.backend import Backend, flat_layout
+from sim.engines import BACKENDS, make_backend
 from sim.ik import ee_step_target
 from sim.observation import RawSignals, build_observation, observation_dim
 from sim.properties import check_value, match_elements, parse_name

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import sim  # noqa: F401  (registers the Sim2Real envs)
-from sim.backend import BACKENDS, Backend, make_backend
+from sim.backend import Backend
 from sim.camera import project
+from sim.engines import BACKENDS, make_backend
 from sim.properties import KINDS, TEXTURE_SIZE
 from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec, cube
 from sim.transforms import mat_to_quat, quat_angle_rad, quat_to_mat

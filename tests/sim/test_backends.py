@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.backend import Backend, make_backend
+from sim.backend import Backend
 from sim.camera import project
+from sim.engines import make_backend
 from sim.robot import panda
 from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec, cube
 from sim.transforms import quat_angle_rad

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.backend import BACKENDS
+from sim.engines import BACKENDS
 from sim.observation import field_slices
 
 ENV_IDS = list(sim.ENV_IDS)

@@ -30,7 +30,8 @@ def test_missing_object_state_is_an_error() -> None:
 def test_engine_fast_reads_equal_the_generic_pipeline(backend_name: str) -> None:
     """MuJoCo's direct read of the signals gives the same RawSignals (and so the same observation) as the
     generic read through the backend's public methods, with and without the object."""
-    from sim.backend import Backend, make_backend
+    from sim.backend import Backend
+    from sim.engines import make_backend
     from sim.observation import build_observation
     from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec, cube
 
