@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sim2real.train import TrainConfig
+from sim2real.train import TrainConfig, train_config
 
 #: Wide object dynamics for the memory experiment: the object's mass and friction are never observed.
 WIDE_OBJECT_DYNAMICS = {
@@ -51,13 +51,13 @@ PUSH_ON_TWO_CORES: dict[str, Any] = {
 #: Case -> (config, target description, success key checked against the target, target value).
 CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
     "reach_uniform": (
-        TrainConfig(task="reach", agent="tqc_her", randomization="dynamics", randomizer="uniform", steps=20_000),
+        train_config(task="reach", agent="tqc_her", randomization="dynamics", randomizer="uniform", steps=20_000),
         ">= 95% nominal and randomized within 20k steps",
         "randomized_success",
         0.95,
     ),
     "reach_adr": (
-        TrainConfig(
+        train_config(
             task="reach",
             agent="tqc_her",
             randomization="dynamics",
@@ -70,13 +70,15 @@ CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
         0.95,
     ),
     "push_uniform": (
-        TrainConfig(task="push", agent="tqc_her", randomization="object_dynamics", randomizer="uniform", steps=500_000),
+        train_config(
+            task="push", agent="tqc_her", randomization="object_dynamics", randomizer="uniform", steps=500_000
+        ),
         ">= 90% within 500k steps",
         "randomized_success",
         0.90,
     ),
     "push_uniform_cpu": (
-        TrainConfig(
+        train_config(
             task="push",
             agent="tqc_her",
             randomization="object_dynamics",
@@ -89,13 +91,13 @@ CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
         0.90,
     ),
     "push_lstm": (
-        TrainConfig(task="push", agent="recurrent_ppo", randomization="", randomizer="uniform", steps=2_000_000),
+        train_config(task="push", agent="recurrent_ppo", randomization="", randomizer="uniform", steps=2_000_000),
         "randomized success above push_ff's at equal steps",
         "randomized_success",
         0.0,
     ),
     "push_ff": (
-        TrainConfig(task="push", agent="ppo", randomization="", randomizer="uniform", steps=2_000_000),
+        train_config(task="push", agent="ppo", randomization="", randomizer="uniform", steps=2_000_000),
         "(the feed-forward baseline of push_lstm)",
         "randomized_success",
         0.0,
@@ -114,7 +116,7 @@ def case_config(name: str, out_dir: Path, seed: int, steps: int | None, n_envs: 
             from randomization import ParameterSpace
 
             ParameterSpace.from_dict(WIDE_OBJECT_DYNAMICS).save(path)
-        cfg = dataclasses.replace(cfg, randomization=str(path))
+        cfg = cfg.with_env(randomization=str(path))
     return dataclasses.replace(
         cfg,
         seed=seed,

@@ -98,11 +98,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _train_config(args: argparse.Namespace) -> object:
     """A TrainConfig from --config (YAML/JSON experiment file), then the flags given on the command line. With
     --resume the run's own config.json is the base instead of the defaults (train() refuses real changes)."""
-    import dataclasses
 
     import yaml
 
-    from sim2real.train import ConfigError, TrainConfig, config_for_resume, config_from_dict
+    from sim2real.train_config import CONFIG_KEYS, ConfigError, config_for_resume, config_from_dict
 
     data: dict[str, object] = {}
     if args.config:
@@ -119,10 +118,10 @@ def _train_config(args: argparse.Namespace) -> object:
         if not isinstance(loaded, dict):
             raise ConfigError(f"--config {path} must hold a mapping of config keys, got {type(loaded).__name__}")
         data.update(loaded)
-    for fld in dataclasses.fields(TrainConfig):
-        value = getattr(args, fld.name, None)
-        if value is not None and fld.name != "settings":
-            data[fld.name] = value
+    for key in CONFIG_KEYS:
+        value = getattr(args, key, None)
+        if value is not None and key != "settings":
+            data[key] = value
     settings = data.get("settings", {}) or {}
     if not isinstance(settings, dict):
         raise ConfigError(f"settings must be a mapping of agent settings, got {settings!r}")

@@ -94,11 +94,11 @@ def train_reach(console: Console, run: Path) -> None:
     import json
     import shutil
 
-    from sim2real.train import TrainConfig, train
+    from sim2real.train import train, train_config
 
     console.rule("[bold]training: Reach, TQC + HER, `dynamics` randomization")
     shutil.rmtree(run, ignore_errors=True)  # the demo's own folder: start fresh every time
-    cfg = TrainConfig(
+    cfg = train_config(
         task="reach",
         randomization="dynamics",
         steps=DEMO_TRAIN_STEPS,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sim2real.train import ConfigError, config_from_dict, make_train_env
+from sim2real.train_config import ConfigError, config_from_dict
 
 
 def is_run_folder(path: Path) -> bool:
@@ -44,34 +44,35 @@ def export_run(
 
     from policies.agents import agent_spec, load_agent
     from policies.export import export_bundle
+    from sim.env_spec import make_env, task_class
     from sim.ik import EE_BOUNDS_M, IK_DAMPING, IK_ORIENTATION_GAIN
     from sim.robot import panda
     from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
     from sim.tasks.base import MAX_EE_STEP_M, MAX_JOINT_STEP_RAD
-    from sim2real.train import TASKS
 
     if not (run / "config.json").is_file() or not (run / "model.zip").is_file():
         raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
     out = out or Path("bundles") / run.name
     check_export_target(run, out, force)
     cfg = config_from_dict(json.loads((run / "config.json").read_text()), source=str(run / "config.json"))
-    env = make_train_env(cfg, None) if agent_spec(cfg.agent).her else None
+    spec = cfg.env
+    env = make_env(spec) if agent_spec(cfg.agent).her else None  # HER models load their buffer class with an env
     model = load_agent(cfg.agent, str(run / "model.zip"), env, device="cpu")
     robot = panda()
     limits = robot.arm_limits_rad
     scene = SceneSpec()
     base = np.eye(4)
     base[:3, 3] = scene.robot_base_pos_m
-    task_env = _task_class(TASKS[cfg.task])
+    task_env = task_class(spec)
     norm_path = run / "obs_normalization.json"
     rand_path = run / "randomization_state.json"
     fields: dict[str, Any] = {
-        "source": {"run": str(run), "task": cfg.task, "backend": cfg.backend, "seed": cfg.seed},
+        "source": {"run": str(run), "task": spec.task, "backend": spec.backend, "seed": cfg.seed},
         "policy": {
             "agent": cfg.agent,
-            "control": cfg.control,
+            "control": spec.control,
             "recurrent": agent_spec(cfg.agent).recurrent,
-            "task": cfg.task,
+            "task": spec.task,
         },
         "joint_names": [j.name for j in robot.arm_joints],
         "joint_limits_rad": limits.tolist(),
@@ -94,26 +95,26 @@ def export_run(
         "randomization": json.loads(rand_path.read_text()) if rand_path.is_file() else None,
     }
     camera_hw = None
-    if cfg.obs_mode != "state":
+    if spec.obs_mode != "state":
         from sim.camera import intrinsics
 
-        spec = scene.camera("scene")
+        cam = scene.camera("scene")
         shape = model.observation_space.spaces["image_scene"].shape  # (3, h, w) as trained
         width, height = camera_size or (int(shape[2]), int(shape[1]))
         camera_hw = (height, width)
         fields["camera"] = {
-            "name": spec.name,
+            "name": cam.name,
             "width": width,
             "height": height,
             "encoding": "rgb8",
-            "fovy_deg": spec.fovy_deg,
-            "k": intrinsics(spec.fovy_deg, width, height).tolist(),
+            "fovy_deg": cam.fovy_deg,
+            "k": intrinsics(cam.fovy_deg, width, height).tolist(),
             "trained_width": int(shape[2]),
             "trained_height": int(shape[1]),
         }
     elif camera_size is not None:
         raise ConfigError(f"{run}: --camera-size is for pixel policies; this one observes states")
-    if cfg.control == "ee":  # the node turns the action into joint targets with the env's own IK step
+    if spec.control == "ee":  # the node turns the action into joint targets with the env's own IK step
         fields["policy"]["ee_control"] = {
             "max_step_m": MAX_EE_STEP_M,
             "ik_damping": IK_DAMPING,
@@ -122,23 +123,10 @@ def export_run(
             "down_quat_wxyz": robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1].tolist(),
         }
     joint_target = None
-    if cfg.control == "joint":
+    if spec.control == "joint":
         joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
     normalization = json.loads(norm_path.read_text()) if norm_path.is_file() else None
     return export_bundle(model, out, fields, normalization, joint_target, cfg.seed, camera_hw, force=force)
-
-
-def _task_class(env_id: str) -> Any:
-    """The env class registered under a gymnasium id (its goal box is a class attribute)."""
-    import gymnasium as gym
-
-    import sim  # noqa: F401
-
-    entry = gym.spec(env_id).entry_point
-    if callable(entry):
-        return entry
-    module, _, name = str(entry).partition(":")
-    return getattr(__import__(module, fromlist=[name]), name)
 
 
 def evaluate_bundle(
@@ -146,23 +134,22 @@ def evaluate_bundle(
 ) -> dict[str, Any]:
     """Run an exported bundle (the ONNX graph through the numpy + onnxruntime runtime, as a robot would) in the
     simulated task it was trained on: success on nominal and, with a space, randomized scenes."""
-    import gymnasium as gym
     import numpy as np
 
-    import sim  # noqa: F401
     from policies.bundle import load_bundle
-    from sim2real.train import TASKS, TrainConfig, make_sampler
+    from sim.env_spec import EnvSpec, make_env, make_sampler
     from sim2real.train_config import check_episodes
 
     check_episodes(episodes)
     bundle = load_bundle(bundle_dir)
     policy = bundle.manifest["policy"]
     space = randomization if randomization is not None else ""
-    cfg = TrainConfig(task=policy["task"], backend=backend, control=policy["control"], randomization=space)
-    sampler = make_sampler(cfg, 3)
     camera = bundle.manifest["camera"]
-    pixels: dict[str, Any] = {"obs_mode": "pixels", "image_size": (camera["width"], camera["height"])} if camera else {}
-    env = gym.make(TASKS[cfg.task], backend=backend, control=cfg.control, randomization=sampler, **pixels)
+    spec = EnvSpec(task=policy["task"], backend=backend, control=policy["control"], randomization=space,
+                   obs_mode="pixels" if camera else "state").check()  # fmt: skip
+    sampler = make_sampler(spec, "uniform", np.random.default_rng([0, 3]))
+    pixels: dict[str, Any] = {"image_size": (camera["width"], camera["height"])} if camera else {}
+    env = make_env(spec, sampler, **pixels)
     result: dict[str, Any] = {
         "bundle": str(bundle_dir),
         "backend": backend,

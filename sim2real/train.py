@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim import env_spec
+from sim.env_spec import TASKS  # noqa: F401  (re-exported)
 from sim2real.artifacts import write_json
 from sim2real.train_config import (  # noqa: F401  (re-exported: the pipeline's config names live here too)
     CONFIG_SCHEMA_VERSION,
     RANDOMIZERS,
-    TASKS,
     ConfigError,
     TrainConfig,
     check_episodes,
@@ -28,6 +29,7 @@ from sim2real.train_config import (  # noqa: F401  (re-exported: the pipeline's 
     resolve,
     resume_changes,
     saved_config,
+    train_config,
 )
 
 if TYPE_CHECKING:
@@ -40,34 +42,15 @@ NORM_EPSILON = 1e-2
 
 # -- envs ----------------------------------------------------------------------------------------------------
 def make_sampler(cfg: TrainConfig, seed_offset: int = 0) -> Any:
-    """The randomization sampler for this run (None without randomization), bound to the task's names."""
-    if not cfg.randomization or cfg.randomizer == "none":
-        return None
-    import gymnasium as gym
-
-    import sim  # noqa: F401
-    from randomization import make_sampler as build
-    from randomization import space_from
-
-    probe = gym.make(TASKS[cfg.task], backend=cfg.backend)
-    space = space_from(cfg.randomization).expand(probe.unwrapped.concrete_property_names)  # type: ignore[attr-defined]
-    probe.close()
-    return build(cfg.randomizer, space, np.random.default_rng([cfg.seed, seed_offset]), **cfg.randomizer_settings)
-
-
-def env_kwargs(cfg: TrainConfig, sampler: Any) -> dict[str, Any]:
-    kw: dict[str, Any] = {"backend": cfg.backend, "control": cfg.control, "obs_mode": cfg.obs_mode}
-    if cfg.reward != "auto":
-        kw["reward_type"] = cfg.reward
-    if sampler is not None:
-        kw["randomization"] = sampler
-    return kw
+    """The run's randomization sampler (cfg.randomizer over the env's space, seeded by [seed, seed_offset]; None
+    without randomization), bound to the task's property names."""
+    rng = np.random.default_rng([cfg.seed, seed_offset])
+    return env_spec.make_sampler(cfg.env, cfg.randomizer, rng, **cfg.randomizer_settings)
 
 
 def make_train_env(cfg: TrainConfig, sampler: Any) -> Any:
     """n_envs copies of the task with episode statistics: in one DummyVecEnv sharing `sampler`, or (subproc) in
     worker processes that each build their own sampler from the seed and their rank."""
-    import gymnasium as gym
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
@@ -75,12 +58,10 @@ def make_train_env(cfg: TrainConfig, sampler: Any) -> Any:
 
     def factory(rank: int) -> Any:
         def make() -> Any:
-            import sim  # noqa: F401  (registers the ids, also in a worker process)
-
             if workers:  # Ctrl-C reaches the whole process group: the trainer stops the workers, not the signal
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
             own = make_sampler(cfg, seed_offset=2 + rank) if cfg.subproc else sampler
-            env = Monitor(gym.make(TASKS[cfg.task], **env_kwargs(cfg, own)), info_keywords=("is_success",))
+            env = Monitor(env_spec.make_env(cfg.env, own), info_keywords=("is_success",))
             env.reset(seed=cfg.seed + rank)
             return env
 
@@ -312,12 +293,10 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
     # training wall-clock summed over the segments of a resumed run (a killed segment counts to its last checkpoint)
     wall_before = float(ckpt.manifest.get("wall_s", 0.0)) if ckpt else 0.0
 
-    import gymnasium as gym
-
     # Randomized evaluation draws uniformly over the space's full ranges whatever the training sampler (ADR's
     # current ranges or Active DR's particles would grade each run on its own curriculum): one yardstick for all.
     eval_cfg = dataclasses.replace(cfg, randomizer="uniform", randomizer_settings={})
-    eval_env = gym.make(TASKS[cfg.task], render_mode="rgb_array", **env_kwargs(cfg, make_sampler(eval_cfg, 1)))
+    eval_env = env_spec.make_env(cfg.env, make_sampler(eval_cfg, 1), render_mode="rgb_array")
     evals_path = run / "evaluations.csv"
     evals: list[dict[str, float]] = _read_evals(evals_path) if resume else []
 
@@ -389,7 +368,7 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
     def save(step: int) -> Path:
         state = sampler.state_dict() if sampler is not None else None
         extra = {
-            "task": cfg.task,
+            "task": cfg.env.task,
             "agent": cfg.agent,
             "seed": cfg.seed,
             "device": str(model.device),
@@ -400,7 +379,7 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
     # the config is written once everything is built: a refused run leaves no config behind, a resume rewrites it
     # only when the budget grows
     if not resume or grows:
-        write_json(run / "config.json", {"schema_version": CONFIG_SCHEMA_VERSION, **dataclasses.asdict(cfg)})
+        write_json(run / "config.json", {"schema_version": CONFIG_SCHEMA_VERSION, **cfg.to_dict()})
     if not resume:
         write_json(run / "settings.json", settings)
     t0 = time.perf_counter()
@@ -427,7 +406,7 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
     write_json(run / "summary.json", summary)
     from sim2real.train_report import gif, learning_curve
 
-    learning_curve(run / "learning_curve.png", evals, title=f"{cfg.task} / {cfg.agent} / {cfg.randomizer_name()}")
+    learning_curve(run / "learning_curve.png", evals, title=f"{cfg.env.task} / {cfg.agent} / {cfg.randomizer_name()}")
     if cfg.gif:
         gif(run / "rollout.gif", model, eval_env, spec.recurrent, seed=cfg.seed, obs_fn=obs_fn)
     eval_env.close()
@@ -480,9 +459,6 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate a finished run's final model on nominal and randomized scenes, optionally on another engine
     (sim-to-sim transfer) or under another randomization space; returns and records the figures."""
-    import gymnasium as gym
-
-    import sim  # noqa: F401  (registers the env ids: a run without randomization builds no sampler that would)
     from policies.agents import agent_spec, load_agent
 
     check_episodes(episodes)
@@ -490,15 +466,14 @@ def evaluate_run(
     if not cfg_path.is_file() or not (run / "model.zip").is_file():
         raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
     cfg = config_from_dict(json.loads(cfg_path.read_text()), source=str(cfg_path))
-    changes: dict[str, Any] = {"randomizer": "uniform", "randomizer_settings": {}}
-    if backend is not None:
-        changes["backend"] = backend
-    if randomization is not None:
-        changes["randomization"] = randomization
-    cfg = dataclasses.replace(cfg, **changes)
+    cfg = dataclasses.replace(cfg, randomizer="uniform", randomizer_settings={})
+    cfg = cfg.with_env(
+        backend=backend if backend is not None else cfg.env.backend,
+        randomization=randomization if randomization is not None else cfg.env.randomization,
+    )
     resolve(cfg)  # the same checks as training: names, presets, backends
     spec = agent_spec(cfg.agent)
-    env = gym.make(TASKS[cfg.task], **env_kwargs(cfg, make_sampler(cfg, 2)))
+    env = env_spec.make_env(cfg.env, make_sampler(cfg, 2))
     model = load_agent(cfg.agent, str(run / "model.zip"), env=None, device="cpu") if not spec.her else None
     if model is None:  # HER models need an env of the training kind to load their replay buffer class
         model = load_agent(cfg.agent, str(run / "model.zip"), make_train_env(cfg, None), device="cpu")
@@ -511,8 +486,8 @@ def evaluate_run(
         obs_fn = norm.normalize_obs
     result: dict[str, Any] = {
         "run": str(run),
-        "backend": cfg.backend,
-        "randomization": cfg.randomization,
+        "backend": cfg.env.backend,
+        "randomization": cfg.env.randomization,
         "episodes": episodes,
         "seed": seed,
     }
@@ -520,6 +495,7 @@ def evaluate_run(
     for kind in kinds:
         result[kind] = evaluate(model, env, episodes, kind == "nominal", seed, spec.recurrent, obs_fn)
     env.close()
-    name = f"evaluation-{cfg.backend}-{Path(cfg.randomization).stem if cfg.randomization else 'none'}.json"
+    space = cfg.env.randomization
+    name = f"evaluation-{cfg.env.backend}-{Path(space).stem if space else 'none'}.json"
     write_json(run / name, result)
     return result

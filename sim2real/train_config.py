@@ -12,31 +12,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Task name -> gymnasium id.
-TASKS = {"reach": "Sim2Real/Reach-v0", "push": "Sim2Real/Push-v0", "pick_and_place": "Sim2Real/PickAndPlace-v0"}
+from sim.env_spec import FIELDS as ENV_FIELDS
+from sim.env_spec import EnvSpec, EnvSpecError
+
 RANDOMIZERS = ("none", "uniform", "adr", "active")
 CONFIG_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training experiment. Every field has a default that works; a user who names only the task gets the
-    tuned agent for it."""
+    """One training experiment: the env it trains in (an EnvSpec) and how the agent learns there. Every field has a
+    default that works; a user who names only the task gets the tuned agent for it. On disk and in YAML files the
+    config is flat (`task: push`, `agent: ppo`, ...): to_dict() / config_from_dict()."""
 
-    task: str = "reach"
-    """reach | push | pick_and_place."""
+    env: EnvSpec = field(default_factory=EnvSpec)
+    """The env: task, backend, control, obs_mode, reward (auto: sparse for HER agents, which relabel goals, dense
+    for PPO), randomization (sim.env_spec.EnvSpec)."""
     agent: str = "tqc_her"
     """tqc_her | sac_her | ppo | recurrent_ppo (policies.agents)."""
-    backend: str = "mujoco"
-    """Engine the policy trains in: mujoco | pybullet."""
-    control: str = "ee"
-    """Action space: ee (end-effector deltas) | joint (joint-target deltas)."""
-    obs_mode: str = "state"
-    """state | pixels | both."""
-    reward: str = "auto"
-    """sparse | dense | auto: sparse for HER agents (HER relabels goals), dense (minus the distance) for PPO."""
-    randomization: str = ""
-    """A preset name (dynamics, object_dynamics, visual) or a randomization YAML path; empty: none."""
     randomizer: str = "uniform"
     """How the space is sampled: uniform | adr | active | none."""
     randomizer_settings: dict[str, Any] = field(default_factory=dict)
@@ -69,10 +62,23 @@ class TrainConfig:
     """Write a short rollout GIF of the final policy to the results folder."""
 
     def run_dir(self) -> Path:
-        return Path(self.out or f"runs/{self.task}-{self.agent}-{self.randomizer_name()}-s{self.seed}")
+        return Path(self.out or f"runs/{self.env.task}-{self.agent}-{self.randomizer_name()}-s{self.seed}")
 
     def randomizer_name(self) -> str:
-        return "none" if not self.randomization or self.randomizer == "none" else self.randomizer
+        return "none" if not self.env.randomization or self.randomizer == "none" else self.randomizer
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as flat data (the env's fields beside the others), as config.json and YAML files hold it."""
+        flat = dataclasses.asdict(self)
+        return {**flat.pop("env"), **flat}
+
+    def with_env(self, **changes: Any) -> TrainConfig:
+        """A copy whose env has some fields changed (`cfg.with_env(backend="pybullet")`)."""
+        return dataclasses.replace(self, env=self.env.replace(**changes))
+
+
+#: Config keys of the flat form: the env's fields, then the training fields.
+CONFIG_KEYS = (*ENV_FIELDS, *(f.name for f in dataclasses.fields(TrainConfig) if f.name != "env"))
 
 
 class ConfigError(ValueError):
@@ -80,13 +86,18 @@ class ConfigError(ValueError):
 
 
 def config_from_dict(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
-    """A TrainConfig from plain data (a resolved config.json, a YAML experiment); unknown keys are errors."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    """A TrainConfig from flat data (a resolved config.json, a YAML experiment, flags); unknown keys are errors."""
     data = {k: v for k, v in data.items() if k != "schema_version"}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - set(CONFIG_KEYS))
     if unknown:
-        raise ConfigError(f"{source}: unknown config key(s) {unknown}; known: {sorted(known)}")
-    return TrainConfig(**data)
+        raise ConfigError(f"{source}: unknown config key(s) {unknown}; known: {sorted(CONFIG_KEYS)}")
+    env = EnvSpec(**{k: v for k, v in data.items() if k in ENV_FIELDS})
+    return TrainConfig(env=env, **{k: v for k, v in data.items() if k not in ENV_FIELDS})
+
+
+def train_config(**flat: Any) -> TrainConfig:
+    """config_from_dict of keyword arguments: `train_config(task="push", agent="ppo", steps=1000)`."""
+    return config_from_dict(flat, source="train_config()")
 
 
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
@@ -95,19 +106,17 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     from policies.agents import AGENTS, HER_STRATEGIES
     from policies.hyperparams import defaults
     from policies.setting_checks import OPTIONAL, SettingError, check_settings
-    from sim.engines import BACKENDS
 
     def choice(name: str, value: object, allowed: Any) -> None:
         if value not in allowed:
             raise ConfigError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
 
     check_field_types(cfg)
-    choice("task", cfg.task, TASKS)
+    try:
+        cfg.env.check()
+    except EnvSpecError as e:
+        raise ConfigError(str(e)) from None
     choice("agent", cfg.agent, AGENTS)
-    choice("backend", cfg.backend, BACKENDS)
-    choice("control", cfg.control, ("ee", "joint"))
-    choice("obs_mode", cfg.obs_mode, ("state", "pixels", "both"))
-    choice("reward", cfg.reward, ("auto", "sparse", "dense"))
     choice("randomizer", cfg.randomizer, RANDOMIZERS)
     choice("her_strategy", cfg.her_strategy, HER_STRATEGIES)
     if cfg.steps is not None and (not isinstance(cfg.steps, int) or cfg.steps <= 0):
@@ -125,7 +134,7 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {cfg.device!r}")
     if cfg.n_envs < 1 or cfg.eval_episodes < 1:
         raise ConfigError(f"n_envs and eval_episodes must be >= 1, got {cfg.n_envs} and {cfg.eval_episodes}")
-    if cfg.randomizer in ("adr", "active") and not cfg.randomization:
+    if cfg.randomizer in ("adr", "active") and not cfg.env.randomization:
         raise ConfigError(f"randomizer {cfg.randomizer!r} needs a randomization space (preset or YAML)")
     if cfg.randomizer_settings:
         from randomization import ADRConfig
@@ -138,7 +147,7 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
             known_cfg(**cfg.randomizer_settings)
         except TypeError as e:
             raise ConfigError(f"randomizer_settings: {e}") from None
-    settings = defaults(cfg.agent, cfg.task)
+    settings = defaults(cfg.agent, cfg.env.task)
     known = set(settings) | OPTIONAL[cfg.agent]
     for key, value in cfg.settings.items():
         if key not in known:
@@ -151,20 +160,20 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     if "her" in settings:
         settings["her"] = {**settings["her"], "goal_selection_strategy": cfg.her_strategy}
     steps = cfg.steps if cfg.steps is not None else int(settings["total_steps"])
-    if cfg.obs_mode != "state" and "buffer_size" in settings:
+    if cfg.env.obs_mode != "state" and "buffer_size" in settings:
         # a replay buffer of images: observation and next observation, uint8, per camera
         size = int(settings["buffer_size"]) * 2 * 3 * 84 * 84
         if size > 8 * 1024**3:
             raise ConfigError(
-                f"obs_mode={cfg.obs_mode!r} with buffer_size {settings['buffer_size']}: the replay buffer would hold "
-                f"{size / 1024**3:.0f} GB of 84x84 images; pass e.g. --set buffer_size=100000"
+                f"obs_mode={cfg.env.obs_mode!r} with buffer_size {settings['buffer_size']}: the replay buffer would "
+                f"hold {size / 1024**3:.0f} GB of 84x84 images; pass e.g. --set buffer_size=100000"
             )
-    if cfg.randomization:
+    if cfg.env.randomization:
         from randomization import space_from
 
-        space_from(cfg.randomization)  # parse errors now, before any env is built
-    reward = cfg.reward if cfg.reward != "auto" else ("sparse" if AGENTS[cfg.agent].her else "dense")
-    return dataclasses.replace(cfg, steps=steps, reward=reward), settings
+        space_from(cfg.env.randomization)  # parse errors now, before any env is built
+    reward = cfg.env.reward if cfg.env.reward != "auto" else ("sparse" if AGENTS[cfg.agent].her else "dense")
+    return dataclasses.replace(cfg, steps=steps, env=cfg.env.replace(reward=reward)), settings
 
 
 #: Python types a TrainConfig field's annotation allows (bool is not an int here: `seed: true` is a mistake).
@@ -179,8 +188,11 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 
 def check_field_types(cfg: TrainConfig) -> None:
     """ConfigError naming the first field whose value has the wrong type (a YAML `seed: "abc"`, `n_envs: 2.5`)."""
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
+    fields = [(f, cfg.env) for f in dataclasses.fields(cfg.env)] + [
+        (f, cfg) for f in dataclasses.fields(cfg) if f.name != "env"
+    ]
+    for f, owner in fields:
+        value = getattr(owner, f.name)
         allowed = _FIELD_TYPES[str(f.type)]
         bad_bool = isinstance(value, bool) and bool not in allowed
         if bad_bool or not isinstance(value, allowed):
@@ -221,7 +233,7 @@ def config_for_resume(run: Path, overrides: dict[str, Any], source: str = "comma
 def resume_changes(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
     """Every field of a resolved `cfg` that differs from the run's saved config, except steps and out (the
     folder is the run: out only names it), as `field=new (the run has old)` lines."""
-    now = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as lists, as the saved JSON has them
+    now = json.loads(json.dumps(cfg.to_dict()))  # tuples as lists, as the saved JSON has them
     return [
         f"{k}={v!r} (the run has {saved.get(k)!r})"
         for k, v in now.items()

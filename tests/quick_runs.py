@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sim2real.train import TrainConfig, train
+from sim2real.train import TrainConfig, train, train_config
 
 #: Settings that make a 200-step run cheap while still updating the networks.
 SMALL = {
@@ -37,7 +37,7 @@ def quick_config(out: Path, **kw: Any) -> TrainConfig:
     }
     base.update(kw)
     base.setdefault("settings", SMALL.get(base.get("agent", "tqc_her"), {}))
-    return TrainConfig(**base)
+    return train_config(**base)
 
 
 def quick_run(out: Path, **kw: Any) -> Path:

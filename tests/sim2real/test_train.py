@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from sim2real import checkpoints
-from sim2real.train import ConfigError, TrainConfig, config_from_dict, resolve, train
+from sim2real.train import ConfigError, TrainConfig, config_from_dict, resolve, train, train_config
 from tests.quick_runs import SMALL, quick_config
 
 
@@ -226,7 +226,7 @@ def test_a_kill_during_checkpoint_writes_never_leaves_one_that_loads_wrong(tmp_p
 
 def test_pixel_observations_train_and_refuse_an_oversized_image_buffer(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="GB of 84x84 images"):
-        resolve(TrainConfig(obs_mode="pixels"))
+        resolve(train_config(obs_mode="pixels"))
     settings = {**SMALL["tqc_her"], "buffer_size": 1000, "learning_starts": 55, "batch_size": 8}
     run = train(_cfg(tmp_path, obs_mode="pixels", steps=80, settings=settings), progress=False)
     assert json.loads((run / "summary.json").read_text())["steps"] == 80
@@ -243,3 +243,16 @@ def test_evaluate_a_run_on_the_other_engine(tmp_path: Path) -> None:
     assert json.loads((run / "evaluation-pybullet-dynamics.json").read_text())["backend"] == "pybullet"
     with pytest.raises(ConfigError, match="not a finished run"):
         evaluate_run(tmp_path / "nothing")
+
+
+def test_the_config_is_flat_on_disk_and_an_env_spec_plus_training_in_code() -> None:
+    from sim.env_spec import EnvSpec
+
+    cfg = config_from_dict({"task": "push", "backend": "pybullet", "agent": "ppo", "seed": 3})
+    assert cfg.env == EnvSpec(task="push", backend="pybullet") and cfg.agent == "ppo" and cfg.seed == 3
+    flat = cfg.to_dict()
+    assert "env" not in flat and flat["task"] == "push" and flat["agent"] == "ppo"
+    assert config_from_dict(flat) == cfg
+    assert cfg.with_env(backend="mujoco").env.backend == "mujoco" and cfg.env.backend == "pybullet"
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['env'\]"):
+        config_from_dict({"env": {"task": "push"}})

@@ -1,0 +1,118 @@
+"""The env a policy trains, is evaluated and is deployed in, as data: `EnvSpec` (task, engine, control,
+observation, reward, randomization space) and the one `make_env(spec)` that train, evaluate, export and the
+simulated arm build their envs with."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.engines import BACKENDS
+
+#: Task name (config files, the CLI, manifests) -> gymnasium id (sim.registration registers them).
+TASKS = {"reach": "Sim2Real/Reach-v0", "push": "Sim2Real/Push-v0", "pick_and_place": "Sim2Real/PickAndPlace-v0"}
+CONTROLS = ("ee", "joint")
+OBS_MODES = ("state", "pixels", "both")
+REWARDS = ("auto", "sparse", "dense")
+
+
+class EnvSpecError(ValueError):
+    """An env spec field with a value no env takes; the message names the field."""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One env as data. The defaults are the tasks' own; every field is a plain value, so a spec travels in config
+    files, run folders and manifests."""
+
+    task: str = "reach"
+    """reach | push | pick_and_place (TASKS)."""
+    backend: str = "mujoco"
+    """Engine: mujoco | pybullet (sim.engines.BACKENDS)."""
+    control: str = "ee"
+    """Action space: ee (end-effector deltas) | joint (joint-target deltas)."""
+    obs_mode: str = "state"
+    """state | pixels | both."""
+    reward: str = "auto"
+    """sparse | dense | auto (the task's default, sparse; training resolves it per agent)."""
+    randomization: str = ""
+    """A preset name (dynamics, object_dynamics, visual) or a randomization YAML path; empty: none."""
+
+    @property
+    def env_id(self) -> str:
+        """The gymnasium id of the task."""
+        return TASKS[self.task]
+
+    def check(self) -> EnvSpec:
+        """The spec itself when every field holds a value an env takes; EnvSpecError naming the first that does not."""
+        for name, allowed in (
+            ("task", tuple(TASKS)),
+            ("backend", BACKENDS),
+            ("control", CONTROLS),
+            ("obs_mode", OBS_MODES),
+            ("reward", REWARDS),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise EnvSpecError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+        if not isinstance(self.randomization, str):
+            raise EnvSpecError(f"randomization must be a preset name or a YAML path, got {self.randomization!r}")
+        return self
+
+    def replace(self, **changes: Any) -> EnvSpec:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of gym.make for this spec (without the randomization, which make_env binds)."""
+        kw: dict[str, Any] = {"backend": self.backend, "control": self.control, "obs_mode": self.obs_mode}
+        if self.reward != "auto":
+            kw["reward_type"] = self.reward
+        return kw
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(EnvSpec))
+
+
+def make_sampler(spec: EnvSpec, kind: str, rng: np.random.Generator, **settings: Any) -> Any:
+    """A `kind` sampler (uniform | adr | active) over the spec's randomization space with its wildcards expanded
+    against the task's property names; None when the spec has no space or kind is none."""
+    if not spec.randomization or kind == "none":
+        return None
+    import gymnasium as gym
+
+    import sim  # noqa: F401  (registers the ids)
+    from randomization import make_sampler as build
+    from randomization import space_from
+
+    probe = gym.make(spec.env_id, backend=spec.backend)
+    space = space_from(spec.randomization).expand(probe.unwrapped.concrete_property_names)  # type: ignore[attr-defined]
+    probe.close()
+    return build(kind, space, rng, **settings)
+
+
+def make_env(spec: EnvSpec, sampler: Any = None, **kwargs: Any) -> Any:
+    """The gymnasium env of `spec`, randomized by `sampler` (None: unrandomized; see make_sampler); `kwargs` go to
+    gym.make as well (render_mode, image_size, cameras, ...)."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401  (registers the ids)
+
+    extra = {"randomization": sampler} if sampler is not None else {}
+    return gym.make(spec.env_id, **spec.kwargs(), **extra, **kwargs)
+
+
+def task_class(spec: EnvSpec) -> Any:
+    """The env class registered for the spec's task (its goal box is a class attribute)."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401
+
+    entry = gym.spec(spec.env_id).entry_point
+    if callable(entry):
+        return entry
+    module, _, name = str(entry).partition(":")
+    return getattr(__import__(module, fromlist=[name]), name)
