@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from policies.bundle import MANIFEST, ONNX, SCHEMA_VERSION, load_bundle, sha256_file
+from randomization.atomic_files import publish_dir, staged_dir, write_atomic
 
 #: Largest |torch - onnx| accepted at export.
 PARITY_TOLERANCE = 1e-4
@@ -192,10 +192,7 @@ def export_bundle(
     out = Path(out_dir)
     check_bundle_target(out, force)
     module = _graph(model.policy.to("cpu"), keys, normalization, joint_target, images)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with staged_dir(out) as tmp:
         state_names: list[str] = [str(s["name"]) for s in state_specs]
         outputs = ["action"] + (["joint_target_rad"] if joint_target else []) + [f"{n}_out" for n in state_names]
         example = tuple(torch.zeros(1, *shapes[k], dtype=torch.uint8 if k in images else torch.float32) for k in keys)
@@ -249,12 +246,9 @@ def export_bundle(
             + [{"name": f"{s['name']}_out", "shape": s["shape"], "units": "LSTM state"} for s in state_specs],
             "onnx_sha256": sha256_file(tmp / ONNX),
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        write_atomic(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
         _check_parity(module, load_bundle(tmp), keys, normalization, seed, batch=4 if images else 64)
         _put_in_place(tmp, out, force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -266,7 +260,7 @@ def _put_in_place(tmp: Path, out: Path, force: bool) -> None:
     if out.exists() and any(out.iterdir()):
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         os.replace(out, old)
-    os.replace(tmp, out)
+    publish_dir(tmp, out)
     if old is not None:
         for name in BUNDLE_FILES:
             (old / name).unlink(missing_ok=True)

@@ -10,7 +10,6 @@ falls back to the newest checkpoint that verifies.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from policies.bundle import sha256_file
+from randomization.atomic_files import publish_dir, staged_dir
 from sim2real.artifacts import write_atomic, write_json
 
 SCHEMA_VERSION = 1
@@ -45,14 +45,6 @@ class Checkpoint:
         return self.path / name if name in self.manifest["files"] else None
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(
     run_dir: Path,
     step: int,
@@ -69,10 +61,7 @@ def save_checkpoint(
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:09d}"
-    tmp = root / f".step-{step:09d}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with staged_dir(final) as tmp:
         model.save(tmp / MODEL)
         if save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
             model.save_replay_buffer(tmp / REPLAY)
@@ -83,9 +72,6 @@ def save_checkpoint(
         # SB3 draws replay batches from the legacy global numpy generator: its state is part of the run
         torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state()}, tmp / RNG)  # noqa: NPY002
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        for p in tmp.iterdir():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "step": step,
@@ -94,15 +80,10 @@ def save_checkpoint(
             **(extra or {}),
         }
         write_json(tmp / "manifest.json", manifest)
-        _fsync_dir(tmp)
-        if final.exists():
+        if final.exists():  # this step again (a resumed run's final checkpoint): this process's own folder
             shutil.rmtree(final)
-        os.replace(tmp, final)
-        _fsync_dir(root)
+        publish_dir(tmp, final)
         write_atomic(root / "LATEST", final.name.encode())
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

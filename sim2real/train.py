@@ -17,7 +17,7 @@ import numpy as np
 
 from sim import env_spec
 from sim.env_spec import TASKS  # noqa: F401  (re-exported)
-from sim2real.artifacts import write_json
+from sim2real.artifacts import write_atomic, write_json
 from sim2real.train_config import (  # noqa: F401  (re-exported: the pipeline's config names live here too)
     CONFIG_SCHEMA_VERSION,
     RANDOMIZERS,
@@ -438,13 +438,14 @@ def _log_randomization(logger: Any, sampler: Any) -> None:
 
 
 def _write_evals(path: Path, rows: list[dict[str, float]]) -> None:
+    import io
+
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k != "step", k))
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(path, text.getvalue().encode())
 
 
 def _read_evals(path: Path) -> list[dict[str, float]]:
