@@ -293,6 +293,11 @@ class ActiveDR:
         """Each particle's mean in parameter units (unrounded), every numeric parameter included."""
         return [self._to_values(x, rounded=False) for x in self.particles()]
 
+    def metrics(self) -> dict[str, float]:
+        """`particles/<component>`: the particles' mean along each axis, in normalized units [0, 1]."""
+        means = self.particles().mean(axis=0)
+        return {f"particles/{n}": float(m) for n, m in zip(self.component_names(), means)}
+
     def component_names(self) -> list[str]:
         """Names of the particles' axes: `body_mass:object` for scalars, `gravity[2]` for vector components."""
         return [n if self._params[n].shape == () else f"{n}[{i}]" for n, i in self.components]

@@ -134,6 +134,14 @@ class AutomaticDR:
             widths.append(np.log(float(self.hi[name].flat[i] - self.lo[name].flat[i]) + 1e-6 * hard))
         return float(np.mean(widths))
 
+    def metrics(self) -> dict[str, float]:
+        """`entropy`, and `<parameter>/low`, `<parameter>/high`: the first component of each current boundary."""
+        out = {"entropy": self.entropy()}
+        for n in self._params:
+            out[f"{n}/low"] = float(self.lo[n].flat[0])
+            out[f"{n}/high"] = float(self.hi[n].flat[0])
+        return out
+
     def as_space(self) -> ParameterSpace:
         """The current ranges as a space (uniform DR over what ADR has reached), for export and retraining."""
         from dataclasses import replace

@@ -61,6 +61,13 @@ class Sampler(Protocol):
         """JSON-serialisable state: enough to resume and to record as the policy's provenance."""
         ...
 
+    def metrics(self) -> dict[str, float]:
+        """What the sampler has learned so far as flat named floats, for training logs (`randomization/<key>`
+        in TensorBoard): empty for samplers that do not learn; ADR: `entropy` and `<parameter>/low`,
+        `<parameter>/high` (first component of each current boundary); Active DR: `particles/<component>`
+        (the particles' mean, normalized to [0, 1])."""
+        ...
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what state_dict returned."""
         ...
@@ -188,6 +195,10 @@ class UniformDR:
     def feedback(self, draw: Draw, report: EpisodeReport) -> None:
         """Uniform DR does not learn."""
 
+    def metrics(self) -> dict[str, float]:
+        """Nothing learned: the ranges are the space's own."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "sampler": "uniform",
@@ -213,6 +224,10 @@ class NominalSampler:
 
     def feedback(self, draw: Draw, report: EpisodeReport) -> None:
         """Nothing to learn."""
+
+    def metrics(self) -> dict[str, float]:
+        """Nothing learned."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"sampler": "nominal", "space": self.space.to_dict()}

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from sim.observation import RawSignals
-from sim.properties import KINDS, check_value, match_elements, parse_name
+from sim.properties import KINDS, check_value, concrete_name, flat_layout, match_elements, parse_name
+from sim.property_target import FlatSetter
 from sim.robot import RobotDescription
 from sim.scene import SceneSpec
+
+# flat_layout lives with the property names (sim.properties); it stays importable from here.
+__all__ = ["GUARDED_KINDS", "Backend", "Pose", "flat_layout"]
 
 #: Kinds whose valid values are not a box: compiled setters still validate them on every write.
 GUARDED_KINDS = frozenset({"joint_range", "camera_quat", "light_dir"})
@@ -19,7 +23,7 @@ Pose = tuple[np.ndarray, np.ndarray]  # position (3,) m, quaternion (4,) wxyz
 
 
 class Backend(abc.ABC):
-    """A physics engine realising a SceneSpec with the Panda in it.
+    """A physics engine realising a SceneSpec with the Panda in it; a PropertyTarget for the engine's properties.
 
     Joint vectors are ordered as `robot.movable_joints`: the 7 arm joints, then the 2 finger joints.
     Control: PD actuators (gains `actuator_kp`/`actuator_kd`) with gravity compensation of the arm track joint
@@ -140,13 +144,15 @@ class Backend(abc.ABC):
             return [None]
         return list(match_elements(name, pattern, self.elements(kind.elements)))
 
+    def concrete_property_names(self, name: str) -> list[str]:
+        """The concrete property names (`kind:element`, or `kind`) that a possibly wildcard name refers to."""
+        kind, _ = parse_name(name)
+        return [concrete_name(kind.name, e) for e in self.property_elements(name)]
+
     def get_property(self, name: str) -> dict[str, np.ndarray]:
         """Values of `kind:pattern` for every matching element, keyed by the concrete property name."""
         kind, _ = parse_name(name)
-        return {
-            kind.name if e is None else f"{kind.name}:{e}": self._get(kind.name, e).copy()
-            for e in self.property_elements(name)
-        }
+        return {concrete_name(kind.name, e): self._get(kind.name, e).copy() for e in self.property_elements(name)}
 
     def set_property(self, name: str, value: object) -> None:
         """Set `kind:pattern` to `value` on every matching element (validated first; nothing changes on error)."""
@@ -167,7 +173,7 @@ class Backend(abc.ABC):
         finally:
             self._end_batch()
 
-    def compile_setter(self, names: Sequence[str]) -> Callable[..., None]:
+    def compile_setter(self, names: Sequence[str]) -> FlatSetter:
         """A fast writer for a fixed list of concrete property names (`kind:element` or `kind`), for the
         randomized-reset path. The writer takes one flat float vector: every property's value raveled, in the
         order of `names` (see flat_layout), and `forward=False` when a reset or step follows at once (an engine
@@ -228,10 +234,3 @@ class Backend(abc.ABC):
     def _check_camera(self, camera: str) -> None:
         if camera not in self.elements("camera"):
             raise KeyError(f"unknown camera {camera!r}; this scene has {self.elements('camera')}")
-
-
-def flat_layout(names: Sequence[str]) -> list[slice]:
-    """Where each named property's raveled value sits in a compiled setter's flat vector."""
-    sizes = [int(np.prod(parse_name(n)[0].shape, dtype=int)) for n in names]
-    ends = np.cumsum([0] + sizes)
-    return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,6 +173,24 @@ def parse_name(name: str) -> tuple[PropertyKind, str | None]:
     if not pattern:
         raise KeyError(f"property {name!r} needs an element: '{kind_name}:<name or pattern>'")
     return kind, pattern
+
+
+def concrete_name(kind: str, element: str | None) -> str:
+    """The concrete property name of one element's property: `kind:element`, or `kind` for a global one."""
+    return kind if element is None else f"{kind}:{element}"
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """A concrete property name's kind and element (None for a global property); the inverse of concrete_name."""
+    kind, _, element = name.partition(":")
+    return kind, element or None
+
+
+def flat_layout(names: Sequence[str]) -> list[slice]:
+    """Where each named property's raveled value sits in a compiled setter's flat vector (in the order of `names`)."""
+    sizes = [int(np.prod(parse_name(n)[0].shape, dtype=int)) for n in names]
+    ends = np.cumsum([0] + sizes)
+    return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
 
 
 def match_elements(name: str, pattern: str, available: list[str]) -> list[str]:

@@ -1,12 +1,12 @@
-"""Binding a randomization space and sampler to an env: validation against the scene, applying draws at reset,
-restoring the scene's own values, and reporting each episode back to learning samplers (ADR, Active DR)."""
+"""Binding a randomization space and sampler to an env's properties: validation against the scene, applying draws
+at reset, restoring the scene's own values, and reporting each episode back to learning samplers (ADR, Active DR)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -14,9 +14,7 @@ from randomization import EpisodeReport, ParameterSpace, Sampler, SpaceError, Un
 from randomization.sampler import Draw
 from randomization.space import Parameter, TextureParameter
 from sim.properties import PropertyKind, parse_name
-
-if TYPE_CHECKING:
-    from sim.tasks.base import ArmGoalEnv
+from sim.property_target import PropertyTarget
 
 RandomizationArg = ParameterSpace | Mapping[str, Any] | str | os.PathLike[str] | Sampler
 
@@ -33,17 +31,18 @@ class _Target:
 
 
 class Randomizer:
-    """Applies draws of `sampler` to `env`. Construction checks every parameter against the scene (name, shape,
-    the physical domain of every value the range can produce) and fails naming the parameter; nothing is
-    clipped. `owns_rng`: the sampler was built here and is reseeded whenever the env is reset with a seed."""
+    """Applies draws of `sampler` to `target`'s properties (the env's: engine and env-level ones). Construction
+    checks every parameter against the scene (name, shape, the physical domain of every value the range can
+    produce) and fails naming the parameter; nothing is clipped. `owns_rng`: the sampler was built here and is
+    reseeded whenever the env is reset with a seed."""
 
-    def __init__(self, env: ArmGoalEnv, randomization: RandomizationArg) -> None:
-        self.env = env
+    def __init__(self, target: PropertyTarget, randomization: RandomizationArg) -> None:
+        self.target = target
         if isinstance(randomization, Sampler):
             self.sampler: Sampler = randomization
             self.owns_rng = False
         else:
-            space = space_from(randomization).expand(env.concrete_property_names)
+            space = space_from(randomization).expand(target.concrete_property_names)
             self.sampler = UniformDR(space, np.random.default_rng())
             self.owns_rng = True
         self.space = self.sampler.space
@@ -76,20 +75,20 @@ class Randomizer:
         where = f"randomization parameter {p.name!r}"
         try:
             kind, _ = parse_name(p.name)
-            names = self.env.concrete_property_names(p.name)
+            names = self.target.concrete_property_names(p.name)
         except KeyError as e:
             raise SpaceError(f"{where}: {e.args[0]}") from None
         if isinstance(p, TextureParameter):
             if kind.name != "texture":
                 raise SpaceError(f"{where}: patterns/colours describe textures; use a texture:<element> name")
-            return [_Target(p.name, n, kind, self.env.get_property(n)[n], "absolute") for n in names]
+            return [_Target(p.name, n, kind, self.target.get_property(n)[n], "absolute") for n in names]
         if kind.name == "texture":
             raise SpaceError(f"{where}: texture parameters take patterns and colours, not nominal/low/high")
         if kind.integer and not p.integer:
             raise SpaceError(f"{where}: {kind.name} counts {kind.unit}; add 'integer: true'")
         targets = []
         for n in names:
-            base = self.env.get_property(n)[n]
+            base = self.target.get_property(n)[n]
             if p.shape not in ((), kind.shape) or (p.apply == "absolute" and p.shape != kind.shape):
                 raise SpaceError(
                     f"{where}: {kind.name} takes values of shape {kind.shape}; nominal/low/high have shape {p.shape}"
@@ -142,7 +141,7 @@ class Randomizer:
         self._mult = np.concatenate(mult) if mult else np.zeros(0)
         self._add = np.concatenate(add) if add else np.zeros(0)
         self._base_flat = np.concatenate([np.zeros(0)] + [t.base.ravel() for t in self.targets + self.textures])
-        self._write = self.env.compile_setter([t.name for t in self.targets + self.textures])
+        self._write = self.target.compile_setter([t.name for t in self.targets + self.textures])
 
     # -- applying ---------------------------------------------------------------------------------------
     def values_for(self, draw: Draw) -> dict[str, np.ndarray]:
@@ -155,7 +154,7 @@ class Randomizer:
         return out
 
     def apply(self, draw: Draw, forward: bool = True) -> None:
-        """Set the draw's values on the env (engine and env-level properties).
+        """Set the draw's values on the target (the env: engine and env-level properties).
 
         Values come from the bound space, whose every producible value was checked against the properties'
         domains at construction, so this goes through the engine's compiled setter without per-value checks.
@@ -176,16 +175,16 @@ class Randomizer:
         changed = {}
         for t in self.rebuilds:
             v = _apply(t.mode, t.base, values[t.param])
-            if not np.array_equal(v, self.env.get_property(t.name)[t.name]):
+            if not np.array_equal(v, self.target.get_property(t.name)[t.name]):
                 changed[t.name] = v
         if changed:
-            self.env.set_properties(changed)
+            self.target.set_properties(changed)
 
     def restore(self) -> None:
         """Put back the scene's own values of every randomized property."""
         self._write(self._base_flat)
         if self.rebuilds:
-            self.env.set_properties({t.name: t.base for t in self.rebuilds})
+            self.target.set_properties({t.name: t.base for t in self.rebuilds})
 
     def nominal_draw(self) -> Draw:
         """The space's nominal values (no textures: every textured element keeps the scene's own)."""

@@ -4,11 +4,21 @@ salt-and-pepper and blur, and control-rate jitter (the `env_level` property kind
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from sim.observation import field_slices, observation_dim
-from sim.properties import OBS_NOISE_FIELDS
+from sim.properties import (
+    OBS_NOISE_FIELDS,
+    check_value,
+    concrete_name,
+    flat_layout,
+    match_elements,
+    parse_name,
+    split_name,
+)
+from sim.property_target import FlatSetter
 
 #: The env-level properties that take no element, with their values when nothing is randomized.
 GLOBAL_DEFAULTS: dict[str, float] = {
@@ -22,7 +32,8 @@ GLOBAL_DEFAULTS: dict[str, float] = {
 
 
 class SignalEffects:
-    """Holds the env-level property values and applies them to actions, observations, images and substeps.
+    """Holds the env-level property values and applies them to actions, observations, images and substeps; a
+    PropertyTarget for the env-level properties (`action_delay`, `obs_noise:<field>`, `image_noise`, ...).
 
     All noise comes from the generator passed to each call (the env's `np_random`), so a seeded env stays
     repeatable. `reset()` empties the delay lines at episode start: a delayed action is a zero action (hold) and
@@ -44,13 +55,60 @@ class SignalEffects:
         """The observation fields `obs_noise:<field>` can name in this env."""
         return list(self.noise_slices)
 
+    # -- properties by name ----------------------------------------------------------------------------
+    def property_names(self) -> list[str]:
+        """Every concrete env-level property name in this env."""
+        return [*self.values, *(concrete_name("obs_noise", f) for f in self.elements())]
+
+    def concrete_property_names(self, name: str) -> list[str]:
+        """The concrete env-level names (`kind`, or `obs_noise:<field>`) a possibly wildcard name refers to."""
+        kind, pattern = parse_name(name)
+        if not kind.env_level:
+            raise KeyError(f"property {name!r} is the engine's, not an env-level one (delays, noise, jitter)")
+        if pattern is None:
+            return [kind.name]
+        return [concrete_name(kind.name, e) for e in match_elements(name, pattern, self.elements())]
+
+    def get_property(self, name: str) -> dict[str, np.ndarray]:
+        """Values of every env-level property `name` refers to, keyed by concrete name."""
+        return {n: self.get(*split_name(n)) for n in self.concrete_property_names(name)}
+
+    def check_properties(self, values: Mapping[str, object]) -> dict[str, float]:
+        """Validate env-level values (names may hold wildcards) without setting them: concrete name -> value."""
+        out: dict[str, float] = {}
+        for name, value in values.items():
+            arr = check_value(name, parse_name(name)[0], value)
+            out.update((n, float(arr)) for n in self.concrete_property_names(name))
+        return out
+
+    def set_properties(self, values: Mapping[str, object]) -> None:
+        """Set env-level properties; every value is validated before anything changes."""
+        for n, v in self.check_properties(values).items():
+            self.set(*split_name(n), v)
+
+    def compile_setter(self, names: Sequence[str]) -> FlatSetter:
+        """A writer for fixed concrete env-level names taking one flat vector (values are not checked per call;
+        `forward` is accepted for the PropertyTarget protocol and ignored: nothing here derives from positions)."""
+        for n in names:
+            if self.concrete_property_names(n) != [n]:  # raises for unknown or engine names
+                raise KeyError(f"compile_setter takes concrete property names; {n!r} is a pattern")
+        targets = [(sl.start, *split_name(n)) for n, sl in zip(names, flat_layout(names))]
+
+        def write(flat: np.ndarray, forward: bool = True) -> None:
+            for at, kind, element in targets:
+                self.set(kind, element, float(flat[at]))
+
+        return write
+
     def get(self, kind: str, element: str | None) -> np.ndarray:
+        """Current value of one env-level property of one element (None for the global ones)."""
         if kind == "obs_noise":
             assert element is not None
             return np.asarray(self.noise_std[self.noise_slices[element]][0])
         return np.asarray(self.values[kind])
 
     def set(self, kind: str, element: str | None, value: float) -> None:
+        """Set one env-level property of one element; `value` is already validated."""
         if kind == "obs_noise":
             assert element is not None
             self.noise_std[self.noise_slices[element]] = value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,9 +13,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering through Mesa/EGL
 
 import mujoco  # noqa: E402
 
-from sim.backend import Backend, Pose, flat_layout  # noqa: E402
+from sim.backend import Backend, Pose  # noqa: E402
 from sim.observation import RawSignals  # noqa: E402
-from sim.properties import KINDS, TEXTURE_SIZE, parse_name  # noqa: E402
+from sim.properties import KINDS, TEXTURE_SIZE, flat_layout, parse_name  # noqa: E402
+from sim.property_target import FlatSetter  # noqa: E402
 from sim.robot import RobotDescription  # noqa: E402
 from sim.scene import ObjectSpec, SceneSpec  # noqa: E402
 
@@ -449,7 +450,7 @@ class MujocoBackend(Backend):
                 out.append((arr, idx, sign, attr))
         return out
 
-    def compile_setter(self, names: Sequence[str]) -> Callable[..., None]:
+    def compile_setter(self, names: Sequence[str]) -> FlatSetter:
         """As Backend.compile_setter, with every plain-array kind written by one fancy-indexed assignment per
         model array (a hundred properties cost a dozen numpy writes and one mj_setConst/mj_forward)."""
         layout = flat_layout(names)

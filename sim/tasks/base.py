@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sim.backend import Backend, flat_layout
+from sim.backend import Backend
 from sim.engines import BACKENDS, make_backend
 from sim.ik import ee_step_target
 from sim.observation import RawSignals, build_observation, observation_dim
-from sim.properties import check_value, match_elements, parse_name
+from sim.properties import flat_layout, parse_name
+from sim.property_target import FlatSetter, PropertyTarget
 from sim.randomized import RandomizationArg, Randomizer
 from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
 from sim.signal_effects import SignalEffects
@@ -232,27 +233,18 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self.randomizer.end_episode()
         self.sim.close()
 
-    # -- properties: the engine's and the env-level ones (delays, noise, jitter) ------------------------
+    # -- properties (PropertyTarget): engine ones go to the backend, env-level ones to the signal effects ---------
     def concrete_property_names(self, name: str) -> list[str]:
         """The concrete property names (`kind:element`, or `kind`) that a possibly wildcard name refers to."""
-        kind, pattern = parse_name(name)
-        if not kind.env_level:
-            return [kind.name if e is None else f"{kind.name}:{e}" for e in self.sim.property_elements(name)]
-        if pattern is None:
-            return [kind.name]
-        return [f"{kind.name}:{e}" for e in match_elements(name, pattern, self.effects.elements())]
+        return self._owner(name).concrete_property_names(name)
 
     def property_names(self) -> list[str]:
         """Every concrete property this env can randomize: the engine's plus the env-level ones."""
-        env_level = [*self.effects.values, *(f"obs_noise:{f}" for f in self.effects.elements())]
-        return self.sim.property_names() + env_level
+        return self.sim.property_names() + self.effects.property_names()
 
     def get_property(self, name: str) -> dict[str, np.ndarray]:
         """Values of `kind:pattern` for every matching element, keyed by concrete name."""
-        kind, _ = parse_name(name)
-        if not kind.env_level:
-            return self.sim.get_property(name)
-        return {n: self.effects.get(*_split(n)) for n in self.concrete_property_names(name)}
+        return self._owner(name).get_property(name)
 
     def set_property(self, name: str, value: object) -> None:
         """Set `kind:pattern` on every matching element (validated first; nothing changes on error)."""
@@ -260,36 +252,33 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def set_properties(self, values: Mapping[str, object]) -> None:
         """Set several properties; every value is validated before anything changes."""
-        engine: dict[str, object] = {}
-        env_level: list[tuple[str, str | None, float]] = []
-        for name, value in values.items():
-            kind, _ = parse_name(name)
-            if not kind.env_level:
-                engine[name] = value
-                continue
-            arr = check_value(name, kind, value)
-            env_level.extend((*_split(n), float(arr)) for n in self.concrete_property_names(name))
+        engine = {n: v for n, v in values.items() if self._owner(n) is self.sim}
+        env_level = self.effects.check_properties({n: v for n, v in values.items() if n not in engine})
         if engine:
-            self.sim.set_properties(engine)
-        for kind_name, element, v in env_level:
-            self.effects.set(kind_name, element, v)
+            self.sim.set_properties(engine)  # validates every engine value before it changes any
+        self.effects.set_properties(env_level)
 
-    def compile_setter(self, names: Sequence[str]) -> Callable[..., None]:
+    def compile_setter(self, names: Sequence[str]) -> FlatSetter:
         """A fast writer for fixed concrete property names taking one flat vector (see Backend.compile_setter):
-        engine properties through the backend's compiled setter, env-level ones straight into the effects."""
+        the backend's compiled setter for the engine's names, the signal effects' for the env-level ones."""
         layout = flat_layout(names)
-        engine = [i for i, n in enumerate(names) if not parse_name(n)[0].env_level]
-        env_targets = [(layout[i].start, *_split(n)) for i, n in enumerate(names) if parse_name(n)[0].env_level]
-        engine_write = self.sim.compile_setter([names[i] for i in engine])
-        engine_idx = np.concatenate([np.arange(layout[i].start, layout[i].stop) for i in engine]) if engine else None
+        owners: tuple[PropertyTarget, ...] = (self.sim, self.effects)
+        parts: list[tuple[FlatSetter, np.ndarray]] = []
+        for owner in owners:
+            mine = [i for i, n in enumerate(names) if self._owner(n) is owner]
+            if mine:
+                idx = np.concatenate([np.arange(layout[i].start, layout[i].stop) for i in mine])
+                parts.append((owner.compile_setter([names[i] for i in mine]), idx))
 
         def write(flat: np.ndarray, forward: bool = True) -> None:
-            if engine_idx is not None:
-                engine_write(flat[engine_idx], forward)
-            for at, kind_name, element in env_targets:
-                self.effects.set(kind_name, element, float(flat[at]))
+            for owner_write, idx in parts:
+                owner_write(flat[idx], forward)
 
         return write
+
+    def _owner(self, name: str) -> PropertyTarget:
+        """Who holds property `name`: the signal effects for env-level kinds, the engine backend otherwise."""
+        return self.effects if parse_name(name)[0].env_level else self.sim
 
     def randomization_state(self) -> dict[str, Any] | None:
         """The randomization sampler's state (ranges, ADR boundaries, Active DR particles), or None."""
@@ -343,11 +332,6 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         for cam in self.cameras:
             obs[f"image_{cam}"] = self.sim.render(cam)  # type: ignore[assignment]
         return obs
-
-
-def _split(name: str) -> tuple[str, str | None]:
-    kind, _, element = name.partition(":")
-    return kind, element or None
 
 
 def _choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
