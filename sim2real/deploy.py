@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from sim2real_ros.controller_config import COMMAND_INTERFACES, JOINT_TRAJECTORY
+
 LAUNCH_DIR = Path(__file__).resolve().parents[1] / "launch"
 
 
@@ -37,7 +39,7 @@ def launch_arguments(
     sim: bool,
     backend: str = "pybullet",
     randomization: str = "none",
-    controller: str = "joint_trajectory",
+    controller: str = JOINT_TRAJECTORY,
     namespace: str = "",
     params_file: str = "",
     autostart: bool = True,
@@ -46,8 +48,8 @@ def launch_arguments(
 ) -> list[str]:
     """`sim2real launch` arguments: the launch file, then name:=value pairs."""
     manifest = verified_manifest(bundle)
-    if controller not in ("joint_trajectory", "forward_position"):
-        raise DeployError(f"--controller must be joint_trajectory or forward_position, got {controller!r}")
+    if controller not in COMMAND_INTERFACES:
+        raise DeployError(f"--controller must be {' or '.join(COMMAND_INTERFACES)}, got {controller!r}")
     if trigger not in ("timer", "image"):
         raise DeployError(f"--trigger must be timer or image, got {trigger!r}")
     args = [
@@ -133,7 +135,7 @@ def run_goals(
     goals: int,
     backend: str = "pybullet",
     randomization: str = "none",
-    controller: str = "joint_trajectory",
+    controller: str = JOINT_TRAJECTORY,
     seed: int = 0,
     log_path: Path | None = None,
     duration_s: float = 0.0,

@@ -1,4 +1,4 @@
-"""The simulated arm behind sim_arm_node, without ROS: position-controller semantics and real-time pacing.
+"""The simulated arm behind sim_arm_robot, without ROS: position-controller semantics and real-time pacing.
 
 `JointCommand` holds the arm joints' targets over time the way ros2_control's position controllers set them:
 joint_trajectory_controller (linear interpolation from the current command through time-parameterised points,

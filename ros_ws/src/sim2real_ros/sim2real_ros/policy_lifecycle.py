@@ -19,7 +19,7 @@ import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
@@ -32,53 +32,50 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from policies.bundle import BundleError, load_bundle
+from sim2real_ros.controller_config import COMMAND_INTERFACES, COMMAND_TOPICS, FORWARD_POSITION, JOINT_TRAJECTORY
+from sim2real_ros.parameters import ParamSpec, declare_parameters
 from sim2real_ros.policy_core import CoreSettings, PolicyCore
 
 NODE_NAME = "policy_node"
-COMMAND_TOPICS = {
-    "joint_trajectory": "joint_trajectory_controller/joint_trajectory",
-    "forward_position": "forward_position_controller/commands",
-}
-#: The node's own parameters: name -> (default, description, read_only, range (lo, hi) or None).
-NODE_PARAMETERS: dict[str, tuple[Any, str, bool, tuple[float, float] | None]] = {
-    "bundle": ("", "policy bundle folder (policy.onnx + manifest.json)", True, None),
-    "command_interface": ("joint_trajectory", "joint_trajectory (JTC) or forward_position (FCC)", True, None),
-    "control_rate_hz": (0.0, "control rate; 0 = the bundle's; anything else must equal it", True, (0.0, 1000.0)),
-    "trajectory_time_from_start_s": (0.0, "JTC point time_from_start; 0 = one period", True, (0.0, 1.0)),
-    "trigger": ("timer", "timer: act every control period; image: act on each new image (pixel policies)", True, None),
-    "autostart": (False, "configure and activate by itself (retrying activation at 2 Hz)", True, None),
-    "require_command_subscriber": (True, "refuse to activate until the controller subscribes", True, None),
-}
-#: The safety parameters, one per CoreSettings field, whose defaults they take: name -> (description, read_only,
-#: range (lo, hi)).
-CORE_PARAMETERS: dict[str, tuple[str, bool, tuple[float, float]]] = {
-    "joint_state_timeout_s": ("hold when joint_states are older (steady clock)", True, (0.001, 10.0)),
-    "image_timeout_s": ("hold when images are older (pixel policies)", True, (0.001, 10.0)),
-    "goal_timeout_s": ("hold when the goal is older; 0 = never", True, (0.0, 3600.0)),
-    "max_stamp_age_s": ("refuse messages whose header.stamp lags the clock more", True, (0.001, 60.0)),
-    "halt_after_stale_s": ("a stale-input hold this long latches a halt", True, (0.0, 60.0)),
-    "fresh_inputs_to_resume": ("fresh messages needed to act again after a stale hold", True, (1, 100)),
-    "position_margin_rad": ("commands keep this far inside the joint limits", True, (0.0, 0.5)),
-    "max_joint_velocity_rad_s": ("largest joint speed a command may ask for", True, (0.001, 10.0)),
-    "velocity_scale": ("scales max_joint_velocity_rad_s; may only decrease while active", False, (0.0, 1.0)),
-    "max_consecutive_invalid": ("invalid policy outputs in a row before a latched halt", True, (1, 1000)),
-    "max_inference_s": ("a slower inference is not applied; 0 = one control period", True, (0.0, 1.0)),
-}
-PARAMETERS: dict[str, tuple[Any, str, bool, tuple[float, float] | None]] = {
-    **NODE_PARAMETERS,
-    **{name: (getattr(CoreSettings(), name), *spec) for name, spec in CORE_PARAMETERS.items()},
-}
 
 
-def _descriptor(name: str, description: str, read_only: bool, bounds: tuple[float, float] | None) -> Any:
-    d = ParameterDescriptor(name=name, description=description, read_only=read_only)
-    if bounds is not None:
-        default = PARAMETERS[name][0]
-        if isinstance(default, int) and not isinstance(default, bool):
-            d.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]), step=0)]
-        else:
-            d.floating_point_range = [FloatingPointRange(from_value=bounds[0], to_value=bounds[1], step=0.0)]
-    return d
+def _core(name: str, description: str, read_only: bool = True, range: tuple[float, float] | None = None) -> ParamSpec:
+    """A safety parameter: one per CoreSettings field, whose default it takes."""
+    return ParamSpec(name, getattr(CoreSettings(), name), description, read_only, range)
+
+
+#: The node's own parameters.
+NODE_PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("bundle", "", "policy bundle folder (policy.onnx + manifest.json)"),
+    ParamSpec("command_interface", JOINT_TRAJECTORY, f"{JOINT_TRAJECTORY} (JTC) or {FORWARD_POSITION} (FCC)"),
+    ParamSpec(
+        "control_rate_hz", 0.0, "control rate; 0 = the bundle's; anything else must equal it", range=(0.0, 1000.0)
+    ),
+    ParamSpec("trajectory_time_from_start_s", 0.0, "JTC point time_from_start; 0 = one period", range=(0.0, 1.0)),
+    ParamSpec("trigger", "timer", "timer: act every control period; image: act on each new image (pixel policies)"),
+    ParamSpec("autostart", False, "configure and activate by itself (retrying activation at 2 Hz)"),
+    ParamSpec("require_command_subscriber", True, "refuse to activate until the controller subscribes"),
+)
+#: The safety parameters, passed to PolicyCore as its CoreSettings.
+CORE_PARAMETERS: tuple[ParamSpec, ...] = (
+    _core("joint_state_timeout_s", "hold when joint_states are older (steady clock)", range=(0.001, 10.0)),
+    _core("image_timeout_s", "hold when images are older (pixel policies)", range=(0.001, 10.0)),
+    _core("goal_timeout_s", "hold when the goal is older; 0 = never", range=(0.0, 3600.0)),
+    _core("max_stamp_age_s", "refuse messages whose header.stamp lags the clock more", range=(0.001, 60.0)),
+    _core("halt_after_stale_s", "a stale-input hold this long latches a halt", range=(0.0, 60.0)),
+    _core("fresh_inputs_to_resume", "fresh messages needed to act again after a stale hold", range=(1, 100)),
+    _core("position_margin_rad", "commands keep this far inside the joint limits", range=(0.0, 0.5)),
+    _core("max_joint_velocity_rad_s", "largest joint speed a command may ask for", range=(0.001, 10.0)),
+    _core(
+        "velocity_scale",
+        "scales max_joint_velocity_rad_s; may only decrease while active",
+        read_only=False,
+        range=(0.0, 1.0),
+    ),
+    _core("max_consecutive_invalid", "invalid policy outputs in a row before a latched halt", range=(1, 1000)),
+    _core("max_inference_s", "a slower inference is not applied; 0 = one control period", range=(0.0, 1.0)),
+)
+PARAMETERS: tuple[ParamSpec, ...] = NODE_PARAMETERS + CORE_PARAMETERS
 
 
 class RingBuffer:
@@ -102,8 +99,7 @@ class PolicyNode(LifecycleNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        for name, (default, description, read_only, bounds) in PARAMETERS.items():
-            self.declare_parameter(name, default, _descriptor(name, description, read_only, bounds))
+        declare_parameters(self, PARAMETERS)
         self.add_on_set_parameters_callback(self._check_parameters)
         self.lock = threading.Lock()
         self.core: PolicyCore | None = None
@@ -149,9 +145,7 @@ class PolicyNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     def _settings(self) -> CoreSettings:
-        names = [f.name for f in CoreSettings.__dataclass_fields__.values()]
-        values = {n: self.get_parameter(n).value for n in names if n in PARAMETERS}
-        return CoreSettings(**values)
+        return CoreSettings(**{p.name: self.get_parameter(p.name).value for p in CORE_PARAMETERS})
 
     # -- clocks --------------------------------------------------------------------------------
     def _now(self) -> tuple[float, float]:
@@ -165,8 +159,8 @@ class PolicyNode(LifecycleNode):
         if self.trigger not in ("timer", "image"):
             self.get_logger().error(f"trigger {self.trigger!r} is not timer or image")
             return TransitionCallbackReturn.FAILURE
-        if self.interface not in COMMAND_TOPICS:
-            self.get_logger().error(f"command_interface {self.interface!r} is not one of {list(COMMAND_TOPICS)}")
+        if self.interface not in COMMAND_INTERFACES:
+            self.get_logger().error(f"command_interface {self.interface!r} is not one of {list(COMMAND_INTERFACES)}")
             return TransitionCallbackReturn.FAILURE
         try:
             if not path:
@@ -190,7 +184,7 @@ class PolicyNode(LifecycleNode):
             ]
         self.point_time_s = float(self.get_parameter("trajectory_time_from_start_s").value) or self.core.period_s
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        msg_type = JointTrajectory if self.interface == "joint_trajectory" else Float64MultiArray
+        msg_type = JointTrajectory if self.interface == JOINT_TRAJECTORY else Float64MultiArray
         self.command_pub = self.create_lifecycle_publisher(msg_type, COMMAND_TOPICS[self.interface], reliable)
         m = self.core.bundle.manifest
         self.get_logger().info(
@@ -366,7 +360,7 @@ class PolicyNode(LifecycleNode):
         if command_rad is None or self.command_pub is None or self.core is None:
             return
         values = [float(x) for x in command_rad]
-        if self.interface == "forward_position":
+        if self.interface == FORWARD_POSITION:
             self.command_pub.publish(Float64MultiArray(data=values))
             return
         t = self.point_time_s

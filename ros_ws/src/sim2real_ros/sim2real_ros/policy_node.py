@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import sys
 
-from sim2real_ros.availability import INSTALL_HINT, ros_import_error
+from sim2real_ros.availability import missing_ros, missing_ros_message
 
-MISSING_ROS = f"sim2real-policy-node needs the [ros] extra: {INSTALL_HINT}"
+SCRIPT = "sim2real-policy-node"
+MISSING_ROS = missing_ros_message(SCRIPT)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM; exit code 0 after a final hold, 2 without rclpy."""
-    error = ros_import_error()
-    if error is not None:
-        print(f"{MISSING_ROS} ({error})", file=sys.stderr)
+    problem = missing_ros(SCRIPT)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 2
     from sim2real_ros.policy_lifecycle import run
 
