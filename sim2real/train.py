@@ -7,8 +7,6 @@ import csv
 import dataclasses
 import json
 import signal
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,11 +16,13 @@ import numpy as np
 from sim import env_spec
 from sim.env_spec import TASKS  # noqa: F401  (re-exported)
 from sim2real.artifacts import write_atomic, write_json
+from sim2real.stop_signals import StopOnSignal, TrainingInterrupted
 from sim2real.train_config import (  # noqa: F401  (re-exported: the pipeline's config names live here too)
     CONFIG_SCHEMA_VERSION,
     RANDOMIZERS,
     ConfigError,
     TrainConfig,
+    check_device,
     check_episodes,
     config_for_resume,
     config_from_dict,
@@ -91,77 +91,6 @@ def evaluate(
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
-class TrainingInterrupted(Exception):
-    """SIGINT or SIGTERM stopped a training run; the step it reached was checkpointed first."""
-
-    def __init__(self, run: Path, step: int, checkpoint: Path, signal_name: str) -> None:
-        super().__init__(f"{signal_name}: stopped at step {step}; checkpoint {checkpoint}")
-        self.run, self.step, self.checkpoint, self.signal_name = run, step, checkpoint, signal_name
-
-
-class _StopOnSignal:
-    """While entered (main thread only), SIGINT and SIGTERM set `signum` instead of killing: the training loop
-    polls it, stops after the env step it is in and writes a checkpoint. A second signal aborts at once."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.saving = False
-        """True while the final checkpoint is written: further signals wait for it (only SIGKILL cuts it short)."""
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.saving:
-            print(f"\n{signal.Signals(signum).name}: writing the checkpoint, a moment", file=sys.stderr, flush=True)
-            return
-        if self.signum is not None:
-            raise KeyboardInterrupt
-        self.signum = signum
-        print(
-            f"\n{signal.Signals(signum).name}: stopping after this step and writing a checkpoint "
-            "(signal again to abort without one)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def __enter__(self) -> _StopOnSignal:
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self._previous[s] = signal.signal(s, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-        self._previous.clear()
-
-
-def _check_device(device: str) -> None:
-    """ConfigError for a CUDA device torch cannot see (no silent fallback: the run records the device it used)."""
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"device {device!r}: torch {torch.__version__} sees no CUDA device on this machine; "
-                "use --device cpu (or auto, which takes the GPU when there is one)"
-            )
-
-
-def _check_fresh_folder(run: Path) -> None:
-    """ConfigError unless `run` is new or empty: a fresh run never writes into a run or a folder of other files."""
-    from sim2real.run_lock import LOCK_FILE
-
-    if run.exists() and not run.is_dir():
-        raise ConfigError(f"--out {run} is a file, not a folder")
-    if saved_config(run) is not None:
-        raise ConfigError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
-    others = sorted(p.name for p in run.iterdir() if p.name != LOCK_FILE) if run.is_dir() else []
-    if others:
-        raise ConfigError(
-            f"--out {run} is not empty and is not a sim2real run (it holds {others[:5]}); choose a new or empty folder"
-        )
-
-
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train as configured (or continue the run in cfg's folder from its last checkpoint); returns the run dir.
 
@@ -169,16 +98,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     holder); a run refused during setup leaves nothing behind; SIGINT/SIGTERM checkpoint and raise
     TrainingInterrupted. On resume only a larger `steps` may differ from the run's config (ConfigError otherwise).
     """
+    from sim2real.run_folder import check_fresh_folder
     from sim2real.run_lock import RunLock
 
     cfg, settings = resolve(cfg)
-    _check_device(cfg.device)
+    check_device(cfg.device)
     run = cfg.run_dir()
     if resume:
         if not run.is_dir() or saved_config(run) is None:
             raise ConfigError(f"--resume: {run} holds no config.json; nothing to resume")
     else:
-        _check_fresh_folder(run)
+        check_fresh_folder(run)
     created = not run.exists()
     run.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run).acquire()
@@ -197,183 +127,35 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         lock.release()
 
 
-def _resume_point(cfg: TrainConfig, run: Path) -> tuple[Checkpoint, bool]:
-    """The checkpoint to continue `run` from, and whether the budget grows (config.json is then rewritten);
-    ConfigError for any other change, a finished run, or a run with no checkpoint."""
-    from sim2real import checkpoints
-
-    saved = saved_config(run) or {}
-    changes = resume_changes(saved, cfg)
-    if changes:
-        raise ConfigError(
-            f"--resume may change only --steps (to a larger budget), but this would change {'; '.join(changes)}. "
-            "Resume with the run's own settings (flags left out keep them), or train a new run with another --out"
-        )
-    try:
-        ckpt, warnings = checkpoints.load_latest(run)
-    except checkpoints.CheckpointError as e:
-        raise ConfigError(
-            f"--resume: {e} (a run stopped before its first checkpoint cannot resume: delete {run} yourself or "
-            "choose another --out)"
-        ) from None
-    for w in warnings:
-        print(f"warning: skipped a checkpoint that does not verify: {w}")
-    saved_steps, steps = int(saved.get("steps") or 0), int(cfg.steps or 0)
-    if steps < saved_steps:
-        raise ConfigError(f"--resume: --steps {steps} is fewer than the run's budget of {saved_steps}; resume may only "
-                          "raise it")  # fmt: skip
-    finished = (run / "summary.json").is_file() and (run / "model.zip").is_file() and ckpt.step >= steps
-    if finished:
-        raise ConfigError(
-            f"--resume: {run} has finished its {saved_steps} steps; pass a larger --steps to train on (nothing changed)"
-        )
-    if steps > saved_steps:
-        print(f"extending {run} from {saved_steps} to {steps} steps (config.json records the new budget)")
-    return ckpt, steps > saved_steps
-
-
 def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume: bool, progress: bool) -> Path:
-    """train() once the checks passed and the folder is locked."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    from policies.agents import agent_spec, build_agent, load_agent
+    """train() once the checks passed and the folder is locked: envs -> agent -> learn -> results."""
+    from policies.agents import agent_spec
     from sim2real import checkpoints
+    from sim2real.run_folder import resume_point
+    from sim2real.train_hooks import TrainHooks
 
-    total_steps = int(cfg.steps or 0)  # resolve() filled it in
-    ckpt: Checkpoint | None = None
-    grows = False
-    if resume:
-        ckpt, grows = _resume_point(cfg, run)
-
-    spec = agent_spec(cfg.agent)
+    ckpt, grows = resume_point(cfg, run) if resume else (None, False)
     sampler = make_sampler(cfg)
-    if ckpt is not None and sampler is not None and ckpt.file(checkpoints.RANDOMIZATION):
-        sampler.load_state_dict(json.loads(ckpt.file(checkpoints.RANDOMIZATION).read_text()))  # type: ignore[union-attr]
-    env = make_train_env(cfg, sampler)
-    agent_settings = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
-    vecnorm = None
-    if settings.get("normalize"):  # running mean/std of every observation key; the statistics travel with the model
-        from stable_baselines3.common.vec_env import VecNormalize
-
-        saved_norm = ckpt.file(checkpoints.VECNORM) if ckpt is not None else None
-        if saved_norm is not None:
-            vecnorm = VecNormalize.load(str(saved_norm), env)
-        else:
-            keys = [k for k in env.observation_space.spaces if not k.startswith("image_")]  # images stay uint8
-            vecnorm = VecNormalize(
-                env,
-                norm_obs=True,
-                norm_obs_keys=keys,
-                norm_reward=False,
-                clip_obs=10.0,
-                gamma=settings["gamma"],
-                epsilon=NORM_EPSILON,
-            )
-        env = vecnorm
+    if ckpt is not None and sampler is not None and (state := ckpt.file(checkpoints.RANDOMIZATION)) is not None:
+        sampler.load_state_dict(json.loads(state.read_text()))
+    env, vecnorm = _training_env(cfg, settings, sampler, ckpt)
+    model = _agent(cfg, settings, env, run, ckpt)
+    recurrent = agent_spec(cfg.agent).recurrent
     obs_fn = None if vecnorm is None else vecnorm.normalize_obs
-    tb = str(run / "tensorboard")
-    if ckpt is None:
-        try:
-            model = build_agent(cfg.agent, env, agent_settings, cfg.seed, tensorboard_log=tb, device=cfg.device)
-        except Exception as e:  # a setting our checks let through but the library refuses (SB3 asserts some)
-            raise ConfigError(f"settings: the {cfg.agent} agent refused them: {type(e).__name__}: {e}") from None
-    else:
-        model = load_agent(cfg.agent, str(ckpt.file(checkpoints.MODEL)), env, device=cfg.device)
-        model.tensorboard_log = tb
-        if ckpt.file(checkpoints.REPLAY) is not None:
-            model.load_replay_buffer(str(ckpt.file(checkpoints.REPLAY)))
-        elif hasattr(model, "learning_starts"):  # an off-policy agent resumed without its replay buffer
-            print(
-                "warning: this checkpoint holds no replay buffer (train with --save-replay-buffer for an exact "
-                "resume): the buffer refills before updates continue"
-            )
-            model.learning_starts = ckpt.step + max(int(settings.get("learning_starts", 100)), 100)
-        checkpoints.restore_rng(ckpt)
-    done_steps = ckpt.step if ckpt else 0
-    # training wall-clock summed over the segments of a resumed run (a killed segment counts to its last checkpoint)
-    wall_before = float(ckpt.manifest.get("wall_s", 0.0)) if ckpt else 0.0
-
     # Randomized evaluation draws uniformly over the space's full ranges whatever the training sampler (ADR's
     # current ranges or Active DR's particles would grade each run on its own curriculum): one yardstick for all.
-    eval_cfg = dataclasses.replace(cfg, randomizer="uniform", randomizer_settings={})
-    eval_env = env_spec.make_env(cfg.env, make_sampler(eval_cfg, 1), render_mode="rgb_array")
-    evals_path = run / "evaluations.csv"
-    evals: list[dict[str, float]] = _read_evals(evals_path) if resume else []
-
-    def run_eval(step: int) -> dict[str, float]:
-        row: dict[str, float] = {"step": float(step)}
-        for kind in ("nominal", "randomized") if cfg.randomizer_name() != "none" else ("nominal",):
-            r = evaluate(model, eval_env, cfg.eval_episodes, kind == "nominal", 10_000, spec.recurrent, obs_fn)
-            row.update({f"{kind}_{k}": v for k, v in r.items()})
-        evals.append(row)
-        _write_evals(evals_path, evals)
-        if sampler is not None and hasattr(sampler, "ranges"):  # ADR's ranges as they grow
-            ranges = {n: [np.ravel(lo).tolist(), np.ravel(hi).tolist()] for n, (lo, hi) in sampler.ranges().items()}
-            with open(run / "randomization_history.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, "entropy": sampler.entropy(), "ranges": ranges}) + "\n")
-        return row
-
-    stop = _StopOnSignal()
-
-    class Hooks(BaseCallback):
-        """Evaluation, checkpoints, randomization logging and the progress bar, on env-step counts."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.bar: Any = None
-            self.recent: list[float] = []
-            self.next_eval = (
-                (done_steps // cfg.eval_every_steps + 1) * cfg.eval_every_steps if cfg.eval_every_steps else 0
-            )
-            every = cfg.checkpoint_every_steps
-            self.next_ckpt = (done_steps // every + 1) * every if every else 0
-
-        def _on_training_start(self) -> None:
-            if progress:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=total_steps, initial=done_steps, unit="step", dynamic_ncols=True)
-
-        def _on_step(self) -> bool:
-            if stop.signum is not None:  # SIGINT/SIGTERM: stop here, train() checkpoints this step
-                return False
-            for info in self.locals.get("infos", []):
-                if "episode" in info:
-                    self.recent = (self.recent + [float(info.get("is_success", 0.0))])[-50:]
-            step = self.num_timesteps
-            if self.bar is not None:
-                self.bar.n = min(step, total_steps)
-                post = {"success": f"{np.mean(self.recent):.2f}" if self.recent else "-"}
-                if evals:
-                    post["eval"] = f"{evals[-1].get('nominal_success', 0):.2f}"
-                self.bar.set_postfix(post, refresh=False)
-                self.bar.update(0)
-            if self.next_eval and step >= self.next_eval:
-                row = run_eval(step)
-                for k, v in row.items():
-                    if k != "step":
-                        self.logger.record(f"eval/{k}", v)
-                self.next_eval += cfg.eval_every_steps
-            if self.next_ckpt and step >= self.next_ckpt:
-                save(step)
-                self.next_ckpt += cfg.checkpoint_every_steps
-            if sampler is not None and step % 1000 < cfg.n_envs:
-                _log_randomization(self.logger, sampler)
-            return True
-
-        def _on_training_end(self) -> None:
-            if self.bar is not None:
-                self.bar.close()
+    eval_sampler = make_sampler(dataclasses.replace(cfg, randomizer="uniform", randomizer_settings={}), 1)
+    eval_env = env_spec.make_env(cfg.env, eval_sampler, render_mode="rgb_array")
+    evals = Evaluations(run, cfg, model, eval_env, recurrent, obs_fn, sampler, keep=resume)
+    done_steps, total_steps = (ckpt.step if ckpt else 0), int(cfg.steps or 0)
+    # training wall-clock summed over the segments of a resumed run (a killed segment counts to its last checkpoint)
+    wall_before = float(ckpt.manifest.get("wall_s", 0.0)) if ckpt else 0.0
+    t0 = time.perf_counter()
 
     def save(step: int) -> Path:
+        extra = {"task": cfg.env.task, "agent": cfg.agent, "seed": cfg.seed, "device": str(model.device),
+                 "wall_s": wall_before + time.perf_counter() - t0}  # fmt: skip
         state = sampler.state_dict() if sampler is not None else None
-        extra = {
-            "task": cfg.env.task,
-            "agent": cfg.agent,
-            "seed": cfg.seed,
-            "device": str(model.device),
-            "wall_s": wall_before + time.perf_counter() - t0,
-        }
         return checkpoints.save_checkpoint(run, step, model, state, vecnorm, cfg.save_replay_buffer, extra)
 
     # the config is written once everything is built: a refused run leaves no config behind, a resume rewrites it
@@ -382,11 +164,14 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
         write_json(run / "config.json", {"schema_version": CONFIG_SCHEMA_VERSION, **cfg.to_dict()})
     if not resume:
         write_json(run / "settings.json", settings)
-    t0 = time.perf_counter()
-    remaining = total_steps - done_steps
+    stop = StopOnSignal()
+    hooks = TrainHooks(
+        total_steps, done_steps, cfg.eval_every_steps, cfg.checkpoint_every_steps, evals.record, save,
+        lambda: stop.signum is not None, sampler, cfg.n_envs, progress,
+    )  # fmt: skip
     with stop:
-        if remaining > 0:
-            model.learn(remaining, callback=Hooks(), reset_num_timesteps=ckpt is None, tb_log_name="run")
+        if total_steps > done_steps:
+            model.learn(total_steps - done_steps, callback=hooks, reset_num_timesteps=ckpt is None, tb_log_name="run")
         final_step = int(model.num_timesteps)
         stop.saving = True
         path = save(final_step)
@@ -394,24 +179,104 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
         eval_env.close()
         env.close()
         raise TrainingInterrupted(run, final_step, path, signal.Signals(stop.signum).name)
-    wall_s = wall_before + time.perf_counter() - t0
+
     model.save(run / "model.zip")
-    final = run_eval(final_step) if not evals or evals[-1]["step"] != final_step else evals[-1]
+    final = evals.final(final_step)
     if sampler is not None:
         write_json(run / "randomization_state.json", sampler.state_dict())
     if vecnorm is not None:  # plain JSON for export (no pickle needed to read the normaliser)
         vecnorm.save(str(run / "vecnormalize.pkl"))
         write_json(run / "obs_normalization.json", _normalization_json(vecnorm))
-    summary = {"steps": final_step, "wall_s": wall_s, "final": final, "device": str(model.device)}
-    write_json(run / "summary.json", summary)
+    wall_s = wall_before + time.perf_counter() - t0
+    write_json(run / "summary.json", {"steps": final_step, "wall_s": wall_s, "final": final,
+                                      "device": str(model.device)})  # fmt: skip
     from sim2real.train_report import gif, learning_curve
 
-    learning_curve(run / "learning_curve.png", evals, title=f"{cfg.env.task} / {cfg.agent} / {cfg.randomizer_name()}")
+    title = f"{cfg.env.task} / {cfg.agent} / {cfg.randomizer_name()}"
+    learning_curve(run / "learning_curve.png", evals.rows, title=title)
     if cfg.gif:
-        gif(run / "rollout.gif", model, eval_env, spec.recurrent, seed=cfg.seed, obs_fn=obs_fn)
+        gif(run / "rollout.gif", model, eval_env, recurrent, seed=cfg.seed, obs_fn=obs_fn)
     eval_env.close()
     env.close()
     return run
+
+
+def _training_env(cfg: TrainConfig, settings: dict[str, Any], sampler: Any, ckpt: Checkpoint | None) -> Any:
+    """The vectorised training envs, wrapped in a running observation normaliser when the settings ask for one
+    (restored from the checkpoint on resume: the statistics travel with the model); (env, normaliser or None)."""
+    from sim2real import checkpoints
+
+    env = make_train_env(cfg, sampler)
+    if not settings.get("normalize"):
+        return env, None
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    saved = ckpt.file(checkpoints.VECNORM) if ckpt is not None else None
+    if saved is not None:
+        vecnorm = VecNormalize.load(str(saved), env)
+    else:
+        keys = [k for k in env.observation_space.spaces if not k.startswith("image_")]  # images stay uint8
+        vecnorm = VecNormalize(env, norm_obs=True, norm_obs_keys=keys, norm_reward=False, clip_obs=10.0,
+                               gamma=settings["gamma"], epsilon=NORM_EPSILON)  # fmt: skip
+    return vecnorm, vecnorm
+
+
+def _agent(cfg: TrainConfig, settings: dict[str, Any], env: Any, run: Path, ckpt: Checkpoint | None) -> Any:
+    """A new agent with the run's settings, or the checkpoint's (optimizer, replay buffer when saved, generator
+    states) for a resume."""
+    from policies.agents import build_agent, load_agent
+    from sim2real import checkpoints
+
+    tb = str(run / "tensorboard")
+    if ckpt is None:
+        agent_settings = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
+        try:
+            return build_agent(cfg.agent, env, agent_settings, cfg.seed, tensorboard_log=tb, device=cfg.device)
+        except Exception as e:  # a setting our checks let through but the library refuses (SB3 asserts some)
+            raise ConfigError(f"settings: the {cfg.agent} agent refused them: {type(e).__name__}: {e}") from None
+    model = load_agent(cfg.agent, str(ckpt.file(checkpoints.MODEL)), env, device=cfg.device)
+    model.tensorboard_log = tb
+    if (replay := ckpt.file(checkpoints.REPLAY)) is not None:
+        model.load_replay_buffer(str(replay))
+    elif hasattr(model, "learning_starts"):  # an off-policy agent resumed without its replay buffer
+        print(
+            "warning: this checkpoint holds no replay buffer (train with --save-replay-buffer for an exact "
+            "resume): the buffer refills before updates continue"
+        )
+        model.learning_starts = ckpt.step + max(int(settings.get("learning_starts", 100)), 100)
+    checkpoints.restore_rng(ckpt)
+    return model
+
+
+class Evaluations:
+    """The run's periodic evaluations: deterministic episodes on nominal (and, with a space, randomized) scenes,
+    each a row of evaluations.csv, and the sampler's metrics() beside each in randomization_history.jsonl."""
+
+    def __init__(self, run: Path, cfg: TrainConfig, model: Any, env: Any, recurrent: bool, obs_fn: Any,
+                 sampler: Any, keep: bool) -> None:  # fmt: skip
+        self.path, self.history = run / "evaluations.csv", run / "randomization_history.jsonl"
+        self.model, self.env, self.recurrent, self.obs_fn, self.sampler = model, env, recurrent, obs_fn, sampler
+        self.episodes = cfg.eval_episodes
+        self.kinds = ("nominal", "randomized") if cfg.randomizer_name() != "none" else ("nominal",)
+        self.rows: list[dict[str, float]] = _read_evals(self.path) if keep else []
+
+    def record(self, step: int) -> dict[str, float]:
+        """Evaluate now, append the row (and the sampler's metrics) to the files; the row."""
+        row: dict[str, float] = {"step": float(step)}
+        for kind in self.kinds:
+            r = evaluate(self.model, self.env, self.episodes, kind == "nominal", 10_000, self.recurrent, self.obs_fn)
+            row.update({f"{kind}_{k}": v for k, v in r.items()})
+        self.rows.append(row)
+        _write_evals(self.path, self.rows)
+        metrics = self.sampler.metrics() if self.sampler is not None else {}
+        if metrics:  # ADR's ranges and entropy, Active DR's particle means, as they move
+            with open(self.history, "a") as f:
+                f.write(json.dumps({"step": step, **metrics}) + "\n")
+        return row
+
+    def final(self, step: int) -> dict[str, float]:
+        """The evaluation at `step`: the last row when it is of that step, else a new one."""
+        return self.rows[-1] if self.rows and self.rows[-1]["step"] == step else self.record(step)
 
 
 def _normalization_json(vecnorm: Any) -> dict[str, Any]:
@@ -422,19 +287,6 @@ def _normalization_json(vecnorm: Any) -> dict[str, Any]:
     stats = {str(k): {"mean": (rms[k] if k is not None else rms).mean.tolist(),
                       "var": (rms[k] if k is not None else rms).var.tolist()} for k in keys}  # fmt: skip
     return {"schema_version": 1, "epsilon": vecnorm.epsilon, "clip_obs": vecnorm.clip_obs, "keys": stats}
-
-
-def _log_randomization(logger: Any, sampler: Any) -> None:
-    """ADR ranges and entropy (or Active DR particle means) to TensorBoard."""
-    if hasattr(sampler, "ranges"):
-        logger.record("randomization/entropy", sampler.entropy())
-        for name, (lo, hi) in sampler.ranges().items():
-            logger.record(f"randomization/{name}/low", float(np.ravel(lo)[0]))
-            logger.record(f"randomization/{name}/high", float(np.ravel(hi)[0]))
-    elif hasattr(sampler, "particles"):
-        means = sampler.particles().mean(axis=0)
-        for name, m in zip(sampler.component_names(), means):
-            logger.record(f"randomization/particles/{name}", float(m))
 
 
 def _write_evals(path: Path, rows: list[dict[str, float]]) -> None:

@@ -246,3 +246,15 @@ def check_episodes(episodes: object) -> int:
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ConfigError(f"episodes must be a positive number of episodes, got {episodes!r}")
     return episodes
+
+
+def check_device(device: str) -> None:
+    """ConfigError for a CUDA device torch cannot see (no silent fallback: the run records the device it used)."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {device!r}: torch {torch.__version__} sees no CUDA device on this machine; "
+                "use --device cpu (or auto, which takes the GPU when there is one)"
+            )
