@@ -29,13 +29,13 @@ class EnvSpec:
     files, run folders and manifests."""
 
     task: str = "reach"
-    """reach | push | pick_and_place (TASKS)."""
+    """The task to learn (TASKS: its gymnasium id)."""
     backend: str = "mujoco"
-    """Engine: mujoco | pybullet (sim.engines.BACKENDS)."""
+    """The physics engine (sim.engines.BACKENDS)."""
     control: str = "ee"
     """Action space: ee (end-effector deltas) | joint (joint-target deltas)."""
     obs_mode: str = "state"
-    """state | pixels | both."""
+    """What the policy observes: state vectors, camera pixels (and proprioception), or both."""
     reward: str = "auto"
     """sparse | dense | auto (the task's default, sparse; training resolves it per agent)."""
     randomization: str = ""
@@ -48,13 +48,7 @@ class EnvSpec:
 
     def check(self) -> EnvSpec:
         """The spec itself when every field holds a value an env takes; EnvSpecError naming the first that does not."""
-        for name, allowed in (
-            ("task", tuple(TASKS)),
-            ("backend", BACKENDS),
-            ("control", CONTROLS),
-            ("obs_mode", OBS_MODES),
-            ("reward", REWARDS),
-        ):
+        for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
                 raise EnvSpecError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
@@ -75,6 +69,14 @@ class EnvSpec:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(EnvSpec))
+#: The values each choice field takes (checks, the command line's choices and help use this one table).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "task": tuple(TASKS),
+    "backend": BACKENDS,
+    "control": CONTROLS,
+    "obs_mode": OBS_MODES,
+    "reward": REWARDS,
+}
 
 
 def make_sampler(spec: EnvSpec, kind: str, rng: np.random.Generator, **settings: Any) -> Any:

@@ -310,6 +310,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available command."""
+    from sim.engines import BACKENDS
+    from sim.env_spec import CHOICES as ENV_CHOICES
+    from sim.env_spec import EnvSpec
+    from sim2real.cli_config import add_config_flags
+    from sim2real.train_config import TRAIN_CHOICES, TrainConfig
+    from sim2real_ros.controller_config import COMMAND_INTERFACES, JOINT_TRAJECTORY
+
     ap = argparse.ArgumentParser(
         prog="sim2real",
         description="Train robot-arm policies in randomized MuJoCo/PyBullet scenes and deploy them over ROS 2.",
@@ -328,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", choices=["env", "randomization", "train", "deploy"], help="which benchmark")
     b.add_argument("--bundle", default="", help="deploy: the policy bundle to deploy")
     b.add_argument("--goals", type=int, default=20, help="deploy: goal episodes (in sim and over ROS 2)")
-    b.add_argument("--backend", choices=["mujoco", "pybullet"], default="pybullet", help="deploy: simulated arm")
+    b.add_argument("--backend", choices=BACKENDS, default="pybullet", help="deploy: simulated arm")
     b.add_argument("--trigger", choices=["timer", "image"], default="timer", help="deploy: when the policy node acts")
     b.add_argument(
         "--camera", choices=["sim", "replay"], default="sim",
@@ -360,29 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and a results folder with the resolved config, evaluations.csv, learning_curve.png and rollout.gif.",
     )
     t.add_argument("--config", default="", help="YAML experiment file with TrainConfig keys (flags override it)")
-    t.add_argument("--task", choices=["reach", "push", "pick_and_place"], default=None)
-    t.add_argument("--agent", choices=["tqc_her", "sac_her", "ppo", "recurrent_ppo"], default=None)
-    t.add_argument("--backend", choices=["mujoco", "pybullet"], default=None)
-    t.add_argument("--control", choices=["ee", "joint"], default=None)
-    t.add_argument("--obs-mode", dest="obs_mode", choices=["state", "pixels", "both"], default=None)
-    t.add_argument(
-        "--reward", choices=["auto", "sparse", "dense"], default=None, help="auto: sparse for HER agents, dense for PPO"
-    )
-    t.add_argument("--randomization", default=None, help="preset (dynamics, object_dynamics, visual) or YAML path")
-    t.add_argument("--randomizer", choices=["uniform", "adr", "active", "none"], default=None)
-    t.add_argument("--her-strategy", dest="her_strategy", choices=["future", "final", "episode"], default=None)
-    t.add_argument("--seed", type=int, default=None)
-    t.add_argument(
-        "--steps", type=_steps, default=None, help="env steps, or 'auto' (default): the tuned budget for the task"
-    )
-    t.add_argument("--n-envs", dest="n_envs", type=int, default=None, help="envs stepped together (default 1)")
-    t.add_argument("--subproc", action="store_true", default=None, help="step the envs in worker processes")
-    t.add_argument("--eval-every-steps", dest="eval_every_steps", type=int, default=None)
-    t.add_argument("--eval-episodes", dest="eval_episodes", type=int, default=None)
-    t.add_argument("--checkpoint-every-steps", dest="checkpoint_every_steps", type=int, default=None)
-    t.add_argument("--save-replay-buffer", dest="save_replay_buffer", action="store_true", default=None)
-    t.add_argument("--out", default=None, help="results folder (default runs/<task>-<agent>-<randomizer>-s<seed>)")
-    t.add_argument("--device", default=None, help="auto | cpu | cuda")
+    # one flag per config field, generated from the dataclasses: their docstrings, defaults and choice tables
+    add_config_flags(t, EnvSpec, ENV_CHOICES)
+    add_config_flags(t, TrainConfig, TRAIN_CHOICES, parsers={"steps": _steps})
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a tuned agent setting (repeatable)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -398,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("run", help="a run folder written by sim2real train, or a policy bundle from sim2real export")
     ev.add_argument("--episodes", type=_positive, default=50, help="episodes per scene kind")
-    ev.add_argument("--backend", choices=["mujoco", "pybullet"], default=None, help="default: the training engine")
+    ev.add_argument("--backend", choices=BACKENDS, default=None, help="default: the training engine")
     ev.add_argument("--randomization", default=None, help="preset or YAML (default: the training space)")
     ev.add_argument("--seed", type=int, default=20_000, help="first episode seed")
     ev.set_defaults(func=_cmd_evaluate)
@@ -445,9 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("bundle", help="policy bundle folder (sim2real export)")
     de.add_argument("--sim", action="store_true", help="start the simulated arm too")
     de.add_argument("--goals", type=int, default=0, help="rehearse this many goal episodes on the simulated arm")
-    de.add_argument("--backend", choices=["mujoco", "pybullet"], default="pybullet", help="engine of the simulated arm")
+    de.add_argument("--backend", choices=BACKENDS, default="pybullet", help="engine of the simulated arm")
     de.add_argument("--randomization", default="none", help="the simulated robot: none, a preset or a YAML path")
-    de.add_argument("--controller", default="joint_trajectory", help="joint_trajectory | forward_position")
+    de.add_argument("--controller", choices=COMMAND_INTERFACES, default=JOINT_TRAJECTORY, help="the command interface")
     de.add_argument("--namespace", default="", help="namespace of the nodes and topics")
     de.add_argument("--params-file", dest="params_file", default="", help="policy_node parameters (ROS 2 YAML)")
     de.add_argument("--trigger", choices=["timer", "image"], default="timer", help="act every period or per frame")

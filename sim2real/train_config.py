@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policies.agents import AGENTS, HER_STRATEGIES
 from sim.env_spec import FIELDS as ENV_FIELDS
 from sim.env_spec import EnvSpec, EnvSpecError
 
@@ -29,7 +30,7 @@ class TrainConfig:
     """The env: task, backend, control, obs_mode, reward (auto: sparse for HER agents, which relabel goals, dense
     for PPO), randomization (sim.env_spec.EnvSpec)."""
     agent: str = "tqc_her"
-    """tqc_her | sac_her | ppo | recurrent_ppo (policies.agents)."""
+    """The learning agent (policies.agents), with its tuned settings for the task (policies.hyperparams)."""
     randomizer: str = "uniform"
     """How the space is sampled: uniform | adr | active | none."""
     randomizer_settings: dict[str, Any] = field(default_factory=dict)
@@ -39,7 +40,7 @@ class TrainConfig:
     seed: int = 0
     """Seed of the envs, the agent and the sampler."""
     steps: int | None = None
-    """Env steps to train; None: the agent's tuned budget for the task (policies.hyperparams)."""
+    """Env steps to train, or 'auto' (null in a config file): the agent's tuned budget for the task."""
     n_envs: int = 1
     """Envs stepped together; in this process (one shared sampler: what ADR and Active DR need) unless subproc."""
     subproc: bool = False
@@ -55,7 +56,8 @@ class TrainConfig:
     out: str = ""
     """Results folder; default runs/<task>-<agent>-<randomizer>-s<seed>."""
     device: str = "auto"
-    """Torch device: auto | cpu | cuda."""
+    """Torch device: auto (the GPU when there is one), cpu, cuda or cuda:N; a CUDA device torch cannot see is
+    refused."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Overrides of the agent's tuned settings (policies.hyperparams keys only; unknown keys are errors)."""
     gif: bool = True
@@ -77,6 +79,12 @@ class TrainConfig:
         return dataclasses.replace(self, env=self.env.replace(**changes))
 
 
+#: The values each choice field of TrainConfig takes (checks and the command line use this one table).
+TRAIN_CHOICES: dict[str, tuple[str, ...]] = {
+    "agent": tuple(AGENTS),
+    "randomizer": RANDOMIZERS,
+    "her_strategy": HER_STRATEGIES,
+}
 #: Config keys of the flat form: the env's fields, then the training fields.
 CONFIG_KEYS = (*ENV_FIELDS, *(f.name for f in dataclasses.fields(TrainConfig) if f.name != "env"))
 
@@ -103,7 +111,7 @@ def train_config(**flat: Any) -> TrainConfig:
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     """Check every field before anything runs; returns the config with the budget filled in and the agent's
     settings (tuned defaults with the overrides applied)."""
-    from policies.agents import AGENTS, HER_STRATEGIES
+    from policies.agents import AGENTS
     from policies.hyperparams import defaults
     from policies.setting_checks import OPTIONAL, SettingError, check_settings
 
@@ -116,9 +124,8 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         cfg.env.check()
     except EnvSpecError as e:
         raise ConfigError(str(e)) from None
-    choice("agent", cfg.agent, AGENTS)
-    choice("randomizer", cfg.randomizer, RANDOMIZERS)
-    choice("her_strategy", cfg.her_strategy, HER_STRATEGIES)
+    for name, allowed in TRAIN_CHOICES.items():
+        choice(name, getattr(cfg, name), allowed)
     if cfg.steps is not None and (not isinstance(cfg.steps, int) or cfg.steps <= 0):
         raise ConfigError(
             f"steps must be a positive number of env steps, got {cfg.steps!r} (a budget of 0 trains nothing)"
