@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from sim.engines import BACKENDS
+from sim.registration import TASKS
 
-#: Task name (config files, the CLI, manifests) -> gymnasium id (sim.registration registers them).
-TASKS = {"reach": "Sim2Real/Reach-v0", "push": "Sim2Real/Push-v0", "pick_and_place": "Sim2Real/PickAndPlace-v0"}
+__all__ = ["TASKS", "EnvSpec", "EnvSpecError", "make_env", "make_sampler", "task_class"]
+
 CONTROLS = ("ee", "joint")
 OBS_MODES = ("state", "pixels", "both")
 REWARDS = ("auto", "sparse", "dense")
@@ -96,14 +97,16 @@ def make_sampler(spec: EnvSpec, kind: str, rng: np.random.Generator, **settings:
     return build(kind, space, rng, **settings)
 
 
-def make_env(spec: EnvSpec, sampler: Any = None, **kwargs: Any) -> Any:
-    """The gymnasium env of `spec`, randomized by `sampler` (None: unrandomized; see make_sampler); `kwargs` go to
-    gym.make as well (render_mode, image_size, cameras, ...)."""
+def make_env(spec: EnvSpec, randomization: Any = None, **kwargs: Any) -> Any:
+    """The gymnasium env of `spec`. `randomization` is what randomizes it: a sampler (make_sampler, the pipeline's
+    seeded choice), anything the env's `randomization=` takes (a preset name, a YAML path or dict: uniform draws),
+    or None: unrandomized, whatever spec.randomization names. `kwargs` go to gym.make as well (render_mode,
+    image_size, cameras, ...)."""
     import gymnasium as gym
 
     import sim  # noqa: F401  (registers the ids)
 
-    extra = {"randomization": sampler} if sampler is not None else {}
+    extra = {"randomization": randomization} if randomization is not None else {}
     return gym.make(spec.env_id, **spec.kwargs(), **extra, **kwargs)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-#: Public env id -> (entry point, max episode steps). 50 steps at 25 Hz = 2 s, as panda-gym and Fetch.
-ENV_IDS: dict[str, tuple[str, int]] = {
-    "Sim2Real/Reach-v0": ("sim.tasks.reach:ReachEnv", 50),
-    "Sim2Real/Push-v0": ("sim.tasks.object_tasks:PushEnv", 50),
-    "Sim2Real/PickAndPlace-v0": ("sim.tasks.object_tasks:PickAndPlaceEnv", 50),
+#: Task name (config files, the command line, manifests) -> public gymnasium id: the one list of tasks.
+TASKS = {"reach": "Sim2Real/Reach-v0", "push": "Sim2Real/Push-v0", "pick_and_place": "Sim2Real/PickAndPlace-v0"}
+_ENTRY_POINTS = {
+    "reach": "sim.tasks.reach:ReachEnv",
+    "push": "sim.tasks.object_tasks:PushEnv",
+    "pick_and_place": "sim.tasks.object_tasks:PickAndPlaceEnv",
 }
+#: Public env id -> (entry point, max episode steps). 50 steps at 25 Hz = 2 s, as panda-gym and Fetch.
+ENV_IDS: dict[str, tuple[str, int]] = {TASKS[task]: (entry, 50) for task, entry in _ENTRY_POINTS.items()}
 
 
 def register_envs() -> None:

@@ -61,20 +61,20 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from sim.engines import BACKENDS
+from sim.registration import TASKS
 from sim2real_ros.arm_sim import JointCommand, RealTimePacer, SimulatedArm, parse_forward_command, parse_trajectory
 from sim2real_ros.controller_config import COMMAND_INTERFACES, COMMAND_TOPICS, FORWARD_POSITION, JOINT_TRAJECTORY
 from sim2real_ros.messages import MessageError
 from sim2real_ros.parameters import ParamSpec, declare_parameters, parameters_help
 
-#: Env id per task parameter value.
-TASK_ENV_IDS = {"reach": "Sim2Real/Reach-v0", "push": "Sim2Real/Push-v0", "pick_and_place": "Sim2Real/PickAndPlace-v0"}
 #: Largest stretch of wall time simulated in one tick; beyond it the simulation falls behind for good.
 MAX_LAG_S = 0.25
 DIAGNOSTICS_PERIOD_S = 1.0
 
 
 PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("task", "reach", f"Scene to simulate: one of {sorted(TASK_ENV_IDS)}"),
+    ParamSpec("task", "reach", f"Scene to simulate: one of {sorted(TASKS)}"),
     ParamSpec("backend", "mujoco", "Physics engine: mujoco or pybullet"),
     ParamSpec(
         "randomization",
@@ -127,8 +127,8 @@ class SimArmNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("sim_arm", **node_kwargs)
         cfg = declare_parameters(self, PARAMETERS)
-        self.task = _choice("task", cfg["task"], TASK_ENV_IDS)
-        self.backend_name = _choice("backend", cfg["backend"], ("mujoco", "pybullet"))
+        self.task = _choice("task", cfg["task"], TASKS)
+        self.backend_name = _choice("backend", cfg["backend"], BACKENDS)
         self.command_interface = _choice("command_interface", cfg["command_interface"], COMMAND_INTERFACES)
         self.camera_name: str = cfg["camera_name"]
         self._next_seed = int(cfg["seed"])
@@ -176,18 +176,12 @@ class SimArmNode(Node):
 
     # -- set-up --------------------------------------------------------------------------------------------
     def _make_env(self, cfg: dict[str, Any]) -> Any:
-        import gymnasium as gym
-
-        import sim  # noqa: F401  (registers the env ids)
+        from sim.env_spec import EnvSpec, make_env
 
         size = (int(cfg["image_width"]), int(cfg["image_height"]))
-        env = gym.make(
-            TASK_ENV_IDS[self.task],
-            backend=self.backend_name,
-            randomization=_randomization_arg(cfg["randomization"]),
-            image_size=size,
-            cameras=(self.camera_name,),
-        )
+        spec = EnvSpec(task=self.task, backend=self.backend_name)
+        randomization = _randomization_arg(cfg["randomization"])  # the env draws uniformly from it at each reset
+        env = make_env(spec, randomization, image_size=size, cameras=(self.camera_name,))
         env.reset(seed=self._next_seed)
         self._next_seed += 1
         return env
