@@ -1,8 +1,8 @@
 """The policy bundle runtime: load an exported policy (policy.onnx + manifest.json) and run it.
 
 Imports numpy and onnxruntime only: no torch, no SB3, no pickle, nothing executed from the bundle. Loading checks
-the manifest's schema version, every field of it (policies.manifest) and the ONNX file's SHA-256; running checks
-every input's name, shape and finiteness, and every output's finiteness.
+the manifest's schema version (2 upgrades), every field of it (policies.manifest.Manifest) and the ONNX file's
+SHA-256; running checks every input's name, shape and finiteness, and every output's finiteness.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ from typing import Any
 
 import numpy as np
 
-# BundleError lives beside the validator (no import cycle); `from policies.bundle import BundleError` still works.
-from policies.manifest import MANIFEST_SCHEMA, BundleError, validate_manifest
+# BundleError lives beside the manifest (no import cycle); `from policies.bundle import BundleError` still works.
+from policies.manifest import BundleError, Manifest, ObservationInput, StateSpec
 
-SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 ONNX = "policy.onnx"
-#: Fields every manifest holds (see the README's "Policy bundle" section; policies.manifest describes each).
-REQUIRED = tuple(MANIFEST_SCHEMA.required)
 
 
 def sha256_file(path: Path) -> str:
@@ -39,18 +36,21 @@ class PolicyBundle:
     """A loaded bundle. `run(inputs)` maps observation arrays to output arrays (action, joint targets)."""
 
     path: Path
-    manifest: dict[str, Any]
+    """The bundle folder."""
+    manifest: Manifest
+    """Its manifest, validated."""
     session: Any
+    """The onnxruntime InferenceSession of policy.onnx."""
 
     @property
-    def inputs(self) -> list[dict[str, Any]]:
-        """Input specs: name, shape (without batch), dtype, normalisation; the recurrent state's last."""
-        return list(self.manifest["observation"]["inputs"]) + list(self.manifest["state"])
+    def inputs(self) -> list[ObservationInput | StateSpec]:
+        """Input specs: name, shape (without batch), dtype; the observation's first, the recurrent state's last."""
+        return [*self.manifest.observation.inputs, *self.manifest.state]
 
     @property
     def recurrent(self) -> bool:
         """True when the policy carries a state (an LSTM's h and c) from one call to the next."""
-        return bool(self.manifest["state"])
+        return bool(self.manifest.state)
 
     def initial_state(self, batch: int | None = None) -> dict[str, np.ndarray]:
         """The state at an episode start (zeros), as inputs for `run`; empty for feed-forward policies.
@@ -59,7 +59,7 @@ class PolicyBundle:
         after a reset, a hold or a halt (the node resets it whenever it stops acting on the policy).
         """
         lead = () if batch is None else (batch,)
-        return {spec["name"]: np.zeros((*lead, *spec["shape"]), np.float32) for spec in self.manifest["state"]}
+        return {spec.name: np.zeros((*lead, *spec.shape), np.float32) for spec in self.manifest.state}
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the policy on one observation (arrays without batch dimension) or a batch (leading dimension B).
@@ -69,14 +69,15 @@ class PolicyBundle:
         """
         feeds: dict[str, np.ndarray] = {}
         batched: bool | None = None
-        unknown = sorted(set(inputs) - {spec["name"] for spec in self.inputs})
+        names = [spec.name for spec in self.inputs]
+        unknown = sorted(set(inputs) - set(names))
         if unknown:
-            raise BundleError(f"unknown input(s) {unknown}; the bundle takes {[s['name'] for s in self.inputs]}")
+            raise BundleError(f"unknown input(s) {unknown}; the bundle takes {names}")
         for spec in self.inputs:
-            name, shape = spec["name"], tuple(spec["shape"])
+            name, shape = spec.name, spec.shape
             if name not in inputs:
-                raise BundleError(f"input {name!r} is missing; the bundle takes {[s['name'] for s in self.inputs]}")
-            dtype = np.dtype(spec.get("dtype", "float32"))  # camera images travel as uint8
+                raise BundleError(f"input {name!r} is missing; the bundle takes {names}")
+            dtype = np.dtype(spec.dtype)  # camera images travel as uint8
             x = np.asarray(inputs[name], dtype=dtype)
             is_batch = x.shape[1:] == shape and x.ndim == len(shape) + 1
             if not is_batch and x.shape != shape:
@@ -87,10 +88,10 @@ class PolicyBundle:
             if dtype.kind == "f" and not np.all(np.isfinite(x)):
                 raise BundleError(f"input {name!r} holds non-finite values")
             feeds[name] = x if is_batch else x[None]
-        names = [o["name"] for o in self.manifest["outputs"]]
-        results = self.session.run(names, feeds)
+        outputs = [o.name for o in self.manifest.outputs]
+        results = self.session.run(outputs, feeds)
         out = {}
-        for name, value in zip(names, results):
+        for name, value in zip(outputs, results):
             if not np.all(np.isfinite(value)):
                 raise BundleError(f"output {name!r} is non-finite; do not act on it")
             out[name] = value if batched else value[0]
@@ -105,25 +106,19 @@ def load_bundle(path: str | Path) -> PolicyBundle:
     if not (root / MANIFEST).is_file():
         raise BundleError(f"{root}: no {MANIFEST}; not a policy bundle")
     try:
-        manifest = json.loads((root / MANIFEST).read_text())
+        data = json.loads((root / MANIFEST).read_text())
     except ValueError as e:
         raise BundleError(f"{root / MANIFEST}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{root / MANIFEST}: must hold a JSON object")
-    version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise BundleError(
-            f"{root / MANIFEST}: schema_version {version!r} is not {SCHEMA_VERSION}; re-export the policy"
-        )
-    validate_manifest(manifest, str(root / MANIFEST))  # every field, nested: a wrong one fails here, not on the robot
+    # the schema version (2 upgrades), every field, nested: a wrong one fails here, not on the robot
+    manifest = Manifest.from_dict(data, str(root / MANIFEST))
     onnx_path = root / ONNX
     if not onnx_path.is_file():
         raise BundleError(f"{root}: no {ONNX}")
     digest = sha256_file(onnx_path)
-    if digest != manifest["onnx_sha256"]:
+    if digest != manifest.onnx_sha256:
         raise BundleError(
             f"{onnx_path}: SHA-256 {digest[:16]}... does not match the manifest's "
-            f"{str(manifest['onnx_sha256'])[:16]}...; the file was altered or belongs to another bundle"
+            f"{manifest.onnx_sha256[:16]}...; the file was altered or belongs to another bundle"
         )
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # a control loop: one thread, predictable latency

@@ -12,12 +12,23 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from policies.bundle import MANIFEST, ONNX, SCHEMA_VERSION, load_bundle, sha256_file
+from policies.bundle import MANIFEST, ONNX, PolicyBundle, load_bundle, sha256_file
+from policies.manifest import (
+    ActionSpec,
+    ImagePreprocessing,
+    Manifest,
+    Normalization,
+    Observation,
+    ObservationInput,
+    OutputSpec,
+    StateSpec,
+)
 from randomization.atomic_files import publish_dir, staged_dir, write_atomic
 
 #: Largest |torch - onnx| accepted at export.
@@ -53,7 +64,7 @@ def check_bundle_target(out_dir: str | Path, force: bool = False) -> None:
         raise ExportError(f"--out {out} already holds a policy bundle; pass --force to replace it")
 
 
-def image_preprocessing(camera_hw: tuple[int, int], trained_hw: tuple[int, int]) -> dict[str, Any]:
+def image_preprocessing(camera_hw: tuple[int, int], trained_hw: tuple[int, int]) -> ImagePreprocessing:
     """How a camera frame (H, W) becomes the trained image (h, w): a centre crop to the trained aspect ratio (same
     vertical field of view when the width is cropped), an integer average pool, then bilinear resampling."""
     (ch, cw), (th, tw) = camera_hw, trained_hw
@@ -62,19 +73,19 @@ def image_preprocessing(camera_hw: tuple[int, int], trained_hw: tuple[int, int])
     crop_h, crop_w = (ch, round(ch * tw / th)) if cw * th >= ch * tw else (round(cw * th / tw), cw)
     y0, x0 = (ch - crop_h) // 2, (cw - crop_w) // 2
     pool = max(1, min(crop_h // th, crop_w // tw))
-    return {"crop_yxhw": [y0, x0, crop_h, crop_w], "pool": pool, "resize_hw": [th, tw]}
+    return ImagePreprocessing(crop_yxhw=(y0, x0, crop_h, crop_w), pool=pool, resize_hw=(th, tw))
 
 
-def preprocess_image(x: Any, prep: dict[str, Any]) -> Any:
+def preprocess_image(x: Any, prep: ImagePreprocessing) -> Any:
     """Camera frames (B, H, W, 3) uint8 RGB -> (B, 3, h, w) float 0..255 as rendered in training (torch, traced
     into the graph): the crop, pool and resampling of image_preprocessing()."""
     import torch.nn.functional as F
 
-    y0, x0, h, w = prep["crop_yxhw"]
+    y0, x0, h, w = prep.crop_yxhw
     x = x[:, y0 : y0 + h, x0 : x0 + w, :].permute(0, 3, 1, 2).float()
-    if prep["pool"] > 1:
-        x = F.avg_pool2d(x, int(prep["pool"]))
-    return F.interpolate(x, size=tuple(prep["resize_hw"]), mode="bilinear", align_corners=False)
+    if prep.pool > 1:
+        x = F.avg_pool2d(x, prep.pool)
+    return F.interpolate(x, size=tuple(prep.resize_hw), mode="bilinear", align_corners=False)
 
 
 def _graph(
@@ -82,7 +93,7 @@ def _graph(
     keys: list[str],
     normalization: dict[str, Any] | None,
     joint_target: dict[str, Any] | None,
-    images: dict[str, dict[str, Any]] | None = None,
+    images: dict[str, ImagePreprocessing] | None = None,
 ) -> Any:
     """The torch module that the ONNX graph is traced from. `images`: per image key, image_preprocessing()."""
     import torch
@@ -145,7 +156,7 @@ def _graph(
 def export_bundle(
     model: Any,
     out_dir: str | Path,
-    manifest_fields: dict[str, Any],
+    manifest_fields: Mapping[str, Any],
     normalization: dict[str, Any] | None = None,
     joint_target: dict[str, Any] | None = None,
     seed: int = 0,
@@ -157,9 +168,10 @@ def export_bundle(
     Image observations (`image_<camera>`, trained channel-first (3, h, w)) become graph inputs (H, W, 3) in RGB
     0..255 at the deployed camera's `camera_hw` (default: the trained size); the graph crops, pools and resamples.
 
-    `manifest_fields`: policy, joint_names, joint_limits_rad, control_rate_hz, camera, randomization (and anything
-    else REQUIRED that the exporter does not fill: it fills schema_version, observation, action, outputs and
-    onnx_sha256). `normalization`: the run's obs_normalization.json data. `joint_target`: q_slice, step_rad,
+    `manifest_fields`: the policies.manifest.Manifest fields that describe the run rather than the graph, as typed
+    values (policy, env, joint_names, joint_limits_rad, robot, goal, control_rate_hz, camera, randomization,
+    source); the exporter fills created, observation, action, state, outputs and onnx_sha256, and writes
+    Manifest.to_dict(). `normalization`: the run's obs_normalization.json data. `joint_target`: q_slice, step_rad,
     limits_rad for joint control. `out_dir` must be new or empty, or hold a bundle that `force` replaces
     (check_bundle_target).
     """
@@ -167,19 +179,17 @@ def export_bundle(
     from gymnasium import spaces
 
     lstm = getattr(model.policy, "lstm_actor", None)
-    state_specs: list[dict[str, Any]] = (
-        []
+    state_specs: tuple[StateSpec, ...] = (
+        ()
         if lstm is None
-        else [
-            {"name": n, "shape": [lstm.num_layers, lstm.hidden_size], "dtype": "float32"} for n in ("lstm_h", "lstm_c")
-        ]
+        else tuple(StateSpec(name=n, shape=(lstm.num_layers, lstm.hidden_size)) for n in ("lstm_h", "lstm_c"))
     )
     space = model.observation_space
     if not isinstance(space, spaces.Dict):
         raise ExportError(f"export takes dict observation policies, got {type(space).__name__}")
     keys = sorted(space.spaces)
     shapes = {k: tuple(space.spaces[k].shape or ()) for k in keys}
-    images: dict[str, dict[str, Any]] = {}
+    images: dict[str, ImagePreprocessing] = {}
     for k in keys:
         if k.startswith("image_") and len(shapes[k]) == 3 and shapes[k][0] == 3:
             trained = (int(shapes[k][1]), int(shapes[k][2]))
@@ -193,10 +203,10 @@ def export_bundle(
     check_bundle_target(out, force)
     module = _graph(model.policy.to("cpu"), keys, normalization, joint_target, images)
     with staged_dir(out) as tmp:
-        state_names: list[str] = [str(s["name"]) for s in state_specs]
+        state_names = [s.name for s in state_specs]
         outputs = ["action"] + (["joint_target_rad"] if joint_target else []) + [f"{n}_out" for n in state_names]
         example = tuple(torch.zeros(1, *shapes[k], dtype=torch.uint8 if k in images else torch.float32) for k in keys)
-        example += tuple(torch.zeros(1, *s["shape"]) for s in state_specs)
+        example += tuple(torch.zeros(1, *s.shape) for s in state_specs)
         torch.onnx.export(
             module,
             example,
@@ -208,46 +218,49 @@ def export_bundle(
             dynamo=False,
         )
         n_act = int(np.prod(model.action_space.shape or (1,)))
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            **manifest_fields,
-            "observation": {
-                "inputs": [
-                    {
-                        "name": k,
-                        "shape": list(shapes[k]),
-                        "dtype": "uint8" if k in images else "float32",
-                        "normalization": None if normalization is None else normalization["keys"].get(k),
-                        **(
-                            {"units": "RGB 0..255, row 0 at the top", "preprocessing": images[k]} if k in images else {}
-                        ),
-                    }
-                    for k in keys
-                ],
-                "normalization_epsilon": None if normalization is None else normalization["epsilon"],
-                "normalization_clip": None if normalization is None else normalization["clip_obs"],
-            },
-            "action": {"name": "action", "shape": [n_act], "low": -1.0, "high": 1.0},
-            "state": state_specs,
-            "outputs": [{"name": "action", "shape": [n_act], "units": "normalised [-1, 1]"}]
-            + (
-                [
-                    {
-                        "name": "joint_target_rad",
-                        "shape": [joint_target["q_slice"][1] - joint_target["q_slice"][0]],
-                        "units": "rad",
-                        "step_rad": joint_target["step_rad"],
-                    }
-                ]
-                if joint_target
-                else []
+        stats = normalization["keys"] if normalization is not None else {}
+        observation = Observation(
+            inputs=tuple(
+                ObservationInput(
+                    name=k,
+                    shape=tuple(int(n) for n in shapes[k]),
+                    dtype="uint8" if k in images else "float32",
+                    normalization=_normalization(stats.get(k)),
+                    units="RGB 0..255, row 0 at the top" if k in images else None,
+                    preprocessing=images.get(k),
+                )
+                for k in keys
+            ),
+            normalization_epsilon=None if normalization is None else float(normalization["epsilon"]),
+            normalization_clip=None if normalization is None else float(normalization["clip_obs"]),
+        )
+        joint_outputs = (
+            ()
+            if joint_target is None
+            else (
+                OutputSpec(
+                    name="joint_target_rad",
+                    shape=(joint_target["q_slice"][1] - joint_target["q_slice"][0],),
+                    units="rad",
+                    step_rad=float(joint_target["step_rad"]),
+                ),
             )
-            + [{"name": f"{s['name']}_out", "shape": s["shape"], "units": "LSTM state"} for s in state_specs],
-            "onnx_sha256": sha256_file(tmp / ONNX),
-        }
-        write_atomic(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
-        _check_parity(module, load_bundle(tmp), keys, normalization, seed, batch=4 if images else 64)
+        )
+        manifest = Manifest(
+            created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **manifest_fields,
+            observation=observation,
+            action=ActionSpec(name="action", shape=(n_act,), low=-1.0, high=1.0),
+            state=state_specs,
+            outputs=(
+                OutputSpec(name="action", shape=(n_act,), units="normalised [-1, 1]"),
+                *joint_outputs,
+                *(OutputSpec(name=f"{s.name}_out", shape=s.shape, units="LSTM state") for s in state_specs),
+            ),
+            onnx_sha256=sha256_file(tmp / ONNX),
+        )
+        write_atomic(tmp / MANIFEST, (json.dumps(manifest.to_dict(), indent=2) + "\n").encode())
+        _check_parity(module, load_bundle(tmp), keys, seed, batch=4 if images else 64)
         _put_in_place(tmp, out, force)
     return out
 
@@ -267,29 +280,35 @@ def _put_in_place(tmp: Path, out: Path, force: bool) -> None:
         old.rmdir()  # only bundle files were there: anything else makes this fail rather than delete it
 
 
-def _check_parity(
-    module: Any, bundle: Any, keys: list[str], normalization: dict[str, Any] | None, seed: int, batch: int = 64
-) -> None:
-    """Torch and ONNX on the same inputs (around the normaliser's statistics when known; images in 0..255)."""
+def _normalization(stats: Mapping[str, Any] | None) -> Normalization | None:
+    """An input's statistics from obs_normalization.json (mean, var) as the manifest holds them; None without."""
+    if stats is None:
+        return None
+    return Normalization(mean=tuple(float(v) for v in stats["mean"]), var=tuple(float(v) for v in stats["var"]))
+
+
+def _check_parity(module: Any, bundle: PolicyBundle, keys: list[str], seed: int, batch: int = 64) -> None:
+    """Torch and ONNX on the same inputs (around the manifest's normalisation statistics when known; images in
+    0..255)."""
     import torch
 
     rng = np.random.default_rng(seed)
     feeds = {}
-    for spec in bundle.manifest["observation"]["inputs"]:
-        shape = (batch, *spec["shape"])
-        stats = normalization["keys"].get(spec["name"]) if normalization else None
-        if "preprocessing" in spec:
-            feeds[spec["name"]] = rng.integers(0, 256, shape, dtype=np.uint8)
+    for spec in bundle.manifest.observation.inputs:
+        shape = (batch, *spec.shape)
+        stats = spec.normalization
+        if spec.preprocessing is not None:
+            feeds[spec.name] = rng.integers(0, 256, shape, dtype=np.uint8)
             continue
-        elif stats:
-            x = np.asarray(stats["mean"]) + np.sqrt(np.asarray(stats["var"])) * rng.standard_normal(shape)
+        elif stats is not None:
+            x = np.asarray(stats.mean) + np.sqrt(np.asarray(stats.var)) * rng.standard_normal(shape)
         else:
             x = rng.standard_normal(shape)
-        feeds[spec["name"]] = x.astype(np.float32)
-    for spec in bundle.manifest["state"]:
-        feeds[spec["name"]] = rng.standard_normal((batch, *spec["shape"])).astype(np.float32)
+        feeds[spec.name] = x.astype(np.float32)
+    for state in bundle.manifest.state:
+        feeds[state.name] = rng.standard_normal((batch, *state.shape)).astype(np.float32)
     got = bundle.run(feeds)
-    names = keys + [s["name"] for s in bundle.manifest["state"]]
+    names = keys + [s.name for s in bundle.manifest.state]
     with torch.no_grad():
         want = module(*[torch.as_tensor(feeds[k]) for k in names])
     want = want if isinstance(want, tuple) else (want,)

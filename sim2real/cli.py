@@ -216,9 +216,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if (Path(args.run) / "manifest.json").is_file():  # a policy bundle: run the exported ONNX graph
             from sim2real.export_run import evaluate_bundle
 
-            result = evaluate_bundle(
-                Path(args.run), args.episodes, args.backend or "mujoco", args.randomization, args.seed
-            )
+            result = evaluate_bundle(Path(args.run), args.episodes, args.backend, args.randomization, args.seed)
         else:
             result = evaluate_run(Path(args.run), args.episodes, args.backend, args.randomization, args.seed)
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as e:

@@ -3,16 +3,18 @@ plus the simulated arm for a rehearsal), optionally drive goal episodes over DDS
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sim2real_ros.controller_config import COMMAND_INTERFACES, JOINT_TRAJECTORY
+
+if TYPE_CHECKING:
+    from policies.manifest import Manifest
 
 LAUNCH_DIR = Path(__file__).resolve().parents[1] / "launch"
 
@@ -21,7 +23,7 @@ class DeployError(ValueError):
     """A deployment that cannot start (no bundle, no ROS 2, a bad argument); the message says which."""
 
 
-def verified_manifest(bundle: Path) -> dict[str, Any]:
+def verified_manifest(bundle: Path) -> Manifest:
     """The manifest of a bundle that loads and verifies (the whole manifest, the ONNX file's SHA-256), checked
     before any node starts rather than after the node's activation timeout; DeployError says what is wrong."""
     if not (bundle / "manifest.json").is_file():
@@ -64,9 +66,9 @@ def launch_arguments(
         args.append(f"params_file:={Path(params_file).resolve()}")
     if sim:
         sim_args = [f"backend:={backend}", f"randomization:={randomization}"]
-        camera = manifest.get("camera")
+        camera = manifest.camera
         if camera and sim_camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
-            sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera['width']}", f"image_height:={camera['height']}"]
+            sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera.width}", f"image_height:={camera.height}"]
         return [str(LAUNCH_DIR / "deploy_sim.launch.yaml"), *args, *sim_args]
     return [str(LAUNCH_DIR / "deploy.launch.yaml"), *args, f"autostart:={'true' if autostart else 'false'}"]
 
@@ -151,7 +153,7 @@ def run_goals(
     manifest = verified_manifest(bundle)
     if camera not in ("sim", "replay"):
         raise DeployError(f"camera must be sim or replay, got {camera!r}")
-    replay = replay_frame(manifest, backend) if camera == "replay" and manifest["camera"] else None
+    replay = replay_frame(manifest, backend) if camera == "replay" and manifest.camera else None
     args = launch_arguments(
         bundle, True, backend, randomization, controller, sim_camera=replay is None, trigger=trigger
     )
@@ -190,17 +192,19 @@ def run_goals(
     return result
 
 
-def replay_frame(manifest: dict[str, Any], backend: str) -> Any:
+def replay_frame(manifest: Manifest, backend: str) -> Any:
     """One real frame of the training scene at the bundle's camera size (the replayed camera's picture)."""
     import gymnasium as gym
 
     import sim  # noqa: F401
 
-    cam = manifest["camera"]
-    env = gym.make("Sim2Real/Reach-v0", backend=backend, obs_mode="pixels", image_size=(cam["width"], cam["height"]))
+    cam = manifest.camera
+    if cam is None:
+        raise DeployError("a replayed camera needs a pixel policy; this bundle observes no camera")
+    env = gym.make("Sim2Real/Reach-v0", backend=backend, obs_mode="pixels", image_size=(cam.width, cam.height))
     obs, _ = env.reset(seed=0)
     env.close()
-    return obs[f"image_{cam['name']}"]
+    return obs[f"image_{cam.name}"]
 
 
 def bench_deploy(
@@ -218,6 +222,7 @@ def bench_deploy(
     from sim2real.bench_env import machine_description
     from sim2real.export_run import evaluate_bundle
 
+    pixels = verified_manifest(bundle).camera is not None
     if progress:
         progress(f"in-sim evaluation on {backend} ({goals} episodes)")
     in_sim = evaluate_bundle(bundle, episodes=goals, backend=backend, seed=seed)["nominal"]["success"]
@@ -256,17 +261,13 @@ def bench_deploy(
         "backend": backend,
         "goals": goals,
         "duration_s": duration_s,
-        "camera": camera if manifest_camera(bundle) else None,
+        "camera": camera if pixels else None,
         "trigger": trigger,
         "figures": figures,
         "run": ros,
         "machine": machine_description(),
         "date": time.strftime("%Y-%m-%d"),
     }
-
-
-def manifest_camera(bundle: Path) -> Any:
-    return json.loads((bundle / "manifest.json").read_text()).get("camera")
 
 
 def _f(text: str | None) -> float | None:

@@ -44,6 +44,16 @@ def export_run(
 
     from policies.agents import agent_spec, load_agent
     from policies.export import export_bundle
+    from policies.manifest import (
+        CameraSpec,
+        EeChain,
+        EeChainJoint,
+        EeControl,
+        EnvInfo,
+        GoalSpec,
+        PolicyInfo,
+        RobotInfo,
+    )
     from sim.env_spec import make_env, task_class
     from sim.ik import EE_BOUNDS_M, IK_DAMPING, IK_ORIENTATION_GAIN
     from sim.robot import panda
@@ -66,35 +76,7 @@ def export_run(
     task_env = task_class(spec)
     norm_path = run / "obs_normalization.json"
     rand_path = run / "randomization_state.json"
-    fields: dict[str, Any] = {
-        "source": {"run": str(run), "task": spec.task, "backend": spec.backend, "seed": cfg.seed},
-        "policy": {
-            "agent": cfg.agent,
-            "control": spec.control,
-            "recurrent": agent_spec(cfg.agent).recurrent,
-            "task": spec.task,
-        },
-        "joint_names": [j.name for j in robot.arm_joints],
-        "joint_limits_rad": limits.tolist(),
-        "robot": {
-            "name": robot.name,
-            "base_link": robot.base_link,
-            "ee_link": robot.ee_link,
-            "finger_joint_names": list(robot.finger_joint_names),
-            "ee_chain": robot.kinematic_chain(robot.ee_link, base).to_dict(),
-        },
-        # goals arrive in the robot's base frame; the policy saw them in the training world, base at base_pos_m
-        "goal": {
-            "frame_id": robot.base_link,
-            "world_low_m": task_env.goal_low_m.tolist(),
-            "world_high_m": task_env.goal_high_m.tolist(),
-            "distance_threshold_m": 0.05,
-        },
-        "control_rate_hz": 1.0 / scene.control_dt_s,
-        "camera": None,
-        "randomization": json.loads(rand_path.read_text()) if rand_path.is_file() else None,
-    }
-    camera_hw = None
+    camera, camera_hw = None, None
     if spec.obs_mode != "state":
         from sim.camera import intrinsics
 
@@ -102,26 +84,68 @@ def export_run(
         shape = model.observation_space.spaces["image_scene"].shape  # (3, h, w) as trained
         width, height = camera_size or (int(shape[2]), int(shape[1]))
         camera_hw = (height, width)
-        fields["camera"] = {
-            "name": cam.name,
-            "width": width,
-            "height": height,
-            "encoding": "rgb8",
-            "fovy_deg": cam.fovy_deg,
-            "k": intrinsics(cam.fovy_deg, width, height).tolist(),
-            "trained_width": int(shape[2]),
-            "trained_height": int(shape[1]),
-        }
+        camera = CameraSpec(
+            name=cam.name,
+            width=width,
+            height=height,
+            encoding="rgb8",
+            fovy_deg=float(cam.fovy_deg),
+            k=_rows(intrinsics(cam.fovy_deg, width, height)),
+            trained_width=int(shape[2]),
+            trained_height=int(shape[1]),
+        )
     elif camera_size is not None:
         raise ConfigError(f"{run}: --camera-size is for pixel policies; this one observes states")
+    ee_control = None
     if spec.control == "ee":  # the node turns the action into joint targets with the env's own IK step
-        fields["policy"]["ee_control"] = {
-            "max_step_m": MAX_EE_STEP_M,
-            "ik_damping": IK_DAMPING,
-            "orientation_gain": IK_ORIENTATION_GAIN,
-            "bounds_world_m": EE_BOUNDS_M.tolist(),
-            "down_quat_wxyz": robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1].tolist(),
-        }
+        ee_control = EeControl(
+            max_step_m=float(MAX_EE_STEP_M),
+            ik_damping=float(IK_DAMPING),
+            orientation_gain=float(IK_ORIENTATION_GAIN),
+            bounds_world_m=_rows(EE_BOUNDS_M),
+            down_quat_wxyz=_vec(robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1]),
+        )
+    chain = robot.kinematic_chain(robot.ee_link, base)
+    fields: dict[str, Any] = {
+        "source": {"run": str(run), "seed": cfg.seed},
+        "policy": PolicyInfo(agent=cfg.agent, recurrent=agent_spec(cfg.agent).recurrent, ee_control=ee_control),
+        "env": EnvInfo(
+            task=spec.task,
+            backend=spec.backend,
+            control=spec.control,
+            obs_mode=spec.obs_mode,
+            reward=spec.reward,
+            randomization=spec.randomization,
+        ),
+        "joint_names": tuple(j.name for j in robot.arm_joints),
+        "joint_limits_rad": _rows(limits),
+        "robot": RobotInfo(
+            name=robot.name,
+            base_link=robot.base_link,
+            ee_link=robot.ee_link,
+            finger_joint_names=tuple(robot.finger_joint_names),
+            ee_chain=EeChain(
+                base_pos_m=_vec(chain.base_pos_m),
+                base_quat_wxyz=_vec(chain.base_quat_wxyz),
+                joints=tuple(
+                    EeChainJoint(
+                        name=j.name, type=j.type, xyz_m=_vec(j.xyz_m), rpy_rad=_vec(j.rpy_rad), axis=_vec(j.axis)
+                    )
+                    for j in chain.joints
+                ),
+            ),
+        ),
+        # goals arrive in the robot's base frame; the policy saw them in the training world, base at base_pos_m
+        "goal": GoalSpec(
+            frame_id=robot.base_link,
+            world_low_m=_vec(task_env.goal_low_m),
+            world_high_m=_vec(task_env.goal_high_m),
+            distance_threshold_m=0.05,
+        ),
+        "control_rate_hz": 1.0 / scene.control_dt_s,
+        "camera": camera,
+        "randomization": json.loads(rand_path.read_text()) if rand_path.is_file() else None,
+    }
     joint_target = None
     if spec.control == "joint":
         joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
@@ -129,11 +153,26 @@ def export_run(
     return export_bundle(model, out, fields, normalization, joint_target, cfg.seed, camera_hw, force=force)
 
 
+def _vec(values: Any) -> tuple[float, ...]:
+    """A vector (numpy array or sequence) as the manifest holds it: a tuple of floats."""
+    return tuple(float(v) for v in values)
+
+
+def _rows(matrix: Any) -> tuple[tuple[float, ...], ...]:
+    """A matrix (numpy array or nested sequence) as the manifest holds it: a tuple of rows of floats."""
+    return tuple(_vec(row) for row in matrix)
+
+
 def evaluate_bundle(
-    bundle_dir: Path, episodes: int = 50, backend: str = "mujoco", randomization: str | None = None, seed: int = 30_000
+    bundle_dir: Path,
+    episodes: int = 50,
+    backend: str | None = None,
+    randomization: str | None = None,
+    seed: int = 30_000,
 ) -> dict[str, Any]:
     """Run an exported bundle (the ONNX graph through the numpy + onnxruntime runtime, as a robot would) in the
-    simulated task it was trained on: success on nominal and, with a space, randomized scenes."""
+    simulated task it was trained on (on `backend`, default the training engine): success on nominal and, with a
+    space, randomized scenes."""
     import numpy as np
 
     from policies.bundle import load_bundle
@@ -142,13 +181,13 @@ def evaluate_bundle(
 
     check_episodes(episodes)
     bundle = load_bundle(bundle_dir)
-    policy = bundle.manifest["policy"]
+    trained, camera = bundle.manifest.env, bundle.manifest.camera
     space = randomization if randomization is not None else ""
-    camera = bundle.manifest["camera"]
-    spec = EnvSpec(task=policy["task"], backend=backend, control=policy["control"], randomization=space,
-                   obs_mode="pixels" if camera else "state").check()  # fmt: skip
+    backend = backend or trained.backend
+    spec = EnvSpec(task=trained.task, backend=backend, control=trained.control, obs_mode=trained.obs_mode,
+                   reward=trained.reward, randomization=space).check()  # fmt: skip
     sampler = make_sampler(spec, "uniform", np.random.default_rng([0, 3]))
-    pixels: dict[str, Any] = {"image_size": (camera["width"], camera["height"])} if camera else {}
+    pixels: dict[str, Any] = {"image_size": (camera.width, camera.height)} if camera else {}
     env = make_env(spec, sampler, **pixels)
     result: dict[str, Any] = {
         "bundle": str(bundle_dir),
@@ -164,7 +203,7 @@ def evaluate_bundle(
             state, done = bundle.initial_state(), False
             while not done:
                 out = bundle.run({**obs, **state})
-                state = {s["name"]: out[f"{s['name']}_out"] for s in bundle.manifest["state"]}
+                state = {s.name: out[f"{s.name}_out"] for s in bundle.manifest.state}
                 obs, _, terminated, truncated, info = env.step(out["action"])
                 done = terminated or truncated
             wins.append(float(info["is_success"]))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from policies.bundle import BundleError, load_bundle
+from policies.manifest import ImagePreprocessing, ObservationInput
 from sim2real.export_run import export_run
 from sim2real.train import ConfigError
 from tests.quick_runs import quick_run
@@ -48,13 +49,14 @@ def test_bundle_matches_the_trained_policy(bundle_dir: tuple[Path, Path]) -> Non
     run, path = bundle_dir
     bundle = load_bundle(path)
     m = bundle.manifest
-    assert m["joint_names"] == [f"panda_joint{i}" for i in range(1, 8)] and m["control_rate_hz"] == pytest.approx(25)
-    assert m["randomization"]["sampler"] == "uniform" and m["policy"]["control"] == "joint"
-    assert [o["name"] for o in m["outputs"]] == ["action", "joint_target_rad"]
+    assert m.joint_names == tuple(f"panda_joint{i}" for i in range(1, 8)) and m.control_rate_hz == pytest.approx(25)
+    assert m.randomization is not None and m.randomization["sampler"] == "uniform"
+    assert (m.env.task, m.env.control, m.env.randomization) == ("push", "joint", "object_dynamics")
+    assert [o.name for o in m.outputs] == ["action", "joint_target_rad"]
     env = gym.make("Sim2Real/Push-v0", control="joint")
     model = PPO.load(run / "model.zip", device="cpu")
     norm = VecNormalize.load(str(run / "vecnormalize.pkl"), DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0")]))
-    limits = np.asarray(m["joint_limits_rad"])
+    limits = np.asarray(m.joint_limits_rad)
     for seed in range(5):
         obs, _ = env.reset(seed=seed)
         want, _ = model.predict(norm.normalize_obs(obs), deterministic=True)
@@ -82,7 +84,8 @@ def test_altered_incomplete_or_unknown_bundles_are_refused(bundle_dir: tuple[Pat
         load_bundle(b)
     for change, needle in (
         (lambda m: m.pop("joint_names"), "joint_names is missing"),
-        (lambda m: m.update(schema_version=1), "schema_version 1 is not 2"),
+        (lambda m: m.update(schema_version=1), "schema_version 1 is not 3; .*re-export the policy"),
+        (lambda m: m.update(schema_version=4), "schema_version 4 is not 3; .*re-export the policy"),
         (lambda m: m.update(extra=1), r"unknown field\(s\) \['extra'\]"),
     ):
         shutil.rmtree(b)
@@ -98,7 +101,7 @@ def test_altered_incomplete_or_unknown_bundles_are_refused(bundle_dir: tuple[Pat
 
 def test_runtime_refuses_bad_inputs(bundle_dir: tuple[Path, Path]) -> None:
     bundle = load_bundle(bundle_dir[1])
-    good = {s["name"]: np.zeros(s["shape"], np.float32) for s in bundle.inputs}
+    good = {s.name: np.zeros(s.shape, np.float32) for s in bundle.inputs}
     bundle.run(good)
     with pytest.raises(BundleError, match="non-finite"):
         bundle.run({**good, "observation": np.full_like(good["observation"], np.nan)})
@@ -114,7 +117,7 @@ def test_loading_a_bundle_needs_no_torch(bundle_dir: tuple[Path, Path]) -> None:
     code = (
         "import sys; from policies.bundle import load_bundle; import numpy as np; "
         f"b = load_bundle({str(bundle_dir[1])!r}); "
-        "b.run({s['name']: np.zeros(s['shape']) for s in b.inputs}); "
+        "b.run({s.name: np.zeros(s.shape) for s in b.inputs}); "
         "bad = [m for m in ('torch', 'stable_baselines3', 'pickle', 'sim') if m in sys.modules]; "
         "print(bad); sys.exit(1 if set(bad) - {'pickle'} else 0)"
     )
@@ -145,8 +148,8 @@ def test_recurrent_policies_export_with_their_lstm_state(tmp_path: Path) -> None
         },
     )
     bundle = load_bundle(export_run(run, tmp_path / "bundle"))
-    assert bundle.recurrent and bundle.manifest["policy"]["recurrent"]
-    assert [s["shape"] for s in bundle.manifest["state"]] == [[1, 8], [1, 8]]
+    assert bundle.recurrent and bundle.manifest.policy.recurrent
+    assert [s.shape for s in bundle.manifest.state] == [(1, 8), (1, 8)]
     model = RecurrentPPO.load(run / "model.zip", device="cpu")
     norm = VecNormalize.load(str(run / "vecnormalize.pkl"), DummyVecEnv([lambda: gym.make("Sim2Real/Reach-v0")]))
     env = gym.make("Sim2Real/Reach-v0", control="ee")
@@ -195,8 +198,9 @@ def test_pixel_lstm_policies_export_with_their_cnn(pixel_run: Path, tmp_path: Pa
     import sim  # noqa: F401
 
     bundle = load_bundle(export_run(pixel_run, tmp_path / "bundle"))
-    spec = {s["name"]: s for s in bundle.inputs}["image_scene"]
-    assert spec["shape"] == [84, 84, 3] and spec["dtype"] == "uint8" and bundle.manifest["camera"]["width"] == 84
+    spec = {s.name: s for s in bundle.inputs}["image_scene"]
+    assert spec.shape == (84, 84, 3) and spec.dtype == "uint8"
+    assert bundle.manifest.camera is not None and bundle.manifest.camera.width == 84
     model = RecurrentPPO.load(pixel_run / "model.zip", device="cpu")
     make = lambda: gym.make("Sim2Real/Reach-v0", obs_mode="pixels", control="joint")  # noqa: E731
     norm = VecNormalize.load(str(pixel_run / "vecnormalize.pkl"), DummyVecEnv([make]))
@@ -218,21 +222,22 @@ def test_pixel_bundles_take_the_deployed_camera_resolution(pixel_run: Path, tmp_
     from sim.camera import intrinsics
 
     bundle = load_bundle(export_run(pixel_run, tmp_path / "bundle640", camera_size=(640, 480)))
-    cam = bundle.manifest["camera"]
-    assert (cam["width"], cam["height"], cam["trained_width"], cam["trained_height"]) == (640, 480, 84, 84)
-    assert np.allclose(cam["k"], intrinsics(50.0, 640, 480))
-    spec = {s["name"]: s for s in bundle.inputs}["image_scene"]
-    assert spec["shape"] == [480, 640, 3] and spec["preprocessing"] == {
-        "crop_yxhw": [0, 80, 480, 480],  # the centre square keeps the vertical field of view
-        "pool": 5,
-        "resize_hw": [84, 84],
-    }
+    cam = bundle.manifest.camera
+    assert cam is not None and (cam.width, cam.height, cam.trained_width, cam.trained_height) == (640, 480, 84, 84)
+    assert np.allclose(cam.k, intrinsics(50.0, 640, 480))
+    spec = {s.name: s for s in bundle.inputs}["image_scene"]
+    assert isinstance(spec, ObservationInput) and spec.shape == (480, 640, 3)
+    assert spec.preprocessing == ImagePreprocessing(
+        crop_yxhw=(0, 80, 480, 480),  # the centre square keeps the vertical field of view
+        pool=5,
+        resize_hw=(84, 84),
+    )
     frame = np.zeros((480, 640, 3), np.uint8)
     out = bundle.run({"observation": np.zeros(21), "achieved_goal": np.zeros(3), "desired_goal": np.zeros(3),
                       "image_scene": frame, **bundle.initial_state()})  # fmt: skip
     assert out["joint_target_rad"].shape == (7,)
     with pytest.raises(BundleError, match=r"\(480, 640, 3\)"):
-        bundle.run({**{k: np.zeros(s["shape"]) for k, s in ((s["name"], s) for s in bundle.inputs)},
+        bundle.run({**{s.name: np.zeros(s.shape) for s in bundle.inputs},
                     "image_scene": np.zeros((84, 84, 3), np.uint8)})  # fmt: skip
 
 

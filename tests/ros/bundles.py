@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from policies.bundle import MANIFEST, ONNX, sha256_file
+from policies.manifest import CameraSpec, Manifest, Observation, ObservationInput, OutputSpec
 from sim2real.export_run import export_run
 from tests.quick_runs import quick_run
 
@@ -30,11 +32,11 @@ def scripted_bundle(
 ) -> Path:
     """A bundle whose graph outputs joint_target_rad = measured joints + offset (n_targets values) and a constant
     action; `offset_rad` may be NaN or huge. With image_hw it also takes `image_scene` (H, W, 3) and declares a
-    camera. The manifest is `template`'s (a real export), re-described and re-hashed."""
+    camera. The manifest is `template`'s (a real export, loaded as a Manifest), re-described and re-hashed."""
     import onnx
     from onnx import TensorProto, helper
 
-    manifest = json.loads((template / MANIFEST).read_text())
+    manifest = Manifest.from_dict(json.loads((template / MANIFEST).read_text()), str(template / MANIFEST))
     offset = np.broadcast_to(np.asarray(offset_rad, np.float32), (n_targets,)).astype(np.float32)
     inputs = [
         helper.make_tensor_value_info("observation", TensorProto.FLOAT, ["batch", 21]),
@@ -42,9 +44,9 @@ def scripted_bundle(
         helper.make_tensor_value_info("desired_goal", TensorProto.FLOAT, ["batch", 3]),
     ]
     specs = [
-        {"name": "observation", "shape": [21], "dtype": "float32", "normalization": None},
-        {"name": "achieved_goal", "shape": [3], "dtype": "float32", "normalization": None},
-        {"name": "desired_goal", "shape": [3], "dtype": "float32", "normalization": None},
+        ObservationInput(name="observation", shape=(21,), normalization=None),
+        ObservationInput(name="achieved_goal", shape=(3,), normalization=None),
+        ObservationInput(name="desired_goal", shape=(3,), normalization=None),
     ]
     nodes = [
         helper.make_node("Constant", [], ["starts"], value=helper.make_tensor("s", TensorProto.INT64, [1], [0])),
@@ -61,15 +63,15 @@ def scripted_bundle(
         ),
         helper.make_node("Mul", ["q", "zero"], ["q0"]),
     ]
-    camera = None
+    camera: CameraSpec | None = None
     if image_hw is None:
         nodes.append(helper.make_node("Add", ["q0", "act"], ["action"]))
     else:  # the image feeds the action (its mean times zero), so onnxruntime keeps the input
         h, w = image_hw
         inputs.append(helper.make_tensor_value_info("image_scene", TensorProto.FLOAT, ["batch", h, w, 3]))
-        specs.append({"name": "image_scene", "shape": [h, w, 3], "dtype": "float32", "normalization": None})
-        f = 0.5 * h / np.tan(np.deg2rad(50.0) / 2)
-        camera = {"name": "scene", "width": w, "height": h, "k": [[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]]}
+        specs.append(ObservationInput(name="image_scene", shape=(h, w, 3), normalization=None))
+        f = float(0.5 * h / np.tan(np.deg2rad(50.0) / 2))
+        camera = CameraSpec(name="scene", width=w, height=h, k=((f, 0.0, w / 2), (0.0, f, h / 2), (0.0, 0.0, 1.0)))
         nodes += [
             helper.make_node("ReduceMean", ["image_scene"], ["img_mean"], axes=[1, 2, 3], keepdims=0),
             helper.make_node("Mul", ["img_mean", "zero"], ["img0"]),
@@ -86,15 +88,17 @@ def scripted_bundle(
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     onnx.save(onnx.shape_inference.infer_shapes(model), str(out / ONNX))
-    manifest.update(
-        observation={"inputs": specs, "normalization_epsilon": None, "normalization_clip": None},
-        state=[],
+    manifest = dataclasses.replace(
+        manifest,
+        observation=Observation(inputs=tuple(specs), normalization_epsilon=None, normalization_clip=None),
+        state=(),
         camera=camera,
-        outputs=[
-            {"name": "action", "shape": [7], "units": "normalised [-1, 1]"},
-            {"name": "joint_target_rad", "shape": [7], "units": "rad", "step_rad": 0.05},
-        ],
+        env=dataclasses.replace(manifest.env, obs_mode="state" if camera is None else "pixels"),
+        outputs=(
+            OutputSpec(name="action", shape=(7,), units="normalised [-1, 1]"),
+            OutputSpec(name="joint_target_rad", shape=(7,), units="rad", step_rad=0.05),
+        ),
         onnx_sha256=sha256_file(out / ONNX),
     )
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    (out / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2))
     return out

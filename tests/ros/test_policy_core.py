@@ -178,7 +178,8 @@ def test_image_contract(reach_bundle: Path, scripted) -> None:  # type: ignore[n
         assert why in (core.on_image(48, size, enc, size * 3, rgb, "cam", 1.0, 1.0, 1.0) or "")
     assert core.on_image(48, 64, "rgb8", 64 * 3, rgb, "cam", 1.0, 1.0, 1.0) is None
     assert "camera_info" in (core.activate(1.0) or "")
-    k = np.asarray(core.camera["k"], float)
+    assert core.camera is not None
+    k = np.asarray(core.camera.k, float)
     assert "intrinsics" in (core.on_camera_info(64, 48, (k * 1.1).ravel().tolist(), "cam") or "")
     assert "intrinsics" in (core.activate(1.0) or "")
     assert core.on_camera_info(64, 48, k.ravel().tolist(), "cam") is None
@@ -190,7 +191,8 @@ def test_image_contract(reach_bundle: Path, scripted) -> None:  # type: ignore[n
 def test_image_stream_stop_and_frame_mismatch(scripted) -> None:  # type: ignore[no-untyped-def]  # B.1 #2 #7
     core = _core(scripted(image_hw=(48, 64)), image_timeout_s=0.1, fresh_inputs_to_resume=2)
     rgb = bytes(64 * 48 * 3)
-    k = np.asarray(core.camera["k"], float).ravel().tolist()
+    assert core.camera is not None
+    k = np.asarray(core.camera.k, float).ravel().tolist()
     assert core.on_camera_info(64, 48, k, "cam_optical_frame") is None
     image = lambda t, frame="cam_optical_frame": core.on_image(48, 64, "rgb8", 192, rgb, frame, t, t, t)  # noqa: E731
     assert "differs from camera_info" in (image(1.0, "other_frame") or "")

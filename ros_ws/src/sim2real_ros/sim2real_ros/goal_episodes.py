@@ -16,6 +16,7 @@ from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
+from policies.manifest import CameraSpec, Manifest
 from sim.kinematics import KinematicChain
 from sim2real_ros.probe import QOS, Probe
 
@@ -39,7 +40,7 @@ class GoalClient:
 
     def __init__(
         self,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         namespace: str = "",
         replay_frame: np.ndarray | None = None,
         camera_hz: float = 30.0,
@@ -47,25 +48,27 @@ class GoalClient:
         self.ns = namespace.rstrip("/")
         self.probe = Probe("sim2real_goal_client")
         self.node = self.probe.node
-        self.chain = KinematicChain.from_dict(manifest["robot"]["ee_chain"])
-        self.goal = manifest["goal"]
-        self.joints = list(manifest["joint_names"])
+        self.chain = KinematicChain.from_dict(manifest.robot.ee_chain.to_dict())
+        self.goal = manifest.goal
+        self.joints = list(manifest.joint_names)
         self.ee_world_m: np.ndarray | None = None
         self.timing: dict[str, str] = {}
         self.node.create_subscription(JointState, f"{self.ns}/joint_states", self._on_joints, QOS["sensor"])
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self.goal_pub = self.node.create_publisher(PoseStamped, f"{self.ns}/goal_pose", 1)
         if replay_frame is not None:
-            self._start_replay_camera(manifest["camera"], replay_frame, camera_hz)
+            if manifest.camera is None:
+                raise ValueError("a replayed camera needs a pixel policy; this bundle observes no camera")
+            self._start_replay_camera(manifest.camera, replay_frame, camera_hz)
 
-    def _start_replay_camera(self, camera: dict[str, Any], frame: np.ndarray, rate_hz: float) -> None:
+    def _start_replay_camera(self, camera: CameraSpec, frame: np.ndarray, rate_hz: float) -> None:
         """A camera driver stand-in: the same real frame (H, W, 3) RGB, freshly stamped, at rate_hz with its
         CameraInfo, so the policy node sees the image load of a live camera (latency benchmarks)."""
         h, w = frame.shape[:2]
         image = Image(height=h, width=w, encoding="rgb8", step=3 * w)
         image.data = frame.astype(np.uint8).tobytes()
-        image.header.frame_id = f"{camera['name']}_optical_frame"
-        k = np.asarray(camera["k"], float)
+        image.header.frame_id = f"{camera.name}_optical_frame"
+        k = np.asarray(camera.k, float)
         info = CameraInfo(height=h, width=w, distortion_model="plumb_bob", d=[0.0] * 5)
         info.k = k.ravel().tolist()
         info.r = np.eye(3).ravel().tolist()
@@ -115,7 +118,7 @@ class GoalClient:
 
     def send_goal(self, goal_base_m: np.ndarray) -> None:
         msg = PoseStamped()
-        msg.header.frame_id = self.goal["frame_id"]
+        msg.header.frame_id = self.goal.frame_id
         msg.header.stamp = self.node.get_clock().now().to_msg()
         msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in goal_base_m)
         msg.pose.orientation.w = 1.0
@@ -140,7 +143,7 @@ class GoalClient:
         while time.monotonic() - start < duration_s:
             if self.ee_world_m is not None:
                 distance = float(np.linalg.norm(self.ee_world_m - goal_world))
-                if distance < float(self.goal["distance_threshold_m"]):
+                if distance < self.goal.distance_threshold_m:
                     reached = time.monotonic() - start
                     break
             time.sleep(0.002)
@@ -151,16 +154,16 @@ class GoalClient:
         self.probe.close()
 
 
-def sample_goals_base_m(manifest: dict[str, Any], n: int, seed: int) -> np.ndarray:
+def sample_goals_base_m(manifest: Manifest, n: int, seed: int) -> np.ndarray:
     """n goals drawn uniformly in the trained goal box (as the env draws them), in the robot's base frame (n, 3)."""
     rng = np.random.default_rng(seed)
-    lo, hi = np.asarray(manifest["goal"]["world_low_m"]), np.asarray(manifest["goal"]["world_high_m"])
-    base = np.asarray(manifest["robot"]["ee_chain"]["base_pos_m"])
+    lo, hi = np.asarray(manifest.goal.world_low_m), np.asarray(manifest.goal.world_high_m)
+    base = np.asarray(manifest.robot.ee_chain.base_pos_m)
     return rng.uniform(lo, hi, size=(n, 3)) - base
 
 
 def run_goal_episodes(
-    manifest: dict[str, Any],
+    manifest: Manifest,
     n_goals: int,
     seed: int = 0,
     namespace: str = "",
@@ -177,7 +180,7 @@ def run_goal_episodes(
     report = GoalReport()
     try:
         client.wait_active(alive=alive)
-        episode_s = episode_ticks / float(manifest["control_rate_hz"])
+        episode_s = episode_ticks / manifest.control_rate_hz
         for goal in _goals(manifest, n_goals, seed, duration_s):
             result = client.episode(goal, episode_s)
             report.episodes.append(result)
@@ -190,7 +193,7 @@ def run_goal_episodes(
     return report
 
 
-def _goals(manifest: dict[str, Any], n_goals: int, seed: int, duration_s: float) -> Iterator[np.ndarray]:
+def _goals(manifest: Manifest, n_goals: int, seed: int, duration_s: float) -> Iterator[np.ndarray]:
     """n_goals draws; or, with duration_s > 0, one draw (seed, seed + 1, ...) per episode until the time is up."""
     if duration_s <= 0:
         yield from sample_goals_base_m(manifest, n_goals, seed)

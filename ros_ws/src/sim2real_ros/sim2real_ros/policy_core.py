@@ -91,35 +91,37 @@ class PolicyCore:
         m = bundle.manifest
         if not 0 < s.velocity_scale <= 1:
             raise ValueError(f"velocity_scale must be in (0, 1], got {s.velocity_scale}")
-        self.ee_control = m["policy"].get("ee_control")
-        if "joint_target_rad" not in {o["name"] for o in m["outputs"]} and self.ee_control is None:
+        self.ee_control = m.policy.ee_control
+        if "joint_target_rad" not in {o.name for o in m.outputs} and self.ee_control is None:
             raise BundleError(
                 f"{bundle.path}: the policy outputs no joint_target_rad and its manifest has no policy.ee_control; "
                 "re-export it with this version of sim2real"
             )
-        inputs = {spec["name"]: spec for spec in m["observation"]["inputs"]}
-        self.image_inputs = sorted(n for n in inputs if n.startswith("image_"))
-        obs_dim = int(inputs["observation"]["shape"][0]) if "observation" in inputs else 0
+        inputs = {spec.name: spec for spec in m.observation.inputs}
+        self.image_inputs = sorted(n for n, spec in inputs.items() if spec.is_image)
+        obs_dim = inputs["observation"].shape[0] if "observation" in inputs else 0
         if obs_dim not in (0, 21):
             raise BundleError(
                 f"{bundle.path}: the observation has {obs_dim} values: the policy observes an object's state, which "
                 "a robot's joint_states cannot give; deploy a pixel policy for object tasks"
             )
-        if m["policy"].get("task", "reach") != "reach":
+        if m.env.task != "reach":
             raise BundleError(
-                f"{bundle.path}: a {m['policy'].get('task')!r} policy takes the object's position as achieved_goal, "
+                f"{bundle.path}: a {m.env.task!r} policy takes the object's position as achieved_goal, "
                 "which a robot's joint_states and camera do not give; the node deploys Reach policies"
             )
-        self.joint_names = list(m["joint_names"])
-        self.finger_names = list(m["robot"]["finger_joint_names"])
-        self.limits_rad = np.asarray(m["joint_limits_rad"], float)
-        self.chain = KinematicChain.from_dict(m["robot"]["ee_chain"], f"{bundle.path}/manifest.json: robot.ee_chain")
+        self.joint_names = list(m.joint_names)
+        self.finger_names = list(m.robot.finger_joint_names)
+        self.limits_rad = np.asarray(m.joint_limits_rad, float)
+        self.chain = KinematicChain.from_dict(
+            m.robot.ee_chain.to_dict(), f"{bundle.path}/manifest.json: robot.ee_chain"
+        )
         if self.chain.moving_joint_names != self.joint_names:
             raise BundleError(f"{bundle.path}: robot.ee_chain joints {self.chain.moving_joint_names} != joint_names")
-        self.period_s = 1.0 / float(m["control_rate_hz"])
-        self.action_shape = tuple(m["action"]["shape"])
-        self.camera = m["camera"]
-        self.goal_spec = m["goal"]
+        self.period_s = 1.0 / m.control_rate_hz
+        self.action_shape = m.action.shape
+        self.camera = m.camera
+        self.goal_spec = m.goal
         self.gate = SafetyGate(
             SafetyLimits(
                 self.limits_rad[:, 0],
@@ -216,9 +218,10 @@ class PolicyCore:
         """Take a sensor_msgs/Image (pixel policies); returns why it was refused (None: accepted)."""
         if not self.image_inputs:
             return None
+        assert self.camera is not None  # image inputs come with a camera (the manifest's rule)
         try:
             self._check_stamp("camera/image_raw", stamp_s, ros_s)
-            want = (int(self.camera["height"]), int(self.camera["width"]))
+            want = (self.camera.height, self.camera.width)
             if (height, width) != want:
                 raise MessageError(f"camera/image_raw is {width}x{height}, the policy takes {want[1]}x{want[0]}")
             if self.camera_frame_id is not None and frame_id != self.camera_frame_id:
@@ -239,10 +242,11 @@ class PolicyCore:
         if not self.image_inputs:
             return None
         cam = self.camera
+        assert cam is not None  # image inputs come with a camera (the manifest's rule)
         problems = []
-        if (width, height) != (int(cam["width"]), int(cam["height"])):
-            problems.append(f"resolution {width}x{height} != trained {cam['width']}x{cam['height']}")
-        k_want = np.asarray(cam["k"], float).reshape(-1)
+        if (width, height) != (cam.width, cam.height):
+            problems.append(f"resolution {width}x{height} != trained {cam.width}x{cam.height}")
+        k_want = np.asarray(cam.k, float).reshape(-1)
         if not np.allclose(np.asarray(k, float).reshape(-1), k_want, rtol=0.02, atol=1.0):
             problems.append(f"intrinsics k {list(k)} differ from trained {k_want.tolist()} by more than 2%")
         reason = "; ".join(f"camera/camera_info: {p}" for p in problems) or None
@@ -261,7 +265,7 @@ class PolicyCore:
     ) -> str | None:
         """Take a geometry_msgs/PoseStamped goal in the robot's base frame; a refused goal keeps the previous one."""
         try:
-            want = self.goal_spec["frame_id"]
+            want = self.goal_spec.frame_id
             if frame_id != want:
                 raise MessageError(f"goal_pose: frame_id {frame_id!r}; goals must be in {want!r} (no tf2 here)")
             p, qn = np.asarray(position_m, float), np.asarray(quat_xyzw, float)
@@ -270,8 +274,8 @@ class PolicyCore:
             if abs(float(np.linalg.norm(qn)) - 1.0) > 1e-3:
                 raise MessageError(f"goal_pose: orientation is not a unit quaternion (norm {np.linalg.norm(qn):.4f})")
             world = quat_to_mat(self.chain.base_quat_wxyz) @ p + self.chain.base_pos_m
-            lo = np.asarray(self.goal_spec["world_low_m"], float) - self.settings.goal_workspace_tolerance_m
-            hi = np.asarray(self.goal_spec["world_high_m"], float) + self.settings.goal_workspace_tolerance_m
+            lo = np.asarray(self.goal_spec.world_low_m, float) - self.settings.goal_workspace_tolerance_m
+            hi = np.asarray(self.goal_spec.world_high_m, float) + self.settings.goal_workspace_tolerance_m
             if np.any(world < lo) or np.any(world > hi):
                 raise MessageError(f"goal_pose: {p.tolist()} m ({want}) is outside the trained workspace")
         except MessageError as e:
@@ -426,7 +430,7 @@ class PolicyCore:
         result = self.gate.filter(target)
         if result.status != "ok":
             return self._invalid(steady_s, result)
-        self.state = {spec["name"]: out[f"{spec['name']}_out"] for spec in self.bundle.manifest["state"]}
+        self.state = {spec.name: out[f"{spec.name}_out"] for spec in self.bundle.manifest.state}
         self.counts["acted"] += 1
         self.last_reasons = result.reasons
         return Tick("act", result.command_rad, result.reasons)
@@ -438,9 +442,9 @@ class PolicyCore:
         q = dict(zip(self.joint_names, self.q.tolist()))
         pos, quat = self.chain.pose(q)
         target = ee_step_target(
-            self.q, pos, quat, self.chain.jacobian(q), float(c["max_step_m"]) * action[:3],
-            np.asarray(c["down_quat_wxyz"], float), np.asarray(c["bounds_world_m"], float),
-            float(c["ik_damping"]), float(c["orientation_gain"]),
+            self.q, pos, quat, self.chain.jacobian(q), c.max_step_m * action[:3],
+            np.asarray(c.down_quat_wxyz, float), np.asarray(c.bounds_world_m, float),
+            c.ik_damping, c.orientation_gain,
         )  # fmt: skip
         return np.clip(target, self.limits_rad[:, 0], self.limits_rad[:, 1])
 
@@ -482,7 +486,7 @@ class PolicyCore:
         control[3].update({k: str(v) for k, v in self.counts.items()})
         control[3]["last_inference_ms"] = f"{self.last_inference_s * 1e3:.2f}"
         limiter = ", ".join(self.last_reasons) if self.last_reasons else "none"
-        policy = ("policy", OK, f"bundle {self.bundle.path.name}", {"sha256": self.bundle.manifest["onnx_sha256"]})
+        policy = ("policy", OK, f"bundle {self.bundle.path.name}", {"sha256": self.bundle.manifest.onnx_sha256})
         limiting = "clamped" in limiter or "rate-limited" in limiter
         safety: Status = ("safety", WARN if limiting else OK, f"limiter: {limiter}", {})
         return [inputs, control, policy, safety]

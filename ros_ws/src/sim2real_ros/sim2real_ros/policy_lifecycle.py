@@ -188,8 +188,8 @@ class PolicyNode(LifecycleNode):
         self.command_pub = self.create_lifecycle_publisher(msg_type, COMMAND_TOPICS[self.interface], reliable)
         m = self.core.bundle.manifest
         self.get_logger().info(
-            f"configured: bundle {self.core.bundle.path} ({m['policy'].get('agent')} {m['policy'].get('task')}, "
-            f"sha256 {m['onnx_sha256'][:12]}), {1 / self.core.period_s:g} Hz -> {self.command_pub.topic_name}"
+            f"configured: bundle {self.core.bundle.path} ({m.policy.agent} {m.env.task}, "
+            f"sha256 {m.onnx_sha256[:12]}), {1 / self.core.period_s:g} Hz -> {self.command_pub.topic_name}"
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -381,7 +381,7 @@ class PolicyNode(LifecycleNode):
         else:
             with self.lock:
                 statuses = self.core.diagnostics(time.monotonic())
-            hardware = f"policy:{self.core.bundle.manifest['onnx_sha256'][:12]}"
+            hardware = f"policy:{self.core.bundle.manifest.onnx_sha256[:12]}"
             statuses.append(self._timing_status())
             msg.status = [
                 DiagnosticStatus(
