@@ -194,14 +194,13 @@ def run_goals(
 
 def replay_frame(manifest: Manifest, backend: str) -> Any:
     """One real frame of the training scene at the bundle's camera size (the replayed camera's picture)."""
-    import gymnasium as gym
-
-    import sim  # noqa: F401
+    from sim.env_spec import EnvSpec, make_env
 
     cam = manifest.camera
     if cam is None:
         raise DeployError("a replayed camera needs a pixel policy; this bundle observes no camera")
-    env = gym.make("Sim2Real/Reach-v0", backend=backend, obs_mode="pixels", image_size=(cam.width, cam.height))
+    spec = EnvSpec(task=manifest.env.task, backend=backend, obs_mode="pixels")
+    env = make_env(spec, image_size=(cam.width, cam.height))
     obs, _ = env.reset(seed=0)
     env.close()
     return obs[f"image_{cam.name}"]

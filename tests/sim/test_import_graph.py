@@ -1,5 +1,5 @@
-"""No import circles in sim and randomization: no module imports (even only for type checking, or inside a
-function) a module that imports it back, and randomization imports nothing of sim."""
+"""No import circles in our packages: no module imports (even only for type checking, or inside a function) a
+module that imports it back; randomization imports nothing of ours, policies never sim, nothing imports sim2real."""
 
 from __future__ import annotations
 
@@ -7,14 +7,21 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("sim", "randomization")
+#: Package -> the folder that holds it.
+PACKAGES = {
+    "sim": ROOT,
+    "randomization": ROOT,
+    "policies": ROOT,
+    "sim2real": ROOT,
+    "sim2real_ros": ROOT / "ros_ws" / "src" / "sim2real_ros",
+}
 
 
 def _modules() -> dict[str, Path]:
     out = {}
-    for pkg in PACKAGES:
-        for f in sorted((ROOT / pkg).rglob("*.py")):
-            parts = f.relative_to(ROOT).with_suffix("").parts
+    for pkg, parent in PACKAGES.items():
+        for f in sorted((parent / pkg).rglob("*.py")):
+            parts = f.relative_to(parent).with_suffix("").parts
             out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
     return out
 
@@ -74,3 +81,20 @@ def test_randomization_imports_nothing_of_sim() -> None:
         for m in graph
         if m.startswith("randomization") and any(d.startswith("sim") for d in graph[m])
     } == {}
+
+
+def _offenders(graph: dict[str, set[str]], importer: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    return {
+        m: sorted(d for d in deps if d.split(".")[0] in forbidden)
+        for m, deps in graph.items()
+        if m.split(".")[0] == importer and any(d.split(".")[0] in forbidden for d in deps)
+    }
+
+
+def test_the_import_rules_between_packages() -> None:
+    graph = _graph()
+    assert _offenders(graph, "randomization", ("sim", "policies", "sim2real", "sim2real_ros")) == {}
+    assert _offenders(graph, "sim", ("policies", "sim2real", "sim2real_ros")) == {}
+    assert _offenders(graph, "policies", ("sim", "sim2real", "sim2real_ros")) == {}
+    for pkg in ("sim", "randomization", "policies", "sim2real_ros"):
+        assert _offenders(graph, pkg, ("sim2real",)) == {}, pkg
