@@ -58,7 +58,7 @@ class Replayer:
         n_sub = round(dt_s / self.scene.physics_dt_s)
         if n_sub < 1 or abs(n_sub * self.scene.physics_dt_s - dt_s) > 1e-9:
             raise ValueError(f"dt_s {dt_s} is not a whole number of {self.scene.physics_dt_s} s physics steps")
-        delay = int(round(float(np.ravel(values.pop(ACTION_DELAY, 0.0))[0])))
+        delay = int(round(float(np.asarray(values.pop(ACTION_DELAY, 0.0), float).ravel()[0])))
         if delay < 0:
             raise ValueError(f"{ACTION_DELAY} must be >= 0 control steps, got {delay}")
         self._apply(values)
