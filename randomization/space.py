@@ -28,7 +28,7 @@ TEXTURE_PATTERNS = ("flat", "checker", "noise", "gradient")
 
 _NUMERIC_KEYS = {"name", "nominal", "low", "high", "distribution", "apply", "std", "integer", "per_element", "doc"}
 _TEXTURE_KEYS = {"name", "patterns", "color_low", "color_high", "period_px", "per_element", "doc"}
-_TOP_KEYS = {"schema_version", "parameters", "resample_every_steps", "doc"}
+_TOP_KEYS = {"schema_version", "parameters", "resample_every_steps", "doc", "provenance"}
 
 
 class SpaceError(ValueError):
@@ -141,6 +141,9 @@ class ParameterSpace:
     parameters: tuple[AnyParameter, ...]
     resample_every_steps: int = 0
     doc: str = ""
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    """Where the ranges came from, as plain data (a calibration writes its source bags' SHA-256 and the robot
+    description it fitted); carried through load and save, never interpreted."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -196,6 +199,8 @@ class ParameterSpace:
         if self.resample_every_steps:
             out["resample_every_steps"] = self.resample_every_steps
         out["parameters"] = [p.to_dict() for p in self.parameters]
+        if self.provenance:
+            out["provenance"] = dict(self.provenance)
         return out
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -225,8 +230,11 @@ class ParameterSpace:
         if not isinstance(every, int) or isinstance(every, bool) or every < 0:
             raise SpaceError(f"{source}: resample_every_steps must be an integer >= 0, got {every!r}")
         parsed = tuple(_parse_parameter(entry, f"{source}: parameters[{i}]") for i, entry in enumerate(params))
+        provenance = data.get("provenance", {}) or {}
+        if not isinstance(provenance, Mapping):
+            raise SpaceError(f"{source}: provenance must be a mapping, got {type(provenance).__name__}")
         try:
-            return cls(parsed, resample_every_steps=every, doc=str(data.get("doc", "")))
+            return cls(parsed, resample_every_steps=every, doc=str(data.get("doc", "")), provenance=dict(provenance))
         except SpaceError as e:
             raise SpaceError(f"{source}: {e}") from None
 

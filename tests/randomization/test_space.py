@@ -181,3 +181,13 @@ def test_textures(pattern: str, rng: np.random.Generator) -> None:
         assert img.std() > 0.1  # a visible pattern between the two colours
     if pattern == "checker":
         assert np.allclose(img[0, 0], a) and np.allclose(img[0, 8], b) and np.allclose(img[8, 8], a)
+
+
+def test_provenance_travels_through_save_and_load(tmp_path: Path) -> None:
+    data = space_from("dynamics").to_dict()
+    data["provenance"] = {"bags": [{"path": "a", "sha256": "00"}], "robot": "panda"}
+    path = tmp_path / "calibrated.yaml"
+    ParameterSpace.from_dict(data).save(path)
+    assert ParameterSpace.load(path).provenance == data["provenance"]
+    with pytest.raises(SpaceError, match="provenance must be a mapping"):
+        ParameterSpace.from_dict({**data, "provenance": [1]})
