@@ -7,13 +7,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: Episode.flags the bag reader sets; `<joint>` stands for a joint name.
+GAPS_RESAMPLED = "gaps_resampled"  # joint_states gaps shorter than the split threshold were bridged by interpolation
+SAMPLES_DROPPED = "samples_dropped"  # NaN/inf, duplicate, zero-stamp or out-of-limit samples were dropped
+REORDERED = "reordered"  # samples arrived out of header-stamp order and were sorted
+VELOCITY_DIFFERENCED = "velocity_differenced"  # some rows' velocities are finite differences (none recorded)
+COMMAND_RATE = "command_rate_mismatch"  # commands arrived at another rate than the control period
+SIM_TIME = "sim_time"  # header stamps are simulated time, not wall-clock time
+CLOCK_DRIFT = "clock_drift"  # the stamp-to-receive-time offset varies: command times are approximate
+STATIC = "static"  # no joint moved: nothing is identifiable from this episode (keep prior ranges)
+UNEXCITED = "unexcited:"  # + <joint>: this joint did not move
+SATURATED = "saturated:"  # + <joint>: its commands sat at a URDF limit
+BEFORE_HALT = "before_halt"  # the episode ends where a halted (excluded) stretch begins
+AFTER_HALT = "after_halt"  # the episode starts where a halted (excluded) stretch ends
+
 
 @dataclass(frozen=True)
 class Episode:
     """One stretch of a recording without large gaps, resampled to the control rate.
 
-    Row k of every array is time `t0_ns + k * dt_s`. Commands are zero-order held (the last command received at or
-    before the row's time), as a position controller holds its target."""
+    Row k of every array is time `t0_ns + k * dt_s`. Each command sits on the row nearest its stamp (row k is the tick
+    command k was sent at, so jitter under half a period never shifts it) and is held until the next, as a position
+    controller holds its target."""
 
     source: str
     """Where it came from: the bag path and the episode's index in it."""
@@ -61,3 +76,7 @@ class BagReport:
     """Why the bag gave nothing (empty: it gave episodes)."""
     sha256: str = ""
     """SHA-256 over the bag's data files (provenance of a calibration)."""
+    latency_s: float | None = None
+    """Median receive (log) time minus header stamp of the joint_states, in s: transport latency, or a clock offset
+    when large (unsynchronised clocks, sim time). None when the stamps were unusable and receive times replaced
+    them."""
