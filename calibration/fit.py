@@ -1,14 +1,15 @@
 """SimOpt-style fitting (Chebotar et al. 2019): a Gaussian over chosen randomization parameters whose replays of the
 recorded episodes match the records, searched with CMA-ES (the `cma` package) or REPS, population members evaluated
-in parallel worker processes. The action delay is found first by enumeration (it is an integer); parameters the
-recordings cannot tell apart keep their prior and are marked unidentifiable."""
+in parallel worker processes. The action delay, an integer, is searched by enumeration: a short search of the other
+parameters per candidate delay, then the best one refined; parameters the recordings cannot tell apart keep their
+prior and are marked unidentifiable."""
 
 from __future__ import annotations
 
 import math
 import multiprocessing as mp
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ from randomization import ParameterSpace
 from randomization.space import Parameter
 
 METHODS = ("cma", "reps")
+#: The refining search (after the delay is chosen) starts this much narrower than sigma0.
+REFINE_SIGMA = 0.4
 #: REPS's floor on each coordinate's search spread (unit box): weighted refits collapse the spread of weakly
 #: identified coordinates long before they are found; the floor keeps them explored.
 REPS_MIN_STD = 0.03
@@ -77,7 +80,7 @@ class FitResult:
     action_delay: int | None
     """The fitted delay in control steps (None when the space does not calibrate it)."""
     discrepancy_nominal: float
-    """Mean discrepancy of the training episodes at the prior's nominal values (and the fitted delay's nominal)."""
+    """Mean discrepancy of the training episodes at the prior's nominal values, delay included (uncalibrated)."""
     discrepancy_fitted: float
     """Mean discrepancy at the posterior mean."""
     evaluations: int
@@ -164,46 +167,58 @@ def fit(
     full = ParameterSpace(tuple(params) + ((delay_param,) if delay_param else ()))
     evaluate = Evaluator(full, backend, episodes, s)
     try:
-        delay = _fit_delay(evaluate, names, nominal, delay_param)
-        extra: dict[str, object] = {} if delay is None else {ACTION_DELAY: delay}
+        delay_nominal = None if delay_param is None else int(round(float(np.ravel(delay_param.nominal)[0])))
 
-        def values(x: np.ndarray) -> dict[str, object]:
-            return {**dict(zip(names, x.tolist())), **extra}
+        def values(x: np.ndarray, delay: int | None) -> dict[str, object]:
+            return {**dict(zip(names, x.tolist())), **({} if delay is None else {ACTION_DELAY: delay})}
 
-        d_nominal = float(evaluate([values(nominal)])[0])
+        d_nominal = float(evaluate([values(nominal, delay_nominal)])[0])  # the uncalibrated model
         width = np.where(hi > lo, hi - lo, 1.0)
         search = _cma if s.method == "cma" else _reps
-        spent = evaluate.count
-        mean_u, std_u, history = search(
-            lambda us: evaluate([values(lo + u * width) for u in us]),
-            (nominal - lo) / width,
-            s,
-            max(1, s.budget - spent),
-            lambda best: progress(evaluate.count, s.budget, best) if progress else None,
-        )
-        mean = lo + np.clip(mean_u, 0.0, 1.0) * width
+        report = (lambda best: progress(evaluate.count, s.budget, best)) if progress else (lambda best: None)
+
+        def run(
+            delay: int | None, x0: np.ndarray, budget: int, sigma0: float
+        ) -> tuple[np.ndarray, np.ndarray, list[float]]:
+            def objective(us: list[np.ndarray]) -> np.ndarray:
+                return evaluate([values(lo + u * width, delay) for u in us])
+
+            mean_u, std_u, found = search(
+                objective, (x0 - lo) / width, replace(s, sigma0=sigma0), max(1, budget), report
+            )
+            return lo + np.clip(mean_u, 0.0, 1.0) * width, std_u, found
+
+        # The delay is an integer and trades off against the gains (a softer arm looks like a later one): a short
+        # search per candidate delay (a third of the budget in all), then the rest refines the best delay's result
+        # with a narrower start.
+        delays = _delays(delay_param)
+        trials = {d: run(d, nominal, (s.budget // 3) // len(delays), s.sigma0) for d in delays}
+        delay = min(delays, key=lambda d: (trials[d][2][-1] if trials[d][2] else math.inf, delays.index(d)))
+        x, std_u, found = trials[delay]
+        history = [float(h) for h in np.minimum.accumulate([h for d in delays for h in trials[d][2]])]
+        if s.budget - evaluate.count > 0:
+            x, std_u, found = run(delay, x, s.budget - evaluate.count, REFINE_SIGMA * s.sigma0)
+            history += [min(h, history[-1]) if history else h for h in found]
+        mean = x
         std = np.maximum(std_u * width, 1e-6 * width)
-        d_fit = float(evaluate([values(mean)])[0])
-        ident = _identifiable(evaluate, values, mean, lo, hi, d_fit, s.identifiable_rel)
+        d_fit = float(evaluate([values(mean, delay)])[0])
+        ident = _identifiable(evaluate, lambda v: values(v, delay), mean, lo, hi, d_fit, s.identifiable_rel)
         prior_std = (hi - lo) / math.sqrt(12.0)
         mean = np.where(ident, mean, nominal)
         std = np.where(ident, std, prior_std)
         if not ident.all():
-            d_fit = float(evaluate([values(mean)])[0])
+            d_fit = float(evaluate([values(mean, delay)])[0])
         return FitResult(names, lo, hi, nominal, mean, std, ident, delay, d_nominal, d_fit, evaluate.count, history)
     finally:
         evaluate.close()
 
 
-def _fit_delay(evaluate: Evaluator, names: list[str], nominal: np.ndarray, p: Parameter | None) -> int | None:
-    """The action delay (control steps) whose nominal replay matches best, trying every integer in its range."""
+def _delays(p: Parameter | None) -> list[int | None]:
+    """Every integer delay (control steps) in the parameter's range; [None] when the space has no action_delay."""
     if p is None:
-        return None
+        return [None]
     low, high = int(math.ceil(float(np.ravel(p.low)[0]))), int(math.floor(float(np.ravel(p.high)[0])))
-    delays = list(range(low, high + 1))
-    base = dict(zip(names, nominal.tolist()))
-    scores = evaluate([{**base, ACTION_DELAY: d} for d in delays])
-    return delays[int(np.argmin(scores))]
+    return list(range(low, high + 1))
 
 
 def _identifiable(

@@ -53,7 +53,7 @@ def test_reps_finds_the_delay_and_the_strong_parameter(episodes: list[Episode]) 
 
 @pytest.mark.parametrize("method", ["cma"])
 def test_fit_recovers_hidden_values_and_the_delay_exactly(episodes: list[Episode], method: str) -> None:
-    result = fit(SPACE, episodes, "mujoco", FitSettings(method=method, budget=150, seed=0))
+    result = fit(SPACE, episodes, "mujoco", FitSettings(method=method, budget=200, seed=0))
     assert result.action_delay == 2
     got = dict(zip(result.names, result.mean))
     assert got["joint_damping:panda_joint1"] == pytest.approx(6.0, rel=0.1)
