@@ -300,6 +300,26 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_record(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from sim2real.record import RecordError, RecordingFailed, record
+    from sim2real_ros.recorder_core import format_summary
+
+    console = Console(stderr=True)
+    try:
+        summary = record(Path(args.out), args.duration_s, args.topics, args.namespace, args.image_every)
+    except RecordError as e:
+        return _refuse(console, "record", e)
+    except RecordingFailed as e:
+        console.print(f"sim2real record: {e}", style="red", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    print(format_summary(summary), flush=True)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sim2real.demo import run_demo
 
@@ -314,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sim2real.cli_config import add_config_flags
     from sim2real.train_config import TRAIN_CHOICES, TrainConfig
     from sim2real_ros.controller_config import COMMAND_INTERFACES, JOINT_TRAJECTORY
+    from sim2real_ros.recorder_core import add_record_flags
 
     ap = argparse.ArgumentParser(
         prog="sim2real",
@@ -440,6 +461,19 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--seed", type=int, default=0, help="--goals: seed of the goal draws")
     de.add_argument("--print", action="store_true", help="show the processes without starting them")
     de.set_defaults(func=_cmd_deploy)
+
+    rc = sub.add_parser(
+        "record",
+        help="record the robot's topics into a rosbag2 folder (MCAP) for calibration",
+        description="Records joint_states, both command topics, the gripper, goal_pose, object_pose, the camera "
+        "(one frame in --image-every) and /diagnostics into a new rosbag2 folder with MCAP storage, the serialized "
+        "messages unchanged and stamped with their receive time; QoS follows each topic's publishers. Ctrl-C, "
+        "SIGTERM or --duration-s closes the bag cleanly (footer and metadata.yaml written) and prints the messages "
+        "per topic. Refuses an --out that exists. Needs the [ros] extra (the same recorder runs as "
+        "sim2real-recorder on a robot PC).",
+    )
+    add_record_flags(rc)
+    rc.set_defaults(func=_cmd_record)
 
     d = sub.add_parser(
         "demo",

@@ -23,6 +23,7 @@ setup(
         "console_scripts": [
             "sim2real-sim-arm = sim2real_ros.sim_arm_node:main",
             "sim2real-policy-node = sim2real_ros.policy_node:main",
+            "sim2real-recorder = sim2real_ros.recorder:main",
         ]
     },
     maintainer="sim2real maintainers",
