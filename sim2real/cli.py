@@ -320,6 +320,35 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from sim2real.calibrate import CalibrateConfig, CalibrateError, calibrate
+
+    console = Console(stderr=True)
+    cfg = CalibrateConfig(
+        bags=tuple(args.bags), holdout=tuple(args.holdout or ()), out=args.out, backend=args.backend,
+        task=args.task, params=args.params, method=args.method, budget=args.budget, workers=args.workers,
+        seed=args.seed,
+    )  # fmt: skip
+    try:
+        rep = calibrate(cfg, progress=not args.no_progress)
+    except CalibrateError as e:
+        return _refuse(console, "calibrate", e)
+    d = rep["discrepancy"]
+    hold = d["holdout"]
+    held = "" if hold["nominal"] is None else f"; held out {hold['nominal']:.4g} -> {hold['calibrated']:.4g}"
+    weak = [n for n, p in rep["params"].items() if not p["identifiable"]]
+    console.print(
+        f"calibrated in {rep['wall_s']:.0f} s ({rep['evaluations']} evaluations): discrepancy "
+        f"{d['train']['nominal']:.4g} -> {d['train']['calibrated']:.4g}{held}"
+        + (f"; kept the prior for {weak} (not identifiable from these recordings)" if weak else "")
+        + f"; train on it with: sim2real train --randomization {args.out}/calibrated.yaml",
+        markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sim2real.demo import run_demo
 
@@ -474,6 +503,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_record_flags(rc)
     rc.set_defaults(func=_cmd_record)
+
+    ca = sub.add_parser(
+        "calibrate",
+        help="fit randomization ranges to trajectories recorded on the arm (SimOpt-style); writes calibrated.yaml",
+        description="Reads the bags (rosbag2 MCAP or SQLite3, from sim2real record or ros2 bag record) into "
+        "episodes of commanded and measured joints, replays each command sequence in the chosen engine, and fits "
+        "the prior's parameters (--params: a preset or YAML; default arm_identification: joint damping, "
+        "frictionloss, armature, kp/kd scale, action delay) with CMA-ES or REPS. Writes OUT/calibrated.yaml (what "
+        "sim2real train --randomization reads), OUT/report.json, OUT/params.png and trajectory plots. Parameters "
+        "the recordings do not constrain keep their prior range and are reported as unidentifiable.",
+    )
+    ca.add_argument("bags", nargs="+", help="recorded bags to fit to")
+    ca.add_argument("--out", required=True, help="output folder (must not exist)")
+    ca.add_argument("--holdout", nargs="*", default=[], help="bags kept out of the fit, to measure it on")
+    ca.add_argument("--backend", choices=BACKENDS, default="mujoco", help="the engine to calibrate")
+    ca.add_argument("--task", choices=sorted(ENV_CHOICES["task"]), default="reach", help="the task it is for")
+    ca.add_argument("--params", default="arm_identification", help="the prior: a preset or a randomization YAML")
+    ca.add_argument("--method", choices=["cma", "reps"], default="cma", help="the optimiser")
+    ca.add_argument("--budget", type=_positive, default=300, help="candidate evaluations")
+    ca.add_argument("--workers", type=_positive, default=1, help="worker processes evaluating candidates")
+    ca.add_argument("--seed", type=int, default=0)
+    ca.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ca.set_defaults(func=_cmd_calibrate)
 
     d = sub.add_parser(
         "demo",

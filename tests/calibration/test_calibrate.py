@@ -91,3 +91,18 @@ def test_refusals_change_nothing(tmp_path: Path, bags: dict[str, list[str]]) -> 
     with pytest.raises(CalibrateError, match="method must be one of"):
         calibrate(CalibrateConfig(bags=tuple(bags["train"]), out=str(tmp_path / "cal"), method="bayes"), False)
     assert not (tmp_path / "cal").exists()
+
+
+def test_the_command_line_calibrates_and_refuses_in_one_line(tmp_path: Path, bags: dict[str, list[str]]) -> None:
+    import subprocess
+    import sys
+
+    prior = tmp_path / "prior.yaml"
+    ParameterSpace.from_dict(PRIOR).save(prior)
+    cmd = [sys.executable, "-m", "sim2real.cli", "calibrate", *bags["train"], "--holdout", *bags["holdout"],
+           "--params", str(prior), "--budget", "30", "--no-progress", "--out", str(tmp_path / "cal")]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "discrepancy" in out.stderr and "--randomization" in out.stderr
+    again = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
