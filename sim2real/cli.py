@@ -326,10 +326,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from sim2real.calibrate import CalibrateConfig, CalibrateError, calibrate
 
     console = Console(stderr=True)
+    given = {k: getattr(args, k) for k in ("backend", "task", "params", "method", "budget", "workers", "seed")}
     cfg = CalibrateConfig(
-        bags=tuple(args.bags), holdout=tuple(args.holdout or ()), out=args.out, backend=args.backend,
-        task=args.task, params=args.params, method=args.method, budget=args.budget, workers=args.workers,
-        seed=args.seed,
+        bags=tuple(args.bags), holdout=tuple(args.holdout or ()), out=args.out,
+        **{k: v for k, v in given.items() if v is not None},
     )  # fmt: skip
     try:
         rep = calibrate(cfg, progress=not args.no_progress)
@@ -357,9 +357,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available command."""
+    from calibration.fit import METHODS
     from sim.engines import BACKENDS
     from sim.env_spec import CHOICES as ENV_CHOICES
     from sim.env_spec import EnvSpec
+    from sim2real.calibrate import CalibrateConfig
     from sim2real.cli_config import add_config_flags
     from sim2real.train_config import TRAIN_CHOICES, TrainConfig
     from sim2real_ros.controller_config import COMMAND_INTERFACES, JOINT_TRAJECTORY
@@ -517,13 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("bags", nargs="+", help="recorded bags to fit to")
     ca.add_argument("--out", required=True, help="output folder (must not exist)")
     ca.add_argument("--holdout", nargs="*", default=[], help="bags kept out of the fit, to measure it on")
-    ca.add_argument("--backend", choices=BACKENDS, default="mujoco", help="the engine to calibrate")
-    ca.add_argument("--task", choices=sorted(ENV_CHOICES["task"]), default="reach", help="the task it is for")
-    ca.add_argument("--params", default="arm_identification", help="the prior: a preset or a randomization YAML")
-    ca.add_argument("--method", choices=["cma", "reps"], default="cma", help="the optimiser")
-    ca.add_argument("--budget", type=_positive, default=300, help="candidate evaluations")
-    ca.add_argument("--workers", type=_positive, default=1, help="worker processes evaluating candidates")
-    ca.add_argument("--seed", type=int, default=0)
+    add_config_flags(
+        ca, CalibrateConfig, {"backend": BACKENDS, "task": ENV_CHOICES["task"], "method": METHODS},
+        parsers={"budget": _positive, "workers": _positive}, skip=("bags", "out", "holdout"),
+    )  # fmt: skip
     ca.add_argument("--no-progress", action="store_true", help="no progress bar")
     ca.set_defaults(func=_cmd_calibrate)
 
