@@ -320,6 +320,21 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_excite(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from sim2real.excite import ExciteError, excite
+    from sim2real_ros.exciter_core import format_summary, options_from_args
+
+    console = Console(stderr=True)
+    try:
+        summary = excite(options_from_args(args))
+    except ExciteError as e:
+        return _refuse(console, "excite", e)
+    print(format_summary(summary), file=sys.stdout if summary.outcome == "done" else sys.stderr, flush=True)
+    return summary.exit_code
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -365,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sim2real.cli_config import add_config_flags
     from sim2real.train_config import TRAIN_CHOICES, TrainConfig
     from sim2real_ros.controller_config import COMMAND_INTERFACES, JOINT_TRAJECTORY
+    from sim2real_ros.exciter_core import add_excite_flags
     from sim2real_ros.recorder_core import add_record_flags
 
     ap = argparse.ArgumentParser(
@@ -505,6 +521,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_record_flags(rc)
     rc.set_defaults(func=_cmd_record)
+
+    xc = sub.add_parser(
+        "excite",
+        help="move the arm with a safe multisine excitation around its current pose, to record for calibration",
+        description="Waits for fresh joint_states and a controller on the command topic, takes the measured pose as "
+        "the start pose and streams, at 25 Hz through the policy node's safety gate, per joint a sum of sines "
+        "(seeded phases, frequencies spread over joints) ramped in and out so it starts and ends at that pose at "
+        "rest, inside the joint limits and under --max-velocity-rad-s. Stale or bad joint_states, a halt of the "
+        "gate, Ctrl-C or SIGTERM: it holds the measured pose and exits non-zero (1; 130/143 for the signals) with "
+        "the reason. Exit 0 prints the commands sent and rejected and the peak commanded velocity. Run sim2real "
+        "record alongside (launch/calibrate.launch.yaml does both). Needs the [ros] extra.",
+    )
+    add_excite_flags(xc)
+    xc.set_defaults(func=_cmd_excite)
 
     ca = sub.add_parser(
         "calibrate",

@@ -14,8 +14,11 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        # the project's deployment launch files (launch/ at the repository root, linked here)
-        (f"share/{PACKAGE}/launch", glob("launch/deploy*.launch.yaml") + glob("launch/*.params.yaml")),
+        # the project's deployment and calibration launch files (launch/ at the repository root, linked here)
+        (
+            f"share/{PACKAGE}/launch",
+            glob("launch/deploy*.launch.yaml") + glob("launch/calibrate*.launch.yaml") + glob("launch/*.params.yaml"),
+        ),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
