@@ -14,7 +14,7 @@ from calibration.bag_storage import DIAGNOSTICS, Samples, StatusSample
 from calibration.episodes import CLOCK_DRIFT, COMMAND_RATE, SIM_TIME
 
 if TYPE_CHECKING:
-    from calibration.bags import BagReadSettings
+    from calibration.bag_settings import BagReadSettings
 
 NS = 1_000_000_000
 #: Stands for "before / after everything" in intervals.

@@ -149,7 +149,7 @@ def run(options: ExciteOptions, argv: list[str] | None = None) -> ExciteSummary:
     if threading.current_thread() is threading.main_thread():
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     names, limits = arm_description()
-    core = ExciterCore(names, limits)
+    core = ExciterCore(names, limits, options.core_settings())
     context = rclpy.Context()
     try:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -54,6 +54,12 @@ class ExciteOptions:
     here, so a recorder started alongside subscribes to the command topic before the motion."""
     settle_s: float = 1.0
     """The start pose is commanded this long after the motion, then the remaining error is measured."""
+    joint_state_timeout_s: float = CoreSettings.joint_state_timeout_s
+    """joint_states older than this are stale: hold and exit non-zero (the policy node's default)."""
+
+    def core_settings(self) -> CoreSettings:
+        """The policy node's safety settings with this staleness timeout."""
+        return replace(CoreSettings(), joint_state_timeout_s=self.joint_state_timeout_s)
 
     def spec(self) -> ExcitationSpec:
         return ExcitationSpec(
@@ -76,7 +82,11 @@ def check_options(options: ExciteOptions, settings: CoreSettings | None = None) 
         )
     if not (math.isfinite(options.amplitude_rad) and 0 < options.amplitude_rad <= 1.0):
         raise ExciteError(f"--amplitude-rad must be in (0, 1], got {options.amplitude_rad}")
-    for flag, value in (("--duration-s", options.duration_s), ("--startup-timeout-s", options.startup_timeout_s)):
+    for flag, value in (
+        ("--duration-s", options.duration_s),
+        ("--startup-timeout-s", options.startup_timeout_s),
+        ("--joint-state-timeout-s", options.joint_state_timeout_s),
+    ):
         if not (math.isfinite(value) and value > 0):
             raise ExciteError(f"{flag} must be a positive number of seconds, got {value}")
     if not (math.isfinite(options.lead_in_s) and 0 <= options.lead_in_s <= 60):
@@ -127,6 +137,13 @@ def add_excite_flags(parser: argparse.ArgumentParser) -> None:
         help="wait this long for joint_states and a controller on the command topic",
     )
     parser.add_argument(
+        "--joint-state-timeout-s",
+        dest="joint_state_timeout_s",
+        type=float,
+        default=d.joint_state_timeout_s,
+        help=f"joint_states older than this are stale: hold and exit 1 (default {d.joint_state_timeout_s:g} s)",
+    )
+    parser.add_argument(
         "--lead-in-s",
         dest="lead_in_s",
         type=float,
@@ -140,7 +157,7 @@ def options_from_args(args: argparse.Namespace) -> ExciteOptions:
         duration_s=float(args.duration_s), seed=int(args.seed), controller=str(args.controller),
         amplitude_rad=float(args.amplitude_rad), max_velocity_rad_s=float(args.max_velocity_rad_s),
         namespace=str(args.namespace), startup_timeout_s=float(args.startup_timeout_s),
-        lead_in_s=float(args.lead_in_s),
+        lead_in_s=float(args.lead_in_s), joint_state_timeout_s=float(args.joint_state_timeout_s),
     )  # fmt: skip
 
 
