@@ -478,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         "launch",
         help="run a ROS 2 YAML launch file without ROS (launch/*.launch.yaml)",
         description="Runs a ROS 2 YAML launch file (the subset: arg, let, executable, node with exec, include, "
-        "group, set_env, push-ros-namespace; $(var), $(env), $(dirname), $(find-exec)) without ROS: "
+        "group, set_env, push-ros-namespace, if/unless; $(var), $(env), $(dirname), $(find-exec)) without ROS: "
         "`sim2real launch FILE name:=value ... [--print]`. The same file runs under `ros2 launch`. Ctrl-C stops "
         "every process: SIGINT, then SIGTERM after 5 s, then SIGKILL after 5 s; the exit code is the first "
         "non-zero one of its processes.",

@@ -249,6 +249,23 @@ _ATTRS = {
     "group": {"scoped", "forwarding", "keep", "children"},
 }
 _OUTPUTS = ("screen", "log", "both")
+#: launch's IfCondition / UnlessCondition, accepted on every action: "true"/"1" or "false"/"0" (any case).
+_CONDITIONS = {"if", "unless"}
+
+
+def _skipped(e: _Entity) -> bool:
+    """True when the action's `if` is false or its `unless` is true (as launch.conditions evaluates them)."""
+    skip = False
+    for attr in ("if", "unless"):
+        text = e.text(attr)
+        if text is None:
+            continue
+        value = text.strip().lower()
+        if value not in ("true", "1", "false", "0"):
+            raise e.error(attr, f"a condition must be true, false, 1 or 0, got {text!r}")
+        truth = value in ("true", "1")
+        skip = skip or (not truth if attr == "if" else truth)
+    return skip
 
 
 def _load(path: Path, origin: str = "") -> list[Any]:
@@ -329,7 +346,10 @@ class _Parser:
                     f"{file}: action 'node' ({at}), attribute 'pkg': packages need a ROS 2 install; "
                     "give `exec` an executable on PATH instead"
                 )
-            getattr(self, "do_" + kind.replace("-", "_"))(_Entity(file, kind, at, body, _ATTRS[kind], scope), scope)
+            entity = _Entity(file, kind, at, body, _ATTRS[kind] | _CONDITIONS, scope)
+            if _skipped(entity):
+                continue
+            getattr(self, "do_" + kind.replace("-", "_"))(entity, scope)
 
     def do_arg(self, e: _Entity, scope: _Scope) -> None:
         name = e.req("name")

@@ -497,3 +497,22 @@ def test_launch_folder_is_not_a_python_package() -> None:
     assert (REPO / "launch").is_dir() and not (REPO / "launch" / "__init__.py").exists()
     files = [p.name for p in (REPO / "launch").iterdir() if p.is_file()]
     assert all(name.endswith((".launch.yaml", ".params.yaml")) for name in files), files  # launch files and params
+
+
+def test_if_and_unless_conditions_skip_actions(tmp_path: Path) -> None:
+    from sim2real.launch_runner import LaunchError, parse_launch
+
+    f = tmp_path / "c.launch.yaml"
+    f.write_text(
+        "launch:\n"
+        "  - arg: {name: sim, default: 'false'}\n"
+        "  - executable: {cmd: echo arm, name: arm, if: $(var sim)}\n"
+        "  - executable: {cmd: echo driver, name: driver, unless: $(var sim)}\n"
+        "  - executable: {cmd: echo always, name: always}\n"
+    )
+    names = lambda args: [p.name for p in parse_launch(f, args).processes]  # noqa: E731
+    assert names({}) == ["driver", "always"]
+    assert names({"sim": "true"}) == ["arm", "always"]
+    assert names({"sim": "1"}) == ["arm", "always"] and names({"sim": "False"}) == ["driver", "always"]
+    with pytest.raises(LaunchError, match="attribute 'if': a condition must be true, false, 1 or 0"):
+        parse_launch(f, {"sim": "maybe"})
