@@ -80,3 +80,21 @@ def print_deploy_bench(result: dict[str, Any]) -> None:
         shown = "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
         t.add_row(name, shown, DEPLOY_TARGETS.get(name, ""))
     console.print(t)
+
+
+def print_calibrate_bench(result: dict[str, Any]) -> None:
+    """Cases (median ms per replay, spread) and the ratios against the bare mj_step loop."""
+    console = Console()
+    t = Table(title=f"sim2real bench calibrate - {result['machine']} - {result['date']}")
+    for col in ("case", "median ms / 10 s replay", "min..max", "what"):
+        t.add_column(col, justify="right" if "ms" in col else "left")
+    for name, c in result["cases"].items():
+        s = c["samples"]
+        t.add_row(name, f"{c['median_ms']:.1f}", f"{min(s):.1f}..{max(s):.1f}", c["what"])
+    console.print(t)
+    r = Table(title="ratios (medians)")
+    r.add_column("ratio")
+    r.add_column("value", justify="right")
+    for name, v in result["ratios"].items():
+        r.add_row(name, f"{v:.2f}x")
+    console.print(r)

@@ -70,9 +70,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             Path(args.bundle), goals=args.goals, backend=args.backend, seed=args.seed,
             duration_s=args.duration_s, progress=progress, camera=args.camera, trigger=args.trigger,
         )  # fmt: skip
+    elif args.what == "calibrate":
+        from sim2real.bench_calibrate import CASES, bench_calibrate
+        from sim2real.bench_table import print_calibrate_bench as show
+
+        run = lambda progress: bench_calibrate(repeats=args.repeats, cases=cases, progress=progress)  # noqa: E731
     else:
         console.print(
-            f"[red]sim2real bench {args.what}: not available yet; available: env, randomization, train, deploy"
+            f"[red]sim2real bench {args.what}: not available yet; available: env, randomization, train, deploy, "
+            "calibrate"
         )
         return 2
     known = TRAIN_CASES if args.what == "train" else CASES
@@ -396,9 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
         "PandaPush-v3 and the bare mj_step loop, plus 84x84 pixel observations. `randomization`: randomized "
         "reset and step cost against unrandomized ones on both engines. Each case in its own process, medians "
         "over repeats, ratios. `train`: the training benchmarks (reach_uniform, reach_adr, push_uniform, "
-        "push_lstm, push_ff), trained unless a finished run exists, success against the targets.",
+        "push_lstm, push_ff), trained unless a finished run exists, success against the targets. `calibrate`: the "
+        "cost of one 10 s calibration replay per engine against a bare mj_step loop and mujoco.rollout.",
     )
-    b.add_argument("what", choices=["env", "randomization", "train", "deploy"], help="which benchmark")
+    b.add_argument("what", choices=["env", "randomization", "train", "deploy", "calibrate"], help="which benchmark")
     b.add_argument("--bundle", default="", help="deploy: the policy bundle to deploy")
     b.add_argument("--goals", type=int, default=20, help="deploy: goal episodes (in sim and over ROS 2)")
     b.add_argument("--backend", choices=BACKENDS, default="pybullet", help="deploy: simulated arm")

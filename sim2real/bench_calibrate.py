@@ -1,0 +1,108 @@
+"""`sim2real bench calibrate`: what one replay costs, the unit of every calibration's budget. A 10 s excitation (the
+multisine of `sim2real excite`, 250 control steps, 5000 physics steps) replayed in each engine, against a bare
+`mj_step` loop of the same length and against `mujoco.rollout` with 1 and 2 threads; medians over repeats."""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+CASES = {
+    "replay_mujoco": "calibration.replay.Replayer.rollout, MuJoCo (the fit's replay)",
+    "replay_pybullet": "calibration.replay.Replayer.rollout, PyBullet",
+    "mj_step_bare": "one mj_step(nstep=5000) call on the same model (the floor)",
+    "rollout_1_thread": "mujoco.rollout of 16 models, 1 thread, per replay",
+    "rollout_2_threads": "mujoco.rollout of 16 models, 2 threads, per replay",
+}
+DURATION_S = 10.0
+BATCH = 16
+
+
+def _excitation() -> tuple[np.ndarray, float]:
+    from sim.robot import panda
+    from sim.scene import NEUTRAL_ARM_Q_RAD
+    from sim2real_ros.excitation import ExcitationSpec, multisine
+
+    limits = panda().arm_limits_rad
+    spec = ExcitationSpec(duration_s=DURATION_S)
+    return multisine(np.asarray(NEUTRAL_ARM_Q_RAD), limits[:, 0], limits[:, 1], spec, seed=0).q_rad, 1 / spec.rate_hz
+
+
+def _timer(case: str) -> Callable[[], float]:
+    """A function that runs the case once and returns its seconds per replay."""
+    from calibration.replay import Replayer
+    from randomization import space_from
+
+    cmd, dt_s = _excitation()
+    backend = "pybullet" if case == "replay_pybullet" else "mujoco"
+    replayer = Replayer(space_from("arm_identification"), backend)
+    if case.startswith("replay"):
+
+        def replay() -> float:
+            t = time.perf_counter()
+            replayer.rollout(cmd[0], cmd, dt_s, {"joint_damping:panda_joint[1-7]": 1.0})
+            return time.perf_counter() - t
+
+        return replay
+    import mujoco
+    from mujoco import rollout
+
+    sim: Any = replayer.sim
+    model, data = sim.model, sim.data
+    n_sub = round(dt_s / replayer.scene.physics_dt_s)
+    steps = (len(cmd) - 1) * n_sub
+    if case == "mj_step_bare":
+
+        def bare() -> float:
+            sim.reset(cmd[0], 0.02, {})
+            t = time.perf_counter()
+            mujoco.mj_step(model, data, nstep=steps)
+            return time.perf_counter() - t
+
+        return bare
+    sim.reset(cmd[0], 0.02, {})
+    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    x0 = np.empty(mujoco.mj_stateSize(model, spec))
+    mujoco.mj_getState(model, data, x0, spec)
+    ctrl = np.repeat(np.concatenate([cmd[:-1], np.full((len(cmd) - 1, model.nu - 7), 0.02)], axis=1), n_sub, axis=0)
+    models = [copy.copy(model) for _ in range(BATCH)]
+    datas = [mujoco.MjData(model) for _ in range(2 if case.endswith("2_threads") else 1)]
+
+    def batched() -> float:
+        t = time.perf_counter()
+        rollout.rollout(models, datas, np.tile(x0, (BATCH, 1)), np.tile(ctrl[None], (BATCH, 1, 1)))
+        return (time.perf_counter() - t) / BATCH
+
+    return batched
+
+
+def bench_calibrate(repeats: int = 5, cases: list[str] | None = None, progress: Any = None) -> dict[str, Any]:
+    """Median milliseconds per 10 s replay of every case, and the ratios against the bare mj_step loop."""
+    from sim2real.bench_env import machine_description
+
+    out: dict[str, Any] = {}
+    for case in cases or list(CASES):
+        if progress:
+            progress(f"{case}: {CASES[case]}")
+        run = _timer(case)
+        run()  # warm-up
+        samples = [1000.0 * run() for _ in range(repeats)]
+        out[case] = {"median_ms": statistics.median(samples), "samples": samples, "what": CASES[case]}
+    ratios = {
+        f"{c} / mj_step_bare": out[c]["median_ms"] / out["mj_step_bare"]["median_ms"]
+        for c in out
+        if c != "mj_step_bare" and "mj_step_bare" in out
+    }
+    return {
+        "bench": "calibrate",
+        "machine": machine_description(),
+        "date": time.strftime("%Y-%m-%d"),
+        "settings": {"repeats": repeats, "duration_s": DURATION_S, "batch": BATCH},
+        "cases": out,
+        "ratios": ratios,
+    }
