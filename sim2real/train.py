@@ -3,6 +3,7 @@ checkpoints -> results folder (resolved config, evaluations, learning curve, rol
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -34,6 +35,7 @@ from sim2real.train_config import (  # noqa: F401  (re-exported: the pipeline's 
 
 if TYPE_CHECKING:
     from sim2real.checkpoints import Checkpoint
+    from sim2real.run_lock import RunLock
 
 #: Observation normalisation divides by sqrt(var + NORM_EPSILON): a std floor of 0.1 as in HER's DDPG, so a field
 #: that barely varies (a resting object's velocity) is not blown up to the clip bound when it finally moves.
@@ -116,15 +118,20 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         return _train_locked(cfg, settings, run, resume, progress)
     except BaseException:
         if not resume and saved_config(run) is None:  # refused or stopped before training began: leave nothing
-            if created:
-                import shutil
-
-                shutil.rmtree(run, ignore_errors=True)
-            else:
-                lock.path.unlink(missing_ok=True)
+            _remove_own(run, lock, created)
         raise
     finally:
         lock.release()
+
+
+def _remove_own(run: Path, lock: RunLock, created: bool) -> None:
+    """Undo what a fresh run refused during set-up made, and nothing else: the lock file if it made it, then the
+    folder if it made it and it is empty now (a file anyone else put there keeps it)."""
+    if lock.created:
+        lock.path.unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):
+            run.rmdir()
 
 
 def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume: bool, progress: bool) -> Path:

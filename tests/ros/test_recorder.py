@@ -179,7 +179,6 @@ def arm() -> Iterator[Any]:
 
 @pytest.mark.ros
 def test_sigint_closes_a_bag_with_everything_received(arm: Any, tmp_path: Path) -> None:
-    from rclpy.serialization import deserialize_message
     from std_msgs.msg import Float64MultiArray
     from trajectory_msgs.msg import JointTrajectory
 
@@ -188,8 +187,7 @@ def test_sigint_closes_a_bag_with_everything_received(arm: Any, tmp_path: Path) 
     bag = tmp_path / "bag"
     topic = f"{NS}/joint_trajectory_controller/joint_trajectory"
     jtc = arm.publisher(JointTrajectory, topic)
-    delivered: list[bytes] = []  # the serialized bytes as a second raw subscriber receives them
-    arm.node.create_subscription(JointTrajectory, topic, delivered.append, 10, raw=True)
+    delivered = arm.collect_raw(JointTrajectory, topic)  # the serialized bytes as a second raw subscriber gets them
     fcc = arm.publisher(Float64MultiArray, f"{NS}/forward_position_controller/commands")
     with console_script("sim2real-recorder", "--out", str(bag), "--namespace", "rec", "--image-every", "3") as proc:
         wait_for(lambda: jtc.get_subscription_count() >= 3 or proc.poll() is not None, 20.0, "the recorder on JTC")
@@ -235,7 +233,7 @@ def test_sigint_closes_a_bag_with_everything_received(arm: Any, tmp_path: Path) 
 
     recorded = messages[f"{NS}/joint_trajectory_controller/joint_trajectory"]
     assert [raw for _, raw, _ in recorded] == delivered  # byte-exact: what DDS delivered to another subscriber
-    assert [deserialize_message(raw, JointTrajectory) for _, raw, _ in recorded] == sent
+    assert [arm.deserialize(raw, JointTrajectory) for _, raw, _ in recorded] == sent
     for (_, _, got), want in zip(recorded, sent):
         assert list(got.joint_names) == ARM_JOINTS
         assert got.points[0].positions.tolist() == list(want.points[0].positions)
@@ -303,13 +301,10 @@ def test_qos_follows_the_publishers(arm: Any, tmp_path: Path) -> None:
     topic makes the recorder re-subscribe weaker, without duplicates; a latched message published before the
     recorder started arrives (transient local)."""
     from geometry_msgs.msg import PoseStamped
-    from rclpy.qos import DurabilityPolicy, QoSProfile
 
     from tests.ros.harness import console_script, wait_for
 
-    latched = arm.publisher(
-        PoseStamped, f"{NS}/latched", QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    )
+    latched = arm.publisher(PoseStamped, f"{NS}/latched", "latched")
     latched.publish(_pose(9.0))
     sensor = arm.publisher(PoseStamped, f"{NS}/object_pose", "best_effort")
     goal = arm.publisher(PoseStamped, f"{NS}/goal_pose", "reliable")

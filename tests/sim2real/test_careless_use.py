@@ -215,6 +215,10 @@ def test_a_setting_the_library_refuses_leaves_no_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         train(quick_config(existing, agent="ppo", settings=settings), progress=False)
     assert existing.is_dir() and not any(existing.iterdir())  # the user's folder stays, empty as it was
+    (existing / ".lock").write_text("")  # a lock file an earlier trainer left: not this run's to remove
+    with pytest.raises(ConfigError):
+        train(quick_config(existing, agent="ppo", settings=settings), progress=False)
+    assert [p.name for p in existing.iterdir()] == [".lock"]
 
 
 def test_a_fresh_run_refuses_a_folder_of_other_files(tmp_path: Path) -> None:

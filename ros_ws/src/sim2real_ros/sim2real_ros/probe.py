@@ -16,13 +16,15 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.serialization import deserialize_message
 
 #: The QoS names `collect` and `publisher` take besides a depth: "sensor" is REP 2003's SensorDataQoS.
 QOS: dict[str, Any] = {
     "sensor": qos_profile_sensor_data,
     "reliable": QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
     "best_effort": QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
+    "latched": QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL),
 }
 TRANSITIONS = {
     "configure": Transition.TRANSITION_CONFIGURE,
@@ -60,6 +62,17 @@ class Probe:
 
         self.node.create_subscription(msg_type, topic, keep, QOS.get(qos, qos) if isinstance(qos, str) else qos)
         return box
+
+    def collect_raw(self, msg_type: Any, topic: str, qos: int | str = 10) -> list[bytes]:
+        """Subscribe raw and keep every message's serialized bytes as delivered (returned); `deserialize` reads them."""
+        box: list[bytes] = []
+        self.node.create_subscription(msg_type, topic, box.append, QOS[qos] if isinstance(qos, str) else qos, raw=True)
+        return box
+
+    @staticmethod
+    def deserialize(raw: bytes, msg_type: Any) -> Any:
+        """A message from its serialized CDR bytes."""
+        return deserialize_message(raw, msg_type)
 
     def publisher(self, msg_type: Any, topic: str, qos: int | str = 10) -> Any:
         return self.node.create_publisher(msg_type, topic, QOS[qos] if isinstance(qos, str) else qos)
