@@ -93,3 +93,18 @@ def test_a_hold_trajectory_passes_the_controllers_checks() -> None:
 )
 def test_trajectories_the_controller_would_refuse(names: list[str], points: list, stamp: float, needle: str) -> None:  # type: ignore[type-arg]
     assert any(needle in p for p in validate_joint_trajectory(names, points, ARM, stamp))
+
+
+def test_stamp_and_limit_checks_name_what_is_wrong() -> None:
+    import numpy as np
+    import pytest
+
+    from sim2real_ros.messages import MessageError, check_stamp, limits_violation
+
+    check_stamp("joint_states", 10.0, 10.1, max_age_s=0.5, max_lead_s=0.05)  # fresh enough: no error
+    for stamp, needle in ((0.0, "is zero"), (9.0, "s old"), (10.5, "in the future")):
+        with pytest.raises(MessageError, match=needle):
+            check_stamp("joint_states", stamp, 10.1, max_age_s=0.5, max_lead_s=0.05)
+    limits = np.array([[-1.0, 1.0], [-2.0, 2.0]])
+    assert limits_violation(np.array([0.0, 2.01]), ["a", "b"], limits, tolerance_rad=0.02) is None
+    assert "['b'] outside the joint limits" in str(limits_violation(np.array([0.0, 2.1]), ["a", "b"], limits, 0.02))

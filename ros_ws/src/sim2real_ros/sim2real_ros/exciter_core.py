@@ -18,7 +18,7 @@ import numpy as np
 from policies.safety import SafetyGate, SafetyLimits
 from sim2real_ros.controller_config import COMMAND_INTERFACES, COMMAND_TOPICS, JOINT_TRAJECTORY
 from sim2real_ros.excitation import Excitation, ExcitationSpec, multisine
-from sim2real_ros.messages import MessageError, joint_positions
+from sim2real_ros.messages import MessageError, check_stamp, joint_positions, limits_violation
 from sim2real_ros.policy_core import CoreSettings
 
 SCRIPT = "sim2real excite"
@@ -237,18 +237,11 @@ class ExciterCore:
         """Take a sensor_msgs/JointState; a bad one latches a fault (returned), as do later ones only the first."""
         s = self.settings
         try:
-            if stamp_s <= 0.0:
-                raise MessageError("joint_states: header.stamp is zero; unstamped messages are never accepted")
-            if ros_s - stamp_s > s.max_stamp_age_s:
-                raise MessageError(f"joint_states: header.stamp is {ros_s - stamp_s:.3f} s old (> {s.max_stamp_age_s})")
-            if stamp_s - ros_s > s.max_stamp_lead_s:
-                raise MessageError(f"joint_states: header.stamp is {stamp_s - ros_s:.3f} s in the future")
+            check_stamp("joint_states", stamp_s, ros_s, s.max_stamp_age_s, s.max_stamp_lead_s)
             q, _ = joint_positions(names, position, velocity, self.joint_names)
-            tol = s.joint_limit_tolerance_rad
-            outside = (q < self.limits_rad[:, 0] - tol) | (q > self.limits_rad[:, 1] + tol)
-            if np.any(outside):
-                bad = [self.joint_names[i] for i in np.flatnonzero(outside)]
-                raise MessageError(f"joint_states: {bad} outside the joint limits (wrong robot or units?)")
+            reason = limits_violation(q, self.joint_names, self.limits_rad, s.joint_limit_tolerance_rad)
+            if reason is not None:
+                raise MessageError(reason)
         except MessageError as e:
             self.fault = self.fault or f"bad joint_states: {e}"
             return self.fault

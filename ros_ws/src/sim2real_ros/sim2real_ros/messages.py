@@ -81,6 +81,26 @@ def joint_positions(
     return q, qd
 
 
+def check_stamp(topic: str, stamp_s: float, ros_s: float, max_age_s: float, max_lead_s: float) -> None:
+    """MessageError unless a header stamp is set, at most `max_age_s` older and `max_lead_s` newer than now."""
+    if stamp_s <= 0.0:
+        raise MessageError(f"{topic}: header.stamp is zero; unstamped messages are never accepted")
+    if ros_s - stamp_s > max_age_s:
+        raise MessageError(f"{topic}: header.stamp is {ros_s - stamp_s:.3f} s old (> max_stamp_age_s {max_age_s})")
+    if stamp_s - ros_s > max_lead_s:
+        raise MessageError(f"{topic}: header.stamp is {stamp_s - ros_s:.3f} s in the future")
+
+
+def limits_violation(q: np.ndarray, names: Sequence[str], limits_rad: np.ndarray, tolerance_rad: float) -> str | None:
+    """Why joint positions `q` (n,) cannot be the arm's (some outside `limits_rad` (n, 2) by more than the
+    tolerance: another robot, or degrees), or None."""
+    outside = (q < limits_rad[:, 0] - tolerance_rad) | (q > limits_rad[:, 1] + tolerance_rad)
+    if not np.any(outside):
+        return None
+    bad = [names[int(i)] for i in np.flatnonzero(outside)]
+    return f"joint_states: {bad} outside the joint limits (wrong robot or units?)"
+
+
 def validate_joint_trajectory(
     joint_names: Sequence[str],
     points: Sequence[tuple[Sequence[float], Sequence[float], float]],

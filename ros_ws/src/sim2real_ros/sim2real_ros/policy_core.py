@@ -21,7 +21,7 @@ from sim.ik import ee_step_target
 from sim.kinematics import KinematicChain
 from sim.observation import build_observation, signals_from_joints
 from sim.transforms import quat_to_mat
-from sim2real_ros.messages import MessageError, image_to_rgb, joint_positions
+from sim2real_ros.messages import MessageError, check_stamp, image_to_rgb, joint_positions, limits_violation
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 #: Largest |action| accepted from the graph (it clamps to [-1, 1]; anything past this is a broken model).
@@ -155,13 +155,7 @@ class PolicyCore:
 
     # -- inputs ---------------------------------------------------------------------------------
     def _check_stamp(self, topic: str, stamp_s: float, ros_s: float) -> None:
-        s = self.settings
-        if stamp_s <= 0.0:
-            raise MessageError(f"{topic}: header.stamp is zero; unstamped messages are never accepted")
-        if ros_s - stamp_s > s.max_stamp_age_s:
-            raise MessageError(f"{topic}: header.stamp is {ros_s - stamp_s:.3f} s old (> max_stamp_age_s)")
-        if stamp_s - ros_s > s.max_stamp_lead_s:
-            raise MessageError(f"{topic}: header.stamp is {stamp_s - ros_s:.3f} s in the future")
+        check_stamp(topic, stamp_s, ros_s, self.settings.max_stamp_age_s, self.settings.max_stamp_lead_s)
 
     def _reject(self, topic: str, err: Exception, counter: _Input | None) -> str:
         self.counts["rejected_inputs"] += 1
@@ -186,11 +180,8 @@ class PolicyCore:
             if qd_all is None:
                 raise MessageError("joint_states has no velocities; the policy observes joint speeds")
             q, qd = q_all[: len(self.joint_names)], qd_all[: len(self.joint_names)]
-            tol = self.settings.joint_limit_tolerance_rad
-            outside = (q < self.limits_rad[:, 0] - tol) | (q > self.limits_rad[:, 1] + tol)
-            if np.any(outside):
-                bad = [self.joint_names[i] for i in np.flatnonzero(outside)]
-                reason = f"joint_states: {bad} outside the joint limits (wrong robot or units?)"
+            reason = limits_violation(q, self.joint_names, self.limits_rad, self.settings.joint_limit_tolerance_rad)
+            if reason is not None:
                 if self.active and not self.halted:  # while acting: hold and latch now, not after a stale timeout
                     self._latch(reason)
                 raise MessageError(reason)
