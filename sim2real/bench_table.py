@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 
-def _print_rates(result: dict[str, Any], rate_key: str, rate_title: str) -> None:
-    """Cases (median rate, spread, what) and ratios with their targets, as two tables."""
+def _print_rates(result: dict[str, Any], rate_key: str, rate_title: str, fmt: str = "{:.0f}") -> None:
+    """Cases (median rate, spread, what) and ratios with their targets, as two tables; `fmt` formats the rates."""
     console = Console()
     t = Table(title=f"sim2real bench {result['bench']} - {result['machine']} - {result['date']}")
     t.add_column("case")
@@ -18,7 +18,7 @@ def _print_rates(result: dict[str, Any], rate_key: str, rate_title: str) -> None
     t.add_column("what")
     for name, c in result["cases"].items():
         s = c["samples"]
-        t.add_row(name, f"{c[rate_key]:.0f}", f"{min(s):.0f}..{max(s):.0f}", c["what"])
+        t.add_row(name, fmt.format(c[rate_key]), f"{fmt.format(min(s))}..{fmt.format(max(s))}", c["what"])
     console.print(t)
     r = Table(title="ratios (medians)")
     r.add_column("ratio")
@@ -84,17 +84,4 @@ def print_deploy_bench(result: dict[str, Any]) -> None:
 
 def print_calibrate_bench(result: dict[str, Any]) -> None:
     """Cases (median ms per replay, spread) and the ratios against the bare mj_step loop."""
-    console = Console()
-    t = Table(title=f"sim2real bench calibrate - {result['machine']} - {result['date']}")
-    for col in ("case", "median ms / 10 s replay", "min..max", "what"):
-        t.add_column(col, justify="right" if "ms" in col else "left")
-    for name, c in result["cases"].items():
-        s = c["samples"]
-        t.add_row(name, f"{c['median_ms']:.1f}", f"{min(s):.1f}..{max(s):.1f}", c["what"])
-    console.print(t)
-    r = Table(title="ratios (medians)")
-    r.add_column("ratio")
-    r.add_column("value", justify="right")
-    for name, v in result["ratios"].items():
-        r.add_row(name, f"{v:.2f}x")
-    console.print(r)
+    _print_rates(result, "median_ms", "median ms / 10 s replay", fmt="{:.1f}")

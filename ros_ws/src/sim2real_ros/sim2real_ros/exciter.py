@@ -14,7 +14,6 @@ the hold can still be published, ROS.md 0.5).
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from typing import Any
@@ -37,6 +36,7 @@ from sim2real_ros.exciter_core import (
     ExciterCore,
     ExciteSummary,
 )
+from sim2real_ros.stop_signals import stop_on_signals
 
 #: After a hold, how long the node keeps spinning so the reliable hold reaches the controller.
 HOLD_FLUSH_S = 0.2
@@ -139,15 +139,12 @@ def run(options: ExciteOptions, argv: list[str] | None = None) -> ExciteSummary:
     """Run the excitation (SIGINT/SIGTERM handled when on the main thread); the summary, whose outcome says how it
     ended. ExciteError before anything is sent (a bad ROS argument or namespace, an unsafe start pose)."""
     stop = threading.Event()
-    stopped_by: list[str] = []
+    with stop_on_signals(stop) as stopped_by:
+        return _run(options, argv, stop, stopped_by)
 
-    def on_signal(signum: int, frame: Any) -> None:
-        stopped_by.append(signal.Signals(signum).name)
-        stop.set()
 
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+def _run(options: ExciteOptions, argv: list[str] | None, stop: threading.Event, stopped_by: list[str]) -> ExciteSummary:
+    """run() with the signals already turned into `stop` (their names in `stopped_by`)."""
     names, limits = arm_description()
     core = ExciterCore(names, limits, options.core_settings())
     context = rclpy.Context()
@@ -174,6 +171,4 @@ def run(options: ExciteOptions, argv: list[str] | None = None) -> ExciteSummary:
         node.destroy_node()
         return summary
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         rclpy.try_shutdown(context=context)

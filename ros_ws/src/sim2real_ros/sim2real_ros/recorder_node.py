@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from sim2real_ros.recorder_core import (
     TopicSummary,
     subscription_delivery,
 )
+from sim2real_ros.stop_signals import stop_on_signals
 
 #: Message definitions of the ROS 2 distro the project runs (the pip wheels are Kilted). rosbags 0.11.9 also has
 #: lyrical; every default topic's type has the same RIHS01 hash in both, and a publisher whose hash differs from
@@ -329,15 +329,14 @@ def run(
     (`--ros-args -r a:=b -p use_sim_time:=true`). RecorderError before anything is written for a bad name or an
     --out that exists; RecordingFailed (after closing what was written) when writing fails."""
     stop = stop or threading.Event()
-    stopped_by: list[str] = []
+    with stop_on_signals(stop) as stopped_by:
+        return _run(options, argv, stop, stopped_by)
 
-    def on_signal(signum: int, frame: Any) -> None:
-        stopped_by.append(signal.Signals(signum).name)
-        stop.set()
 
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+def _run(
+    options: RecorderOptions, argv: list[str] | None, stop: threading.Event, stopped_by: list[str]
+) -> RecordingSummary:
+    """run() with the signals already turned into `stop` (their names in `stopped_by`)."""
     context = rclpy.Context()
     try:
         try:
@@ -378,6 +377,4 @@ def run(
             )
         return summary
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         rclpy.try_shutdown(context=context)
