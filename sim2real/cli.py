@@ -383,9 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.env_spec import CHOICES as ENV_CHOICES
     from sim.env_spec import EnvSpec
     from sim2real.calibrate import CalibrateConfig
-    from sim2real.cli_config import add_config_flags
     from sim2real.train_config import TRAIN_CHOICES, TrainConfig
     from sim2real_ros.controller_config import COMMAND_INTERFACES, JOINT_TRAJECTORY
+    from sim2real_ros.dataclass_flags import add_config_flags
     from sim2real_ros.exciter_core import add_excite_flags
     from sim2real_ros.recorder_core import add_record_flags
 

@@ -7,8 +7,8 @@ import dataclasses
 
 from sim.env_spec import CHOICES, EnvSpec
 from sim2real.cli import build_parser
-from sim2real.cli_config import field_docs
 from sim2real.train_config import CONFIG_KEYS, TRAIN_CHOICES, TrainConfig
+from sim2real_ros.dataclass_flags import field_docs
 
 
 def test_every_config_field_has_a_docstring() -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from policies.safety import SafetyGate, SafetyLimits
-from sim2real_ros.controller_config import COMMAND_INTERFACES, COMMAND_TOPICS, JOINT_TRAJECTORY
+from sim2real_ros.controller_config import COMMAND_INTERFACES, JOINT_TRAJECTORY
+from sim2real_ros.dataclass_flags import add_config_flags, given_fields
 from sim2real_ros.excitation import Excitation, ExcitationSpec, multisine
 from sim2real_ros.messages import MessageError, check_stamp, joint_positions, limits_violation
 from sim2real_ros.policy_core import CoreSettings
@@ -98,67 +99,13 @@ def check_options(options: ExciteOptions, settings: CoreSettings | None = None) 
 
 
 def add_excite_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of `sim2real excite` (and its node)."""
-    d = ExciteOptions()
-    parser.add_argument(
-        "--duration-s",
-        dest="duration_s",
-        type=float,
-        default=d.duration_s,
-        help=f"length of the excitation in s, ramps included (default {d.duration_s:g})",
-    )
-    parser.add_argument("--seed", type=int, default=d.seed, help="seed of the sines' frequencies and phases")
-    parser.add_argument(
-        "--controller",
-        choices=COMMAND_INTERFACES,
-        default=d.controller,
-        help="command interface: " + ", ".join(f"{k} ({v})" for k, v in COMMAND_TOPICS.items()),
-    )
-    parser.add_argument(
-        "--amplitude-rad",
-        dest="amplitude_rad",
-        type=float,
-        default=d.amplitude_rad,
-        help=f"largest excursion of a joint from the start pose (default {d.amplitude_rad:g} rad)",
-    )
-    parser.add_argument(
-        "--max-velocity-rad-s",
-        dest="max_velocity_rad_s",
-        type=float,
-        default=d.max_velocity_rad_s,
-        help=f"cap on every joint's commanded speed (default {d.max_velocity_rad_s:g} rad/s)",
-    )
-    parser.add_argument("--namespace", default=d.namespace, help="namespace of the node and its topics")
-    parser.add_argument(
-        "--startup-timeout-s",
-        dest="startup_timeout_s",
-        type=float,
-        default=d.startup_timeout_s,
-        help="wait this long for joint_states and a controller on the command topic",
-    )
-    parser.add_argument(
-        "--joint-state-timeout-s",
-        dest="joint_state_timeout_s",
-        type=float,
-        default=d.joint_state_timeout_s,
-        help=f"joint_states older than this are stale: hold and exit 1 (default {d.joint_state_timeout_s:g} s)",
-    )
-    parser.add_argument(
-        "--lead-in-s",
-        dest="lead_in_s",
-        type=float,
-        default=d.lead_in_s,
-        help=f"command the start pose this long before the motion (default {d.lead_in_s:g} s)",
-    )
+    """The flags of `sim2real excite` (and its node), generated from ExciteOptions' fields and docstrings."""
+    add_config_flags(parser, ExciteOptions, {"controller": COMMAND_INTERFACES}, skip=("settle_s",))
 
 
 def options_from_args(args: argparse.Namespace) -> ExciteOptions:
-    return ExciteOptions(
-        duration_s=float(args.duration_s), seed=int(args.seed), controller=str(args.controller),
-        amplitude_rad=float(args.amplitude_rad), max_velocity_rad_s=float(args.max_velocity_rad_s),
-        namespace=str(args.namespace), startup_timeout_s=float(args.startup_timeout_s),
-        lead_in_s=float(args.lead_in_s), joint_state_timeout_s=float(args.joint_state_timeout_s),
-    )  # fmt: skip
+    """ExciteOptions with the flags given on top of its defaults."""
+    return ExciteOptions(**given_fields(args, ExciteOptions))
 
 
 @dataclass

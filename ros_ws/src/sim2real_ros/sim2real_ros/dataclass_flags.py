@@ -1,5 +1,6 @@
 """Command-line flags generated from config dataclasses: one place (the dataclass) for a field's name, type,
-default, choices and help (its docstring), so `sim2real train --help` and the config files never drift apart."""
+default, choices and help (its docstring), so `--help` and the config never drift apart. Standard library only: the
+pipeline's commands (`sim2real train`, `calibrate`) and the robot-side scripts (the exciter) both use it."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def field_docs(cls: type) -> dict[str, str]:
         ):
             docs[node.target.id] = " ".join(after.value.value.split())
     return docs
+
+
+#: Annotation -> argparse type for the plain field kinds.
+_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "int | None": int, "float": float}
 
 
 def flag_name(field: str) -> str:
@@ -57,9 +62,14 @@ def add_config_flags(
         if kind == "bool":
             kw["action"] = argparse.BooleanOptionalAction
         else:
-            kw["type"] = parsers.get(f.name, int if kind in ("int", "int | None") else str)
+            kw["type"] = parsers.get(f.name, _TYPES.get(kind, str))
             if f.name in choices:
                 kw["choices"] = list(choices[f.name])
         parser.add_argument(flag_name(f.name), **kw)
         added.append(f.name)
     return added
+
+
+def given_fields(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The fields of dataclass `cls` that were given on the command line (flags added by add_config_flags)."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
