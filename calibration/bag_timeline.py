@@ -289,6 +289,17 @@ def hold(t_ns: np.ndarray, values: np.ndarray, t0_ns: int, dt_ns: int, n_rows: i
     return out
 
 
+def hold_offsets(t_ns: np.ndarray, t0_ns: int, dt_ns: int, n_rows: int) -> np.ndarray:
+    """Per grid row (as `hold` places commands sent at sorted `t_ns`): the send time of the command that takes
+    effect on that row minus the row's time, in s (within half a period); 0 on rows no new command reaches."""
+    row_of = np.floor((t_ns - t0_ns) / dt_ns + 0.5).astype(np.int64)
+    out = np.zeros(n_rows)
+    inside = (row_of >= 0) & (row_of < n_rows)
+    # the latest command wins a row that several reach (later assignments overwrite earlier ones)
+    out[row_of[inside]] = (t_ns[inside] - t0_ns - row_of[inside] * dt_ns) / 1e9
+    return out
+
+
 def halted_rows(
     q: np.ndarray, q_cmd: np.ndarray, window_rows: int, frozen_range_rad: float, command_range_rad: float
 ) -> np.ndarray:

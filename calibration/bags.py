@@ -30,6 +30,7 @@ from calibration.bag_timeline import (
     Series,
     halted_rows,
     hold,
+    hold_offsets,
     interpolate,
     intersect,
     runs,
@@ -306,9 +307,11 @@ class _BagReader:
         s = self.s
         rows = t0 + np.arange(n_rows, dtype=np.int64) * self.dt_ns
         cmd = np.column_stack([self._hold(epoch, j, t0, n_rows) for j in range(len(self.joints))])
+        sent = np.isfinite(epoch.cmd_q).any(axis=1)
+        offset = hold_offsets(epoch.cmd_t_ns[sent], t0, self.dt_ns, n_rows)
         complete = np.isfinite(cmd).all(axis=1)
         lead = int(np.argmax(complete)) if complete.any() else n_rows
-        rows, cmd = rows[lead:], cmd[lead:]
+        rows, cmd, offset = rows[lead:], cmd[lead:], offset[lead:]
         if rows.size < self.min_rows:
             self.lost.append(f"a stretch at {t0} ns lasts {max(rows.size - 1, 0) * self.dt_s:.2f} s < min_episode_s")
             return
@@ -352,6 +355,7 @@ class _BagReader:
                     q_rad=q[lo:hi].copy(),
                     qd_rad_s=qd[lo:hi].copy(),
                     q_cmd_rad=cmd[lo:hi].copy(),
+                    cmd_offset_s=offset[lo:hi].copy(),
                     command_topic=self.command_role,
                     flags=tuple(flags),
                 )

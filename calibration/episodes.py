@@ -44,6 +44,9 @@ class Episode:
     """(T, n) measured joint velocities (from joint_states; finite differences where the driver sent none)."""
     q_cmd_rad: np.ndarray
     """(T, n) commanded joint positions, held between commands."""
+    cmd_offset_s: np.ndarray | None = None
+    """(T,) each row's command's send time minus the row's time (within half a period; 0 on rows no new command
+    reached); None: commands sat exactly on their rows. The replay applies them at their recorded times."""
     command_topic: str = ""
     """The command topic the targets came from (joint_trajectory_controller/joint_trajectory or
     forward_position_controller/commands)."""

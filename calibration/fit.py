@@ -77,8 +77,9 @@ class FitResult:
     """Posterior standard deviation (for unidentifiable parameters: the prior range / sqrt(12), a uniform's)."""
     identifiable: np.ndarray
     """Per parameter: the recordings constrain it."""
-    action_delay: int | None
-    """The fitted delay in control steps (None when the space does not calibrate it)."""
+    action_delay: float | None
+    """The fitted command-to-motion delay in control steps, fractional (None when the space does not calibrate
+    it)."""
     discrepancy_nominal: float
     """Mean discrepancy of the training episodes at the prior's nominal values, delay included (uncalibrated)."""
     discrepancy_fitted: float
@@ -154,6 +155,7 @@ def fit(
         raise ValueError("no episodes to fit: every bag was skipped (see the bag reports)")
     probe = Replayer(space, backend)
     engine = probe.space  # expanded against the scene
+    scene_dt_s = probe.scene.physics_dt_s
     probe.close()
     params = [p for p in engine.parameters if isinstance(p, Parameter)]
     if len(params) != len(engine.parameters) or any(np.size(p.nominal) != 1 for p in params):
@@ -169,7 +171,7 @@ def fit(
     try:
         delay_nominal = None if delay_param is None else int(round(float(np.ravel(delay_param.nominal)[0])))
 
-        def values(x: np.ndarray, delay: int | None) -> dict[str, object]:
+        def values(x: np.ndarray, delay: float | None) -> dict[str, object]:
             return {**dict(zip(names, x.tolist())), **({} if delay is None else {ACTION_DELAY: delay})}
 
         d_nominal = float(evaluate([values(nominal, delay_nominal)])[0])  # the uncalibrated model
@@ -178,27 +180,40 @@ def fit(
         report = (lambda best: progress(evaluate.count, s.budget, best)) if progress else (lambda best: None)
 
         def run(
-            delay: int | None, x0: np.ndarray, budget: int, sigma0: float
+            delay: float | None, x0: np.ndarray, budget: int, sigma0: float
         ) -> tuple[np.ndarray, np.ndarray, list[float]]:
             def objective(us: list[np.ndarray]) -> np.ndarray:
-                return evaluate([values(lo + u * width, delay) for u in us])
+                return evaluate([values(lo + np.clip(u, 0.0, 1.0) * width, delay) for u in us])
 
             mean_u, std_u, found = search(
                 objective, (x0 - lo) / width, replace(s, sigma0=sigma0), max(1, budget), report
             )
             return lo + np.clip(mean_u, 0.0, 1.0) * width, std_u, found
 
-        # The delay is an integer and trades off against the gains (a softer arm looks like a later one): a short
-        # search per candidate delay (a third of the budget in all), then the rest refines the best delay's result
-        # with a narrower start.
+        def extend(found: list[float]) -> None:
+            history.extend(min(h, history[-1]) if history else h for h in found)
+
+        # The delay trades off against the gains (a softer arm looks like a later one): a short search per whole
+        # number of control steps (a third of the budget in all); a real arm's latency is no whole number of
+        # periods, so the delay is then scanned in physics steps within half a period of the best one, and the
+        # rest of the budget refines the best one's result there with a narrower start.
         delays = _delays(delay_param)
         trials = {d: run(d, nominal, (s.budget // 3) // len(delays), s.sigma0) for d in delays}
-        delay = min(delays, key=lambda d: (trials[d][2][-1] if trials[d][2] else math.inf, delays.index(d)))
-        x, std_u, found = trials[delay]
-        history = [float(h) for h in np.minimum.accumulate([h for d in delays for h in trials[d][2]])]
+        best = min(delays, key=lambda d: (trials[d][2][-1] if trials[d][2] else math.inf, delays.index(d)))
+        x, std_u, found = trials[best]
+        delay: float | None = best
+        history: list[float] = [float(h) for h in np.minimum.accumulate([h for d in delays for h in trials[d][2]])]
+        if delay_param is not None and best is not None:
+            lo_d, hi_d = float(np.ravel(delay_param.low)[0]), float(np.ravel(delay_param.high)[0])
+            n_sub = max(1, round(episodes[0].dt_s / scene_dt_s))
+            scan = [d for j in range(-(n_sub // 2), n_sub // 2 + 1) if lo_d <= (d := best + j / n_sub) <= hi_d]
+            scores = evaluate([values(x, d) for d in scan])
+            delay = scan[int(np.argmin(scores))]
+            extend([float(scores.min())])
+            report(history[-1])
         if s.budget - evaluate.count > 0:
             x, std_u, found = run(delay, x, s.budget - evaluate.count, REFINE_SIGMA * s.sigma0)
-            history += [min(h, history[-1]) if history else h for h in found]
+            extend(found)
         mean = x
         std = np.maximum(std_u * width, 1e-6 * width)
         d_fit = float(evaluate([values(mean, delay)])[0])

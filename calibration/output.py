@@ -40,12 +40,20 @@ def calibrated_space(prior: ParameterSpace, result: FitResult, provenance: dict[
             params.append(_with(p, nominal=mean, low=low, high=high, distribution="truncnormal", std=max(std, 1e-12),
                                 doc=f"calibrated: posterior mean {mean:.6g}, std {std:.3g}"))  # fmt: skip
         elif isinstance(p, Parameter) and p.name == ACTION_DELAY and result.action_delay is not None:
-            d = float(result.action_delay)
-            params.append(_with(p, nominal=d, low=d, high=d, distribution="uniform", std=None,
-                                doc="calibrated: the command-to-motion delay measured by replay"))  # fmt: skip
+            nominal, low, high = delay_steps(result.action_delay)
+            params.append(_with(p, nominal=nominal, low=low, high=high, distribution="uniform", std=None, integer=True,
+                                doc=f"calibrated: the command-to-motion delay measured by replay, "
+                                    f"{result.action_delay:.2f} control steps"))  # fmt: skip
         else:
             params.append(p)
     return ParameterSpace(tuple(params), prior.resample_every_steps, doc=prior.doc, provenance=provenance)
+
+
+def delay_steps(steps: float) -> tuple[int, int, int]:
+    """A measured delay (control steps, fractional) as the env's whole-step action_delay: nominal, low, high. Within
+    a quarter step of a whole number it is that number; otherwise training draws both neighbours."""
+    nominal = int(round(steps))
+    return nominal, int(round(steps - 0.25)), int(round(steps + 0.25))
 
 
 def _expanded(prior: ParameterSpace, result: FitResult) -> list[Any]:
@@ -98,7 +106,8 @@ def report(
         }
     if result.action_delay is not None:
         d = float(result.action_delay)
-        params[ACTION_DELAY] = {"posterior": {"mean": d, "std": 0.0, "low": d, "high": d}, "identifiable": True}
+        _, low, high = delay_steps(d)
+        params[ACTION_DELAY] = {"posterior": {"mean": d, "std": 0.0, "low": low, "high": high}, "identifiable": True}
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "params": params,

@@ -43,10 +43,18 @@ class Replayer:
         return self.space.names
 
     def rollout(
-        self, q0_rad: np.ndarray, q_cmd_rad: np.ndarray, dt_s: float, values: Mapping[str, object] | None = None
+        self,
+        q0_rad: np.ndarray,
+        q_cmd_rad: np.ndarray,
+        dt_s: float,
+        values: Mapping[str, object] | None = None,
+        cmd_offset_s: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Reset the arm at rest at `q0_rad` (n,), then hold each row of `q_cmd_rad` (T, n) as the position target
-        for `dt_s` (delayed by `action_delay` rows; the arm holds q0 until the first delayed command arrives).
+        """Reset the arm at rest at `q0_rad` (n,), then send each row of `q_cmd_rad` (T, n) as the position target:
+        row k takes effect at (k + action_delay) * dt_s + cmd_offset_s[k] (to the nearest physics step) and holds
+        until the next; before the first one the arm holds q0. `action_delay` is in control steps and may be
+        fractional (a real arm's latency is no whole number of periods); `cmd_offset_s` (T,), each command's
+        recorded send time minus its row's time (zeros when None), replays the sender's timing jitter.
 
         `values`: parameter name -> value (the space's own meaning: a scale, an offset or an absolute value);
         parameters left out take their nominal. Returns positions (T, n) and velocities (T, n); row 0 is the
@@ -55,24 +63,36 @@ class Replayer:
         q_cmd = np.asarray(q_cmd_rad, float)
         if q_cmd.ndim != 2 or q_cmd.shape[1] != self.n_arm:
             raise ValueError(f"commands must be (T, {self.n_arm}), got {q_cmd.shape}")
-        n_sub = round(dt_s / self.scene.physics_dt_s)
-        if n_sub < 1 or abs(n_sub * self.scene.physics_dt_s - dt_s) > 1e-9:
-            raise ValueError(f"dt_s {dt_s} is not a whole number of {self.scene.physics_dt_s} s physics steps")
-        delay = int(round(float(np.asarray(values.pop(ACTION_DELAY, 0.0), float).ravel()[0])))
-        if delay < 0:
+        pdt = self.scene.physics_dt_s
+        n_sub = round(dt_s / pdt)
+        if n_sub < 1 or abs(n_sub * pdt - dt_s) > 1e-9:
+            raise ValueError(f"dt_s {dt_s} is not a whole number of {pdt} s physics steps")
+        delay = float(np.asarray(values.pop(ACTION_DELAY, 0.0), float).ravel()[0])
+        if not (np.isfinite(delay) and delay >= 0):
             raise ValueError(f"{ACTION_DELAY} must be >= 0 control steps, got {delay}")
+        steps = q_cmd.shape[0]
+        offset = np.zeros(steps) if cmd_offset_s is None else np.asarray(cmd_offset_s, float)
+        if offset.shape != (steps,) or not np.isfinite(offset).all():
+            raise ValueError(f"cmd_offset_s must be ({steps},) finite seconds, got shape {offset.shape}")
+        # physics step at which each command takes effect (never before the previous one's)
+        effect = np.maximum.accumulate(np.rint((np.arange(steps) + delay) * n_sub + offset / pdt).astype(np.int64))
         self._apply(values)
         q0 = np.asarray(q0_rad, float)
         self.sim.reset(q0, FINGER_M, {})
-        steps = q_cmd.shape[0]
         q_out, qd_out = np.empty((steps, self.n_arm)), np.empty((steps, self.n_arm))
         q, qd = self.sim.joint_state()
         q_out[0], qd_out[0] = q[: self.n_arm], qd[: self.n_arm]
-        for k in range(steps - 1):
-            target = q_cmd[k - delay] if k >= delay else q0
-            self.sim.step(target, FINGER_M, n_sub)
+        target, nxt, now = q0, 0, 0  # the target held, the next command, the physics step reached
+        for k in range(1, steps):
+            row_end = k * n_sub
+            while now < row_end:
+                while nxt < steps and effect[nxt] <= now:
+                    target, nxt = q_cmd[nxt], nxt + 1
+                until = row_end if nxt >= steps else min(row_end, max(int(effect[nxt]), now + 1))
+                self.sim.step(target, FINGER_M, until - now)
+                now = until
             q, qd = self.sim.joint_state()
-            q_out[k + 1], qd_out[k + 1] = q[: self.n_arm], qd[: self.n_arm]
+            q_out[k], qd_out[k] = q[: self.n_arm], qd[: self.n_arm]
         return q_out, qd_out
 
     def replay(self, episode: Episode, values: Mapping[str, object] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +100,7 @@ class Replayer:
         if tuple(episode.joint_names) != self.joint_names:
             raise ValueError(f"{episode.source}: joints {list(episode.joint_names)} are not the simulated arm's "
                              f"{list(self.joint_names)} (the reader re-indexes by name)")  # fmt: skip
-        return self.rollout(episode.q_rad[0], episode.q_cmd_rad, episode.dt_s, values)
+        return self.rollout(episode.q_rad[0], episode.q_cmd_rad, episode.dt_s, values, episode.cmd_offset_s)
 
     def _apply(self, values: dict[str, object]) -> None:
         unknown = sorted(set(values) - set(self.parameter_names))

@@ -551,6 +551,10 @@ def test_43_jitter_does_not_move_commands_off_their_rows(tmp_path: Path, storage
     e = report.episodes[0]
     np.testing.assert_array_equal(e.q_cmd_rad[:-1], [c.q_cmd for c in cmds])  # each on its own row
     assert abs(e.t0_ns - cmds[0].stamp_ns) < 3_000_000
+    # ... and each row keeps its command's send time, which the replay applies it at
+    sent_s = np.array([(c.log_ns - e.t0_ns) / NS for c in cmds]) - np.arange(len(cmds)) * e.dt_s
+    assert e.cmd_offset_s is not None
+    np.testing.assert_allclose(e.cmd_offset_s[: len(cmds)], sent_s, atol=2e-3)  # to the stamp-offset map's median
 
 
 def test_43_other_recording_rates_are_resampled_to_the_control_rate(tmp_path: Path, storage: str) -> None:

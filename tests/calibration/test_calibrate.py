@@ -53,7 +53,7 @@ def test_calibrate_writes_a_space_a_report_and_plots_and_recovers_the_hidden_val
     ParameterSpace.from_dict(PRIOR).save(prior)
     out = tmp_path / "cal"
     cfg = CalibrateConfig(bags=tuple(bags["train"]), holdout=tuple(bags["holdout"]), out=str(out), params=str(prior),
-                          budget=200, seed=0)  # fmt: skip
+                          budget=300, seed=0)  # fmt: skip
     rep = calibrate(cfg, progress=False)
     assert sorted(p.name for p in out.iterdir()) == [
         "calibrated.yaml", "params.png", "report.json", "trajectory_0.png",
@@ -62,7 +62,9 @@ def test_calibrate_writes_a_space_a_report_and_plots_and_recovers_the_hidden_val
     params = rep["params"]
     assert params["joint_damping:panda_joint[1-7]"]["posterior"]["mean"] == pytest.approx(2.0, rel=0.1)
     assert params["actuator_kp:panda_joint[1-7]"]["posterior"]["mean"] == pytest.approx(0.75, rel=0.1)
-    assert params["action_delay"]["posterior"]["mean"] == 1.0
+    delay = params["action_delay"]["posterior"]
+    assert delay["mean"] == pytest.approx(1.0, abs=0.05)  # fractional steps, found to the physics step (0.05)
+    assert (delay["low"], delay["high"]) == (1, 1)
     d = rep["discrepancy"]
     assert d["train"]["calibrated"] < 0.1 * d["train"]["nominal"]
     assert d["holdout"]["calibrated"] < 0.1 * d["holdout"]["nominal"]  # trajectories it did not fit
@@ -71,6 +73,8 @@ def test_calibrate_writes_a_space_a_report_and_plots_and_recovers_the_hidden_val
     space = space_from(str(out / "calibrated.yaml"))  # what `sim2real train --randomization` reads
     assert {b["sha256"] for b in space.provenance["bags"]} == {b["sha256"] for b in rep["bags"]}
     assert space.provenance["robot"]["name"] == "panda"
+    trained_delay = next(p for p in space.parameters if p.name == "action_delay")
+    assert (trained_delay.nominal, trained_delay.low, trained_delay.high, trained_delay.integer) == (1, 1, 1, True)
 
 
 def test_a_static_recording_keeps_the_prior(tmp_path: Path) -> None:

@@ -88,3 +88,10 @@ def test_the_report_and_the_plots(tmp_path: Path) -> None:
         tmp_path / "traj.png", "episode 0", t, q, q + 0.1, q + 0.01, tuple(f"j{i}" for i in range(7))
     )
     assert png.stat().st_size > 5000 and traj.stat().st_size > 5000
+
+
+def test_a_measured_delay_becomes_whole_steps_within_a_quarter_else_both_neighbours() -> None:
+    from calibration.output import delay_steps
+
+    assert delay_steps(2.0) == delay_steps(2.2) == delay_steps(1.8) == (2, 2, 2)
+    assert delay_steps(2.4) == (2, 2, 3) and delay_steps(2.6) == (3, 2, 3) and delay_steps(0.1) == (0, 0, 0)

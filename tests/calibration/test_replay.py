@@ -95,3 +95,35 @@ def test_discrepancy_is_zero_for_identical_and_weighs_each_term() -> None:
         discrepancy(q * np.nan, qd, q, qd)
     with pytest.raises(ValueError, match="weight"):
         DiscrepancyWeights(position_l1=-1.0)
+
+
+def test_a_fractional_delay_and_send_offsets_apply_commands_between_control_ticks() -> None:
+    """Half a step of delay is 10 physics steps: the same as the commands held twice as often with one (half-length)
+    step of delay, and as every command sent 20 ms late."""
+    r = Replayer(SPACE, "mujoco")
+    cmd = excitation(40)
+    half = r.rollout(cmd[0], cmd, 0.04, {"action_delay": 0.5})
+    fine = r.rollout(cmd[0], np.repeat(cmd, 2, axis=0), 0.02, {"action_delay": 1})
+    late = r.rollout(cmd[0], cmd, 0.04, {}, cmd_offset_s=np.full(len(cmd), 0.02))
+    r.close()
+    np.testing.assert_array_equal(half[0], fine[0][::2][: len(cmd)])
+    np.testing.assert_array_equal(half[0], late[0])
+    assert not np.array_equal(half[0], r_zero := _zero_delay(cmd)) and r_zero.shape == half[0].shape
+
+
+def _zero_delay(cmd: np.ndarray) -> np.ndarray:
+    r = Replayer(SPACE, "mujoco")
+    try:
+        return r.rollout(cmd[0], cmd, 0.04, {})[0]
+    finally:
+        r.close()
+
+
+def test_bad_offsets_and_delays_are_refused() -> None:
+    r = Replayer(SPACE, "mujoco")
+    cmd = excitation(10)
+    with pytest.raises(ValueError, match="cmd_offset_s"):
+        r.rollout(cmd[0], cmd, 0.04, {}, cmd_offset_s=np.zeros(3))
+    with pytest.raises(ValueError, match="action_delay"):
+        r.rollout(cmd[0], cmd, 0.04, {"action_delay": -0.5})
+    r.close()

@@ -25,6 +25,8 @@ the simulated robot differs from the training nominal) in real time and speaks w
 
 Simulated time follows the wall (steady) clock: each joint-state tick simulates the physics steps due since the
 last one, so a late tick (a slow camera frame holds the engine) catches up; more than MAX_LAG_S at once is skipped.
+A command takes effect at the simulated time it arrived (the physics is brought up to that time first, so a command
+never acts on time before it was received), or `command_delay_s` later.
 Every callback runs on the main thread (a single-threaded executor): MuJoCo's EGL renderer is bound to the thread
 that created it, and the engine cannot step while it renders anyway. A 640x480 frame costs about 30 ms with MuJoCo
 and 180 ms with PyBullet's CPU renderer on a 2-core CPU; ticks due meanwhile are dropped. So that joint_states keep
@@ -41,6 +43,8 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -98,6 +102,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         range=(0.0, 3600.0),
     ),
     ParamSpec(
+        "command_delay_s",
+        0.0,
+        "Extra command latency (s) to rehearse a laggy arm: each command takes effect this long after it arrives",
+        range=(0.0, 1.0),
+    ),
+    ParamSpec(
         "command_interface",
         JOINT_TRAJECTORY,
         f"Command topic to subscribe: {JOINT_TRAJECTORY} ({COMMAND_TOPICS[JOINT_TRAJECTORY]}) or {FORWARD_POSITION} "
@@ -138,6 +148,8 @@ class SimArmNode(Node):
         self._camera_ready_at_s = 0.0  # monotonic time before which no frame is rendered (the half-time budget)
         self._window = {"joint_states": 0, "frames": 0}  # published since the last diagnostics
         self._window_start_s = time.monotonic()
+        self._command_delay_s = float(cfg["command_delay_s"])
+        self._pending: deque[tuple[float, Callable[[], None]]] = deque()  # (due wall time since start, apply)
 
         self.env = self._make_env(cfg)
         sim = self.env.unwrapped.sim
@@ -212,7 +224,12 @@ class SimArmNode(Node):
     def _on_physics_tick(self) -> None:
         if self._closed:
             return
-        self.arm.advance(self.pacer.steps_due(time.monotonic() - self._wall_start_s))
+        now_s = self._elapsed_s()
+        while self._pending and self._pending[0][0] <= now_s:
+            due_s, apply = self._pending.popleft()
+            self._advance_to(due_s)
+            apply()
+        self._advance_to(now_s)
         q, qd = self.arm.backend.joint_state()
         sim_time_s = self.arm.sim_time_s
         msg = JointState(name=self.joint_names, position=q.tolist(), velocity=qd.tolist())
@@ -221,6 +238,22 @@ class SimArmNode(Node):
         self._window["joint_states"] += 1
         if self._clock_pub is not None:
             self._clock_pub.publish(ClockMsg(clock=Time(nanoseconds=round(sim_time_s * 1e9)).to_msg()))
+
+    def _elapsed_s(self) -> float:
+        return time.monotonic() - self._wall_start_s
+
+    def _advance_to(self, elapsed_s: float) -> None:
+        """Simulate up to `elapsed_s` of wall time since the start."""
+        self.arm.advance(self.pacer.steps_due(elapsed_s))
+
+    def _command(self, apply: Callable[[], None]) -> None:
+        """Apply a parsed command at its arrival time plus command_delay_s (now, or at the tick after it is due)."""
+        now_s = self._elapsed_s()
+        if self._command_delay_s > 0.0:
+            self._pending.append((now_s + self._command_delay_s, apply))
+            return
+        self._advance_to(now_s)
+        apply()
 
     def _on_camera_tick(self) -> None:
         start_s = time.monotonic()
@@ -254,7 +287,7 @@ class SimArmNode(Node):
         except MessageError as e:
             self._reject("JointTrajectory", str(e))
             return
-        self.arm.command_trajectory(times_s, positions_rad)
+        self._command(lambda: self.arm.command_trajectory(times_s, positions_rad))
 
     def _on_forward_command(self, msg: Float64MultiArray) -> None:
         self.counters["commands_received"] += 1
@@ -263,7 +296,7 @@ class SimArmNode(Node):
         except MessageError as e:
             self._reject("Float64MultiArray", str(e))
             return
-        self.arm.command_positions(q_rad)
+        self._command(lambda: self.arm.command_positions(q_rad))
 
     def _reject(self, what: str, reason: str) -> None:
         self.counters["commands_rejected"] += 1
@@ -276,6 +309,7 @@ class SimArmNode(Node):
         seed = self._next_seed
         self.env.reset(seed=seed)
         self._next_seed += 1
+        self._pending.clear()
         self.arm.rehome()
         self._camera_info = self._make_camera_info(self._camera_info.width, self._camera_info.height)
         self.counters["resets"] += 1
