@@ -30,6 +30,10 @@ class BagReadSettings:
     clock_jump_s: float = 1.0
     """Header stamps and receive times that disagree by more than this between consecutive joint_states are a
     clock jump: the recording is split there and each side gets its own stamp-to-receive-time offset."""
+    synced_clock_s: float = 0.02
+    """A stamp-to-receive offset within this is transport latency on synchronised clocks (same host, or NTP/PTP):
+    commands without a header stamp then keep their receive times, when the controller got them as the recorder
+    did (the joint_states' latency is theirs alone); a larger offset is a clock difference and is mapped out."""
     clock_drift_s: float = 0.05
     """The stamp-to-receive offset (a running median, which maps receive times onto header time) changing by more
     than this within a clock epoch flags clock_drift."""

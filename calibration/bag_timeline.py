@@ -94,16 +94,20 @@ def split_epochs(
     def epoch_at(log_ns: np.ndarray) -> np.ndarray:
         return np.maximum(np.searchsorted(starts_log, log_ns, side="right") - 1, 0)
 
-    def to_stamp(log_ns: np.ndarray) -> np.ndarray:
+    def to_stamp(log_ns: np.ndarray, received: bool = False) -> np.ndarray:
+        """Receive times onto header time. `received`: times things reached the robot as they reached the
+        recorder (commands): on synchronised clocks the offset is the joint_states' own latency, not theirs."""
         out, at = np.array(log_ns, np.int64), epoch_at(log_ns)
         for e, (centers, medians) in enumerate(maps):
+            if received and abs(float(np.median(medians))) <= s.synced_clock_s * NS:
+                continue
             out[at == e] -= np.round(_offset_at(log_ns[at == e], centers, medians)).astype(np.int64)
         return out
 
     c_order = np.argsort(cmd.log_ns, kind="stable")
     c_log, c_stamp, c_q = cmd.log_ns[c_order], cmd.stamp_ns[c_order], cmd.q[c_order].copy()
     c_q[~cmd.present[c_order]] = np.nan
-    c_t = to_stamp(c_log)
+    c_t = to_stamp(c_log, received=True)
     stamped = c_stamp > 0
     if stamped.any():
         disagree = abs(float(np.median(c_log[stamped] - c_stamp[stamped])) - float(np.median(offsets)))

@@ -39,7 +39,10 @@ class FitSettings:
     population: int = 0
     """Candidates per generation; 0: the method's default (CMA-ES: 4 + 3 ln n; REPS: 4n + 4, at least 12)."""
     workers: int = 1
-    """Worker processes evaluating a generation's candidates in parallel."""
+    """Worker processes evaluating a generation's candidates in parallel (Ray actors with ray_address)."""
+    ray_address: str = ""
+    """Evaluate on a Ray cluster instead of local processes: its address (`auto`, `ray://host:10001`, `host:6379`),
+    or `local` to start a Ray instance on this machine. Empty: local worker processes."""
     seed: int = 0
     """Seed of the search (the same seed gives the same result)."""
     sigma0: float = 0.25
@@ -116,18 +119,59 @@ def _evaluate(values: dict[str, object]) -> float:
     return float(np.mean(scores))
 
 
+class _RayWorker:
+    """One Ray actor: a replayer of its own and the training episodes (sent once)."""
+
+    def __init__(self, *args: Any) -> None:
+        _init_worker(*args)
+
+    def evaluate(self, values: dict[str, object]) -> float:
+        return _evaluate(values)
+
+
 class Evaluator:
-    """Mean discrepancy of candidate value sets over the training episodes, `workers` processes at a time."""
+    """Mean discrepancy of candidate value sets over the training episodes: in this process, `workers` local
+    processes at a time, or `workers` Ray actors with `settings.ray_address`. Results come back in candidate
+    order, so every way gives the same fit."""
 
     def __init__(self, space: ParameterSpace, backend: str, episodes: Sequence[Episode], settings: FitSettings):
         args = (space.to_dict(), backend, list(episodes), settings.weights)
-        self.pool = mp.get_context("spawn").Pool(settings.workers, _init_worker, args) if settings.workers > 1 else None
-        if self.pool is None:
+        self.pool: Any = None
+        self.actors: list[Any] = []
+        self._ray: Any = None
+        self._started_ray = False
+        if settings.ray_address:
+            self._start_ray(settings, args)
+        elif settings.workers > 1:
+            self.pool = mp.get_context("spawn").Pool(settings.workers, _init_worker, args)
+        else:
             _init_worker(*args)
         self.count = 0
 
+    def _start_ray(self, settings: FitSettings, args: tuple[Any, ...]) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ValueError("--ray-address needs Ray: pip install 'sim2real[distributed]'") from None
+        self._ray = ray
+        if not ray.is_initialized():
+            local = settings.ray_address == "local"
+            try:
+                ray.init(address=None if local else settings.ray_address, include_dashboard=False,
+                         log_to_driver=False, **({"num_cpus": max(settings.workers, 1)} if local else {}))  # fmt: skip
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise ValueError(f"--ray-address {settings.ray_address}: cannot connect to Ray: {e}") from None
+            self._started_ray = True
+        actor = ray.remote(num_cpus=1)(_RayWorker)
+        shared = [ray.put(a) for a in args]
+        self.actors = [actor.remote(*shared) for _ in range(settings.workers)]
+
     def __call__(self, candidates: Sequence[dict[str, object]]) -> np.ndarray:
         self.count += len(candidates)
+        if self.actors:
+            n = len(self.actors)
+            futures = [self.actors[i % n].evaluate.remote(c) for i, c in enumerate(candidates)]
+            return np.asarray(self._ray.get(futures), float)
         if self.pool is not None:
             return np.asarray(self.pool.map(_evaluate, candidates, chunksize=1))
         return np.asarray([_evaluate(c) for c in candidates])
@@ -136,6 +180,13 @@ class Evaluator:
         if self.pool is not None:
             self.pool.close()
             self.pool.join()
+        if self.actors:
+            for a in self.actors:
+                self._ray.kill(a)
+            self.actors = []
+        if self._started_ray:
+            self._ray.shutdown()
+            self._started_ray = False
 
 
 # -- the fit ---------------------------------------------------------------------------------------------------
@@ -180,15 +231,26 @@ def fit(
         report = (lambda best: progress(evaluate.count, s.budget, best)) if progress else (lambda best: None)
 
         def run(
-            delay: float | None, x0: np.ndarray, budget: int, sigma0: float
-        ) -> tuple[np.ndarray, np.ndarray, list[float]]:
+            delay: float | None, x0: np.ndarray, budget: int, sigma0: float, delay_box: tuple[float, float] | None = None
+        ) -> tuple[np.ndarray, float | None, np.ndarray, list[float]]:
+            """Search the parameters at `delay`; with `delay_box`, the delay too, as a last coordinate in it."""
+            box_lo, box_hi, start = lo, hi, x0
+            if delay_box is not None and delay is not None:
+                box_lo, box_hi, start = np.append(lo, delay_box[0]), np.append(hi, delay_box[1]), np.append(x0, delay)
+            box_w = np.where(box_hi > box_lo, box_hi - box_lo, 1.0)
+
+            def split(u: np.ndarray) -> tuple[np.ndarray, float | None]:
+                v = box_lo + np.clip(u, 0.0, 1.0) * box_w
+                return (v[:-1], float(v[-1])) if len(v) > len(lo) else (v, delay)
+
             def objective(us: list[np.ndarray]) -> np.ndarray:
-                return evaluate([values(lo + np.clip(u, 0.0, 1.0) * width, delay) for u in us])
+                return evaluate([values(*split(u)) for u in us])
 
             mean_u, std_u, found = search(
-                objective, (x0 - lo) / width, replace(s, sigma0=sigma0), max(1, budget), report
+                objective, (start - box_lo) / box_w, replace(s, sigma0=sigma0), max(1, budget), report
             )
-            return lo + np.clip(mean_u, 0.0, 1.0) * width, std_u, found
+            x, d = split(mean_u)
+            return x, d, std_u[: len(lo)], found
 
         def extend(found: list[float]) -> None:
             history.extend(min(h, history[-1]) if history else h for h in found)
@@ -196,23 +258,29 @@ def fit(
         # The delay trades off against the gains (a softer arm looks like a later one): a short search per whole
         # number of control steps (a third of the budget in all); a real arm's latency is no whole number of
         # periods, so the delay is then scanned in physics steps within half a period of the best one, and the
-        # rest of the budget refines the best one's result there with a narrower start.
+        # rest of the budget refines the best one's result there with a narrower start, the delay free within a
+        # physics step (the replay applies commands between physics steps continuously).
         delays = _delays(delay_param)
         trials = {d: run(d, nominal, (s.budget // 3) // len(delays), s.sigma0) for d in delays}
-        best = min(delays, key=lambda d: (trials[d][2][-1] if trials[d][2] else math.inf, delays.index(d)))
-        x, std_u, found = trials[best]
-        delay: float | None = best
-        history: list[float] = [float(h) for h in np.minimum.accumulate([h for d in delays for h in trials[d][2]])]
+        best = min(delays, key=lambda d: (trials[d][3][-1] if trials[d][3] else math.inf, delays.index(d)))
+        x, delay, std_u, found = trials[best]
+        history: list[float] = [float(h) for h in np.minimum.accumulate([h for d in delays for h in trials[d][3]])]
+        box = None
         if delay_param is not None and best is not None:
             lo_d, hi_d = float(np.ravel(delay_param.low)[0]), float(np.ravel(delay_param.high)[0])
             n_sub = max(1, round(episodes[0].dt_s / scene_dt_s))
             scan = [d for j in range(-(n_sub // 2), n_sub // 2 + 1) if lo_d <= (d := best + j / n_sub) <= hi_d]
             scores = evaluate([values(x, d) for d in scan])
             delay = scan[int(np.argmin(scores))]
+            box = (max(lo_d, delay - 1.0 / n_sub), min(hi_d, delay + 1.0 / n_sub))  # within a physics step
             extend([float(scores.min())])
             report(history[-1])
-        if s.budget - evaluate.count > 0:
-            x, std_u, found = run(delay, x, s.budget - evaluate.count, REFINE_SIGMA * s.sigma0)
+        left = s.budget - evaluate.count
+        if left > 0:  # at the scanned delay, then (half the rest) with the delay free within a physics step
+            x, delay, std_u, found = run(delay, x, left if box is None else left - left // 2, REFINE_SIGMA * s.sigma0)
+            extend(found)
+        if box is not None and s.budget - evaluate.count > 0:
+            x, delay, std_u, found = run(delay, x, s.budget - evaluate.count, REFINE_SIGMA * s.sigma0, box)
             extend(found)
         mean = x
         std = np.maximum(std_u * width, 1e-6 * width)

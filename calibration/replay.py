@@ -74,25 +74,40 @@ class Replayer:
         offset = np.zeros(steps) if cmd_offset_s is None else np.asarray(cmd_offset_s, float)
         if offset.shape != (steps,) or not np.isfinite(offset).all():
             raise ValueError(f"cmd_offset_s must be ({steps},) finite seconds, got shape {offset.shape}")
-        # physics step at which each command takes effect (never before the previous one's)
-        effect = np.maximum.accumulate(np.rint((np.arange(steps) + delay) * n_sub + offset / pdt).astype(np.int64))
+        # when each command takes effect, in physics steps (fractional; never before the previous one's)
+        effect = np.maximum.accumulate((np.arange(steps) + delay) * n_sub + offset / pdt)
         self._apply(values)
         q0 = np.asarray(q0_rad, float)
         self.sim.reset(q0, FINGER_M, {})
         q_out, qd_out = np.empty((steps, self.n_arm)), np.empty((steps, self.n_arm))
         q, qd = self.sim.joint_state()
         q_out[0], qd_out[0] = q[: self.n_arm], qd[: self.n_arm]
-        target, nxt, now = q0, 0, 0  # the target held, the next command, the physics step reached
-        for k in range(1, steps):
-            row_end = k * n_sub
-            while now < row_end:
-                while nxt < steps and effect[nxt] <= now:
-                    target, nxt = q_cmd[nxt], nxt + 1
-                until = row_end if nxt >= steps else min(row_end, max(int(effect[nxt]), now + 1))
-                self.sim.step(target, FINGER_M, until - now)
-                now = until
-            q, qd = self.sim.joint_state()
-            q_out[k], qd_out[k] = q[: self.n_arm], qd[: self.n_arm]
+        total = (steps - 1) * n_sub
+        now, row, target = 0, 1, q0  # physics steps done, the next row to record, the target held
+
+        def run(until: int, held: np.ndarray) -> None:
+            nonlocal now, row
+            while now < until:
+                stop = min(until, row * n_sub)
+                self.sim.step(held, FINGER_M, stop - now)
+                now = stop
+                if now == row * n_sub:
+                    q, qd = self.sim.joint_state()
+                    q_out[row], qd_out[row] = q[: self.n_arm], qd[: self.n_arm]
+                    row += 1
+
+        for k in range(steps):
+            i = int(np.floor(effect[k] + 1e-9))
+            if i >= total:
+                break
+            run(i, target)
+            f = effect[k] - i
+            if f > 1e-9 and (k + 1 >= steps or effect[k + 1] >= i + 1):
+                # the command arrives inside physics step i: that step holds the time-weighted target (exact
+                # for the PD torque, which is linear in the target)
+                run(i + 1, f * target + (1.0 - f) * q_cmd[k])
+            target = q_cmd[k]
+        run(total, target)
         return q_out, qd_out
 
     def replay(self, episode: Episode, values: Mapping[str, object] | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,7 @@
-"""`sim2real bench calibrate`: what one replay costs, the unit of every calibration's budget. A 10 s excitation (the
-multisine of `sim2real excite`, 250 control steps, 5000 physics steps) replayed in each engine, against a bare
-`mj_step` loop of the same length and against `mujoco.rollout` with 1 and 2 threads; medians over repeats."""
+"""`sim2real bench calibrate`: what one replay costs, the unit of every calibration's budget (a 10 s excitation, the
+multisine of `sim2real excite`, 250 control steps, 5000 physics steps, replayed in each engine, against a bare
+`mj_step` loop of the same length and against `mujoco.rollout` with 1 and 2 threads; medians over repeats), then
+whether calibration recovers an off-nominal simulated arm over DDS (sim2real.bench_recovery)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ CASES = {
     "mj_step_bare": "one mj_step(nstep=5000) call on the same model (the floor)",
     "rollout_1_thread": "mujoco.rollout of 16 models, 1 thread, per replay",
     "rollout_2_threads": "mujoco.rollout of 16 models, 2 threads, per replay",
+    "recovery_mujoco": "MuJoCo arm over DDS -> 3 bags -> calibrate in MuJoCo: values within 10%, delay exact, < 5 min",
+    "recovery_pybullet": "PyBullet arm over DDS -> 1 bag -> calibrate in PyBullet: the same targets",
+    "across_engines": "PyBullet arm over DDS -> 3 bags -> calibrate in MuJoCo: held-out discrepancy <= 50% nominal",
 }
 DURATION_S = 10.0
 BATCH = 16
@@ -85,10 +89,16 @@ def bench_calibrate(repeats: int = 5, cases: list[str] | None = None, progress: 
     """Median milliseconds per 10 s replay of every case, and the ratios against the bare mj_step loop."""
     from sim2real.bench_env import machine_description
 
+    from sim2real.bench_recovery import RECOVERY_CASES, run_recovery
+
     out: dict[str, Any] = {}
+    recovery: dict[str, Any] = {}
     for case in cases or list(CASES):
         if progress:
             progress(f"{case}: {CASES[case]}")
+        if case in RECOVERY_CASES:
+            recovery[case] = run_recovery(case, log=progress)
+            continue
         run = _timer(case)
         run()  # warm-up
         samples = [1000.0 * run() for _ in range(repeats)]
@@ -105,4 +115,5 @@ def bench_calibrate(repeats: int = 5, cases: list[str] | None = None, progress: 
         "settings": {"repeats": repeats, "duration_s": DURATION_S, "batch": BATCH},
         "cases": out,
         "ratios": ratios,
+        "recovery": recovery,
     }

@@ -83,5 +83,23 @@ def print_deploy_bench(result: dict[str, Any]) -> None:
 
 
 def print_calibrate_bench(result: dict[str, Any]) -> None:
-    """Cases (median ms per replay, spread) and the ratios against the bare mj_step loop."""
-    _print_rates(result, "median_ms", "median ms / 10 s replay", fmt="{:.1f}")
+    """Cases (median ms per replay, spread) and the ratios against the bare mj_step loop; the recovery cases."""
+    console = Console()
+    if result.get("cases"):
+        _print_rates(result, "median_ms", "median ms / 10 s replay", fmt="{:.1f}")
+    for case, r in result.get("recovery", {}).items():
+        t = Table(title=f"{case}: {r['what']} ({'met' if r['met'] else 'NOT met'})")
+        for col in ("parameter", "true", "fitted", "error"):
+            t.add_column(col)
+        for name, p in r["params"].items():
+            t.add_row(name, f"{p['true']:g}", f"{p['fitted']:.4g}", f"{100 * p['rel_error']:.1f}%")
+        d = r["delay_steps"]
+        t.add_row("action_delay (steps)", str(d["true"]), f"{d['fitted']:.3f}" if d["fitted"] is not None else "n/a",
+                  f"trains on {d['trained_on']}")  # fmt: skip
+        disc = r["discrepancy"]
+        for split in ("train", "holdout"):
+            if disc[split]["nominal"] is not None:
+                t.add_row(f"discrepancy {split}", f"{disc[split]['nominal']:.3g} nominal",
+                          f"{disc[split]['calibrated']:.3g}", f"{disc[split]['calibrated'] / disc[split]['nominal']:.1%}")  # fmt: skip
+        t.add_row("wall", "", f"{r['wall_s']:.0f} s", f"{r['evaluations']} evaluations")
+        console.print(t)

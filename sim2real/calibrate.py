@@ -38,7 +38,10 @@ class CalibrateConfig:
     budget: int = 300
     """Candidate evaluations (each replays every training episode once)."""
     workers: int = 1
-    """Worker processes evaluating candidates in parallel."""
+    """Worker processes (or Ray actors) evaluating candidates in parallel."""
+    ray_address: str = ""
+    """Evaluate on a Ray cluster: its address (auto, ray://host:10001), or local to start Ray here; empty: local
+    worker processes."""
     seed: int = 0
     """Seed of the search: the same seed and bags give the same output."""
 
@@ -70,7 +73,8 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
         raise CalibrateError("no bags given: record some with `sim2real record` (and `sim2real excite`)")
     try:
         prior = space_from(cfg.params)
-        settings = FitSettings(method=cfg.method, budget=cfg.budget, workers=cfg.workers, seed=cfg.seed)
+        settings = FitSettings(method=cfg.method, budget=cfg.budget, workers=cfg.workers, seed=cfg.seed,
+                               ray_address=cfg.ray_address)  # fmt: skip
     except (SpaceError, FileNotFoundError, ValueError) as e:
         raise CalibrateError(str(e)) from None
     robot = panda()

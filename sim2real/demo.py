@@ -208,5 +208,8 @@ def run_demo(out: str = "out/demo") -> int:
     demo_randomization.run(console, Path(out))
     train_reach(console, Path(out) / "reach")
     deploy_reach(console, Path(out) / "reach")
+    from sim2real import demo_calibration
+
+    demo_calibration.run(console, Path(out))
     console.print(f"demo finished in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -108,6 +108,14 @@ def test_a_fractional_delay_and_send_offsets_apply_commands_between_control_tick
     r.close()
     np.testing.assert_array_equal(half[0], fine[0][::2][: len(cmd)])
     np.testing.assert_array_equal(half[0], late[0])
+    # between physics steps the effect is continuous: 10.5 physics steps of delay lies between 10 and 11 (exactly
+    # midway while no actuator saturates, as the PD torque is linear in the target)
+    r = Replayer(SPACE, "mujoco")
+    small = excitation(40, amplitude_rad=0.02)
+    before, mid, after = (r.rollout(small[0], small, 0.04, {"action_delay": d})[0] for d in (0.5, 0.525, 0.55))
+    r.close()
+    spread = np.abs(after - before).max()
+    assert spread > 1e-4 and np.abs(mid - 0.5 * (before + after)).max() < 1e-3 * spread
     assert not np.array_equal(half[0], r_zero := _zero_delay(cmd)) and r_zero.shape == half[0].shape
 
 

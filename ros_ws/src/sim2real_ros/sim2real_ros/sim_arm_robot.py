@@ -25,6 +25,7 @@ the simulated robot differs from the training nominal) in real time and speaks w
 
 Simulated time follows the wall (steady) clock: each joint-state tick simulates the physics steps due since the
 last one, so a late tick (a slow camera frame holds the engine) catches up; more than MAX_LAG_S at once is skipped.
+joint_states are stamped with the instant their state is of (the start plus the simulated time, skips included).
 A command takes effect at the simulated time it arrived (the physics is brought up to that time first, so a command
 never acts on time before it was received), or `command_delay_s` later.
 Every callback runs on the main thread (a single-threaded executor): MuJoCo's EGL renderer is bound to the thread
@@ -173,6 +174,7 @@ class SimArmNode(Node):
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.add_post_set_parameters_callback(self._on_parameters_set)
         self._wall_start_s = time.monotonic()
+        self._ros_start_ns = self.get_clock().now().nanoseconds  # the node's clock at the same instant
         self.create_timer(period_s, self._on_physics_tick, clock=steady)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, clock=steady)
         if cfg["camera_rate_hz"] > 0.0:
@@ -233,7 +235,9 @@ class SimArmNode(Node):
         q, qd = self.arm.backend.joint_state()
         sim_time_s = self.arm.sim_time_s
         msg = JointState(name=self.joint_names, position=q.tolist(), velocity=qd.tolist())
-        msg.header.stamp = self.get_clock().now().to_msg()
+        # stamped with the instant the state is of (as a driver stamps its read), not when stepping it ended
+        state_s = (self.pacer.steps_done + self.pacer.steps_skipped) * self.pacer.physics_dt_s
+        msg.header.stamp = Time(nanoseconds=self._ros_start_ns + round(state_s * 1e9)).to_msg()
         self._joint_pub.publish(msg)
         self._window["joint_states"] += 1
         if self._clock_pub is not None:
