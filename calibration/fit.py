@@ -158,7 +158,7 @@ class Evaluator:
             local = settings.ray_address == "local"
             try:
                 ray.init(address=None if local else settings.ray_address, include_dashboard=False,
-                         log_to_driver=False, **({"num_cpus": max(settings.workers, 1)} if local else {}))  # fmt: skip
+                         log_to_driver=False, num_cpus=max(settings.workers, 1) if local else None)  # fmt: skip
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise ValueError(f"--ray-address {settings.ray_address}: cannot connect to Ray: {e}") from None
             self._started_ray = True
@@ -231,7 +231,11 @@ def fit(
         report = (lambda best: progress(evaluate.count, s.budget, best)) if progress else (lambda best: None)
 
         def run(
-            delay: float | None, x0: np.ndarray, budget: int, sigma0: float, delay_box: tuple[float, float] | None = None
+            delay: float | None,
+            x0: np.ndarray,
+            budget: int,
+            sigma0: float,
+            delay_box: tuple[float, float] | None = None,
         ) -> tuple[np.ndarray, float | None, np.ndarray, list[float]]:
             """Search the parameters at `delay`; with `delay_box`, the delay too, as a last coordinate in it."""
             box_lo, box_hi, start = lo, hi, x0

@@ -19,6 +19,9 @@ CASES = {
     "mj_step_bare": "one mj_step(nstep=5000) call on the same model (the floor)",
     "rollout_1_thread": "mujoco.rollout of 16 models, 1 thread, per replay",
     "rollout_2_threads": "mujoco.rollout of 16 models, 2 threads, per replay",
+    "scale_1_worker": "candidate evaluations per second, one 10 s MuJoCo episode, in this process",
+    "scale_2_workers": "the same with 2 local worker processes",
+    "scale_ray_2_actors": "the same with 2 actors on a local Ray instance (--ray-address local)",
     "recovery_mujoco": "MuJoCo arm over DDS -> 3 bags -> calibrate in MuJoCo: values within 10%, delay exact, < 5 min",
     "recovery_pybullet": "PyBullet arm over DDS -> 1 bag -> calibrate in PyBullet: the same targets",
     "across_engines": "PyBullet arm over DDS -> 3 bags -> calibrate in MuJoCo: held-out discrepancy <= 50% nominal",
@@ -88,16 +91,19 @@ def _timer(case: str) -> Callable[[], float]:
 def bench_calibrate(repeats: int = 5, cases: list[str] | None = None, progress: Any = None) -> dict[str, Any]:
     """Median milliseconds per 10 s replay of every case, and the ratios against the bare mj_step loop."""
     from sim2real.bench_env import machine_description
-
     from sim2real.bench_recovery import RECOVERY_CASES, run_recovery
 
     out: dict[str, Any] = {}
     recovery: dict[str, Any] = {}
+    scale: dict[str, Any] = {}
     for case in cases or list(CASES):
         if progress:
             progress(f"{case}: {CASES[case]}")
         if case in RECOVERY_CASES:
             recovery[case] = run_recovery(case, log=progress)
+            continue
+        if case.startswith("scale_"):
+            scale[case] = _scale(case, repeats)
             continue
         run = _timer(case)
         run()  # warm-up
@@ -115,5 +121,45 @@ def bench_calibrate(repeats: int = 5, cases: list[str] | None = None, progress: 
         "settings": {"repeats": repeats, "duration_s": DURATION_S, "batch": BATCH},
         "cases": out,
         "ratios": ratios,
+        "scale": scale,
         "recovery": recovery,
     }
+
+
+#: Candidates per scale measurement (a few CMA-ES generations).
+SCALE_EVALUATIONS = 48
+
+
+def _scale(case: str, repeats: int) -> dict[str, Any]:
+    """Evaluations per second of Evaluator (the fit's) on one 10 s episode, candidates in generations of 12; the
+    start-up (worker processes, Ray) is excluded. Median over `repeats` batches."""
+    from calibration.episodes import Episode
+    from calibration.fit import Evaluator, FitSettings
+    from calibration.replay import Replayer
+    from randomization import space_from
+
+    space = space_from("arm_identification")
+    cmd, dt_s = _excitation()
+    replayer = Replayer(space, "mujoco")
+    q, qd = replayer.rollout(cmd[0], cmd, dt_s, {})
+    episode = Episode("bench", replayer.joint_names, dt_s, 0, q, qd, cmd)
+    names = replayer.parameter_names
+    replayer.close()
+    rng = np.random.default_rng(0)
+    candidates: list[dict[str, object]] = [
+        {n: float(rng.uniform(0.9, 1.1)) for n in names} for _ in range(SCALE_EVALUATIONS)
+    ]
+    workers = 1 if case == "scale_1_worker" else 2
+    settings = FitSettings(workers=workers, ray_address="local" if "ray" in case else "")
+    evaluate = Evaluator(space, "mujoco", [episode], settings)
+    try:
+        evaluate(candidates[:workers])  # warm-up: every worker has replayed once
+        rates = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for i in range(0, len(candidates), 12):
+                evaluate(candidates[i : i + 12])
+            rates.append(len(candidates) / (time.perf_counter() - t))
+    finally:
+        evaluate.close()
+    return {"evals_per_s": statistics.median(rates), "samples": rates, "what": CASES[case]}

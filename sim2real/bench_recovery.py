@@ -151,10 +151,13 @@ def score(case: str, rep: dict[str, Any], wall_s: float, n_train: int, budget: i
     d = rep["discrepancy"]
     holdout_ratio = d["holdout"]["calibrated"] / d["holdout"]["nominal"] if d["holdout"]["nominal"] else None
     out: dict[str, Any] = {
-        "what": ("bags from the %s arm, calibrated in %s" % (RECOVERY_CASES[case][0], RECOVERY_CASES[case][1])),
+        "what": f"bags from the {RECOVERY_CASES[case][0]} arm, calibrated in {RECOVERY_CASES[case][1]}",
         "params": params,
-        "delay_steps": {"true": HIDDEN_DELAY_STEPS, "fitted": delay.get("mean"),
-                        "trained_on": [delay.get("low"), delay.get("high")]},  # fmt: skip
+        "delay_steps": {
+            "true": HIDDEN_DELAY_STEPS,
+            "fitted": delay.get("mean"),
+            "trained_on": [delay.get("low"), delay.get("high")],
+        },  # fmt: skip
         "discrepancy": d,
         "holdout_ratio": holdout_ratio,
         "wall_s": wall_s,

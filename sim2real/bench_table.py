@@ -87,6 +87,13 @@ def print_calibrate_bench(result: dict[str, Any]) -> None:
     console = Console()
     if result.get("cases"):
         _print_rates(result, "median_ms", "median ms / 10 s replay", fmt="{:.1f}")
+    if result.get("scale"):
+        t = Table(title="population evaluation rate (one 10 s MuJoCo episode per candidate)")
+        for col in ("case", "evals/s", "min..max", "what"):
+            t.add_column(col)
+        for case, r in result["scale"].items():
+            t.add_row(case, f"{r['evals_per_s']:.2f}", f"{min(r['samples']):.2f}..{max(r['samples']):.2f}", r["what"])
+        console.print(t)
     for case, r in result.get("recovery", {}).items():
         t = Table(title=f"{case}: {r['what']} ({'met' if r['met'] else 'NOT met'})")
         for col in ("parameter", "true", "fitted", "error"):
@@ -98,8 +105,9 @@ def print_calibrate_bench(result: dict[str, Any]) -> None:
                   f"trains on {d['trained_on']}")  # fmt: skip
         disc = r["discrepancy"]
         for split in ("train", "holdout"):
-            if disc[split]["nominal"] is not None:
-                t.add_row(f"discrepancy {split}", f"{disc[split]['nominal']:.3g} nominal",
-                          f"{disc[split]['calibrated']:.3g}", f"{disc[split]['calibrated'] / disc[split]['nominal']:.1%}")  # fmt: skip
+            nominal, calibrated = disc[split]["nominal"], disc[split]["calibrated"]
+            if nominal is not None:
+                t.add_row(f"discrepancy {split}", f"{nominal:.3g} nominal", f"{calibrated:.3g}",
+                          f"{calibrated / nominal:.1%}")  # fmt: skip
         t.add_row("wall", "", f"{r['wall_s']:.0f} s", f"{r['evaluations']} evaluations")
         console.print(t)

@@ -43,7 +43,8 @@ def run(console: Console, out: Path) -> None:
     for name, p in scored["params"].items():
         t.add_row(name, f"{p['true']:g}", f"{p['fitted']:.4g}", f"{100 * p['rel_error']:.1f}%")
     d = scored["delay_steps"]
-    t.add_row("action_delay (control steps)", str(HIDDEN_DELAY_STEPS), f"{d['fitted']:.2f}", f"trains on {d['trained_on']}")
+    shown = f"{d['fitted']:.2f}" if d["fitted"] is not None else "n/a"
+    t.add_row("action_delay (control steps)", str(HIDDEN_DELAY_STEPS), shown, f"trains on {d['trained_on']}")
     console.print(t)
     disc = rep["discrepancy"]
     console.print(

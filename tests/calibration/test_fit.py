@@ -99,3 +99,12 @@ def test_bad_settings_and_no_episodes_are_refused(episodes: list[Episode]) -> No
     )
     with pytest.raises(ValueError, match="scalar numeric parameters only"):
         fit(vector, episodes, "mujoco")
+
+
+def test_a_local_ray_instance_gives_the_one_worker_result(episodes: list[Episode]) -> None:
+    """--ray-address: the candidates are evaluated by Ray actors (here on a Ray instance started on this machine),
+    with the same result as in this process."""
+    pytest.importorskip("ray")
+    one = fit(SPACE, episodes, "mujoco", FitSettings(budget=30, seed=1))
+    on_ray = fit(SPACE, episodes, "mujoco", FitSettings(budget=30, seed=1, workers=2, ray_address="local"))
+    assert np.array_equal(one.mean, on_ray.mean) and one.evaluations == on_ray.evaluations

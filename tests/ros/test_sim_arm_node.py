@@ -277,6 +277,36 @@ def test_forward_position_commands_clock_and_sigint() -> None:
 
 
 @pytest.mark.ros
+def test_command_delay_s_holds_each_command_that_long_and_stamps_are_the_state_instants() -> None:
+    """A laggy arm to rehearse calibration on: a command takes effect command_delay_s after it arrives; joint_states
+    are stamped with the instant their state is of: whole ticks of simulated time apart."""
+    harness = pytest.importorskip("tests.ros.harness")
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
+
+    params = ("backend:=mujoco", "command_interface:=forward_position", "command_delay_s:=0.6")
+    ros_args = ("-r", "__ns:=/t5", *(a for kv in params for a in ("-p", kv)))
+    with harness.console_script("sim2real-sim-arm", ros_args=ros_args) as proc, harness.probe("t5_probe") as p:
+        js = p.collect(JointState, "/t5/joint_states")
+        pub = p.node.create_publisher(Float64MultiArray, "/t5/forward_position_controller/commands", 10)
+        harness.wait_for(lambda: pub.get_subscription_count() > 0 and len(js) > 20, 60.0, "the sim arm")
+        assert proc.poll() is None, harness.output_of(proc)
+        start = np.array(js[-1].position[:7])
+        goal = start + np.array([0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0])
+        pub.publish(Float64MultiArray(data=goal.tolist()))
+        time.sleep(0.35)
+        held = np.array(js[-1].position[:7])
+        time.sleep(1.5)
+        moved = np.array(js[-1].position[:7])
+        stamps = np.array([m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in list(js)[-100:]])
+    assert np.abs(held - start).max() < 1e-3, held - start  # not yet: the command is still in the line
+    assert np.abs(moved - goal).max() < 0.05, moved - goal
+    periods = np.diff(stamps) / 1e9
+    assert np.median(periods) == pytest.approx(0.01, abs=1e-6)  # whole physics steps apart (100 Hz ticks)
+    assert np.all(periods > 0)
+
+
+@pytest.mark.ros
 def test_help_lists_the_parameters_and_a_bad_parameter_is_one_clear_error() -> None:
     harness = pytest.importorskip("tests.ros.harness")
     out = subprocess.run([str(harness.BIN / "sim2real-sim-arm"), "--help"], capture_output=True, text=True, timeout=60)
