@@ -21,10 +21,20 @@ RANGE_STDS = 2.0
 MIN_RANGE_FRACTION = 0.01
 
 
-def calibrated_space(prior: ParameterSpace, result: FitResult, provenance: dict[str, Any]) -> ParameterSpace:
+#: The env-level observation delay (control steps) that the joint_states latency sets.
+OBS_DELAY = "obs_delay"
+
+
+def calibrated_space(
+    prior: ParameterSpace,
+    result: FitResult,
+    provenance: dict[str, Any],
+    obs_delay_steps: float | None = None,
+) -> ParameterSpace:
     """The prior with every fitted parameter replaced by a truncated normal at its posterior (mean, std), over
     mean +- 2 std inside the prior range; unidentifiable parameters keep their prior entry (marked in `doc`); the
-    action delay becomes the fitted one. Every range keeps low <= nominal <= high."""
+    action delay becomes the fitted one, and with `obs_delay_steps` (the measured joint_states latency in control
+    steps) `obs_delay` the measured one. Every range keeps low <= nominal <= high."""
     fitted = dict(zip(result.names, range(len(result.names))))
     params: list[Any] = []
     for p in _expanded(prior, result):
@@ -44,8 +54,14 @@ def calibrated_space(prior: ParameterSpace, result: FitResult, provenance: dict[
             params.append(_with(p, nominal=nominal, low=low, high=high, distribution="uniform", std=None, integer=True,
                                 doc=f"calibrated: the command-to-motion delay measured by replay, "
                                     f"{result.action_delay:.2f} control steps"))  # fmt: skip
-        else:
+        elif p.name != OBS_DELAY or obs_delay_steps is None:
             params.append(p)
+    if obs_delay_steps is not None:
+        nominal, low, high = delay_steps(obs_delay_steps)
+        params.append(Parameter(name=OBS_DELAY, nominal=np.asarray(float(nominal)), low=np.asarray(float(low)),
+                                high=np.asarray(float(high)), integer=True,
+                                doc=f"calibrated: the measured joint_states latency, {obs_delay_steps:.3f} control "
+                                    "steps"))  # fmt: skip
     return ParameterSpace(tuple(params), prior.resample_every_steps, doc=prior.doc, provenance=provenance)
 
 

@@ -115,8 +115,10 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
         "holdout": {"nominal": hold_nominal, "calibrated": hold_calibrated},
     }
     out.mkdir(parents=True)
-    calibrated_space(prior, result, provenance).save(out / "calibrated.yaml")
-    rep = report(result, discrepancy, float(np.median(latencies)) if latencies else None, bags, cfg.method,
+    latency_s = float(np.median(latencies)) if latencies else None
+    obs_delay = None if latency_s is None or latency_s < 0 else latency_s / dt_s
+    calibrated_space(prior, result, provenance, obs_delay).save(out / "calibrated.yaml")
+    rep = report(result, discrepancy, latency_s, bags, cfg.method,
                  time.perf_counter() - t0)  # fmt: skip
     plot_parameters(out / "params.png", result)
     shown = trajectories or _replays(cfg, prior, episodes[:PLOTTED_EPISODES], nominal_values, calibrated_values)

@@ -95,3 +95,10 @@ def test_a_measured_delay_becomes_whole_steps_within_a_quarter_else_both_neighbo
 
     assert delay_steps(2.0) == delay_steps(2.2) == delay_steps(1.8) == (2, 2, 2)
     assert delay_steps(2.4) == (2, 2, 3) and delay_steps(2.6) == (3, 2, 3) and delay_steps(0.1) == (0, 0, 0)
+
+
+def test_the_measured_latency_becomes_the_observation_delay() -> None:
+    space = calibrated_space(PRIOR, _result(), {}, obs_delay_steps=1.4)
+    obs = next(p for p in space.parameters if p.name == "obs_delay")
+    assert (float(obs.nominal), float(obs.low), float(obs.high), obs.integer) == (1.0, 1.0, 2.0, True)
+    assert "obs_delay" not in calibrated_space(PRIOR, _result(), {}).names  # no latency measured: none written
