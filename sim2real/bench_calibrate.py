@@ -25,6 +25,7 @@ CASES = {
     "recovery_mujoco": "MuJoCo arm over DDS -> 3 bags -> calibrate in MuJoCo: values within 10%, delay exact, < 5 min",
     "recovery_pybullet": "PyBullet arm over DDS -> 1 bag -> calibrate in PyBullet: the same targets",
     "across_engines": "PyBullet arm over DDS -> 3 bags -> calibrate in MuJoCo: held-out discrepancy <= 50% nominal",
+    "closed_loop": "Reach trained on calibrated / wide / nominal ranges, deployed over ROS 2 to the off-nominal arm",
 }
 DURATION_S = 10.0
 BATCH = 16
@@ -96,11 +97,17 @@ def bench_calibrate(repeats: int = 5, cases: list[str] | None = None, progress: 
     out: dict[str, Any] = {}
     recovery: dict[str, Any] = {}
     scale: dict[str, Any] = {}
+    closed_loop: dict[str, Any] = {}
     for case in cases or list(CASES):
         if progress:
             progress(f"{case}: {CASES[case]}")
         if case in RECOVERY_CASES:
             recovery[case] = run_recovery(case, log=progress)
+            continue
+        if case == "closed_loop":
+            from sim2real.bench_closed_loop import run_closed_loop
+
+            closed_loop = run_closed_loop(log=progress)
             continue
         if case.startswith("scale_"):
             scale[case] = _scale(case, repeats)
@@ -123,6 +130,7 @@ def bench_calibrate(repeats: int = 5, cases: list[str] | None = None, progress: 
         "ratios": ratios,
         "scale": scale,
         "recovery": recovery,
+        "closed_loop": closed_loop,
     }
 
 

@@ -119,21 +119,29 @@ def _record_one(bag: Path, ns: str, seed: int) -> str:
     return str(bag)
 
 
-def run_recovery(case: str, workers: int = 2, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """One recovery case: record, calibrate, score. Bags and calibration live in a temporary folder, removed after."""
+def record_and_calibrate(
+    case: str, work: Path, workers: int = 2, log: Callable[[str], None] | None = None
+) -> tuple[dict[str, Any], float]:
+    """Record the case's bags under `work`, calibrate them into `work/calibration`: the report and the wall time."""
     from sim2real.calibrate import CalibrateConfig, calibrate
 
     arm_backend, fit_backend, n_train, budget = RECOVERY_CASES[case]
+    bags = record_bags(work, arm_backend, n_train + 1, log)
+    if log:
+        log(f"calibrating in {fit_backend} ({budget} evaluations, {workers} workers)")
+    cfg = CalibrateConfig(bags=tuple(bags[:-1]), holdout=(bags[-1],), out=str(work / "calibration"),
+                          backend=fit_backend, budget=budget, workers=workers, seed=0)  # fmt: skip
+    t = time.perf_counter()
+    rep = calibrate(cfg, progress=False)
+    return rep, time.perf_counter() - t
+
+
+def run_recovery(case: str, workers: int = 2, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """One recovery case: record, calibrate, score. Bags and calibration live in a temporary folder, removed after."""
+    _, _, n_train, budget = RECOVERY_CASES[case]
     work = Path(tempfile.mkdtemp(prefix=f"sim2real_bench_{case}_"))
     try:
-        bags = record_bags(work, arm_backend, n_train + 1, log)
-        if log:
-            log(f"calibrating in {fit_backend} ({budget} evaluations, {workers} workers)")
-        cfg = CalibrateConfig(bags=tuple(bags[:-1]), holdout=(bags[-1],), out=str(work / "calibration"),
-                              backend=fit_backend, budget=budget, workers=workers, seed=0)  # fmt: skip
-        t = time.perf_counter()
-        rep = calibrate(cfg, progress=False)
-        wall_s = time.perf_counter() - t
+        rep, wall_s = record_and_calibrate(case, work, workers, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return score(case, rep, wall_s, n_train, budget)

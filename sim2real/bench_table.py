@@ -94,6 +94,18 @@ def print_calibrate_bench(result: dict[str, Any]) -> None:
         for case, r in result["scale"].items():
             t.add_row(case, f"{r['evals_per_s']:.2f}", f"{min(r['samples']):.2f}..{max(r['samples']):.2f}", r["what"])
         console.print(t)
+    loop = result.get("closed_loop")
+    if loop:
+        t = Table(
+            title=f"closed loop: Reach ({loop['steps']} steps) on the off-nominal arm over ROS 2, {loop['goals']} goals"
+        )
+        for col in ("trained on", "success", "median time to goal"):
+            t.add_column(col)
+        for name, r in loop.items():
+            if isinstance(r, dict) and "success" in r:
+                took = "n/a" if r["median_time_to_goal_s"] is None else f"{r['median_time_to_goal_s']:.2f} s"
+                t.add_row(name, f"{100 * r['success']:.0f}%", took)
+        console.print(t)
     for case, r in result.get("recovery", {}).items():
         t = Table(title=f"{case}: {r['what']} ({'met' if r['met'] else 'NOT met'})")
         for col in ("parameter", "true", "fitted", "error"):

@@ -47,6 +47,7 @@ def launch_arguments(
     autostart: bool = True,
     sim_camera: bool = True,
     trigger: str = "timer",
+    command_delay_s: float = 0.0,
 ) -> list[str]:
     """`sim2real launch` arguments: the launch file, then name:=value pairs."""
     manifest = verified_manifest(bundle)
@@ -65,7 +66,7 @@ def launch_arguments(
             raise DeployError(f"--params-file {params_file}: no such file")
         args.append(f"params_file:={Path(params_file).resolve()}")
     if sim:
-        sim_args = [f"backend:={backend}", f"randomization:={randomization}"]
+        sim_args = [f"backend:={backend}", f"randomization:={randomization}", f"command_delay_s:={command_delay_s}"]
         camera = manifest.camera
         if camera and sim_camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
             sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera.width}", f"image_height:={camera.height}"]
@@ -144,9 +145,11 @@ def run_goals(
     on_episode: Any = None,
     camera: str = "sim",
     trigger: str = "timer",
+    command_delay_s: float = 0.0,
 ) -> dict[str, Any]:
     """Start the rehearsal (simulated arm + policy node), run `goals` episodes (or as many as fit in duration_s,
-    sampling the policy node's memory), stop it; the figures as a dict."""
+    sampling the policy node's memory), stop it; the figures as a dict. `command_delay_s`: the simulated arm's
+    extra command latency."""
     require_ros()
     from sim2real_ros.goal_episodes import run_goal_episodes
 
@@ -155,8 +158,9 @@ def run_goals(
         raise DeployError(f"camera must be sim or replay, got {camera!r}")
     replay = replay_frame(manifest, backend) if camera == "replay" and manifest.camera else None
     args = launch_arguments(
-        bundle, True, backend, randomization, controller, sim_camera=replay is None, trigger=trigger
-    )
+        bundle, True, backend, randomization, controller, sim_camera=replay is None, trigger=trigger,
+        command_delay_s=command_delay_s,
+    )  # fmt: skip
     log_path = log_path or Path("out") / "deploy.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle), "backend": backend, "randomization": randomization}
