@@ -228,7 +228,13 @@ def fit(
         d_nominal = float(evaluate([values(nominal, delay_nominal)])[0])  # the uncalibrated model
         width = np.where(hi > lo, hi - lo, 1.0)
         search = _cma if s.method == "cma" else _reps
-        report = (lambda best: progress(evaluate.count, s.budget, best)) if progress else (lambda best: None)
+        overall = [math.inf]  # the best discrepancy over every stage (each search restarts its own)
+
+        def report(best: float) -> None:
+            overall[0] = min(overall[0], best)
+            if progress is not None:
+                progress(evaluate.count, s.budget, overall[0])
+
 
         def run(
             delay: float | None,

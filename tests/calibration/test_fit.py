@@ -108,3 +108,16 @@ def test_a_local_ray_instance_gives_the_one_worker_result(episodes: list[Episode
     one = fit(SPACE, episodes, "mujoco", FitSettings(budget=30, seed=1))
     on_ray = fit(SPACE, episodes, "mujoco", FitSettings(budget=30, seed=1, workers=2, ray_address="local"))
     assert np.array_equal(one.mean, on_ray.mean) and one.evaluations == on_ray.evaluations
+
+
+def test_progress_reports_the_best_so_far_across_stages(episodes: list[Episode]) -> None:
+    seen: list[tuple[int, float]] = []
+    fit(
+        SPACE,
+        episodes,
+        "mujoco",
+        FitSettings(budget=60, seed=0),
+        progress=lambda n, budget, best: seen.append((n, best)),
+    )
+    counts, bests = zip(*seen)
+    assert len(seen) > 3 and list(counts) == sorted(counts) and list(bests) == sorted(bests, reverse=True)
