@@ -31,7 +31,7 @@ def run_closed_loop(steps: int = STEPS, goals: int = GOALS, log: Callable[[str],
         rep, _ = record_and_calibrate("recovery_mujoco", work, log=log)
         hidden = str(hidden_space(work / "hidden_arm.yaml"))
         ranges = {"calibrated": str(work / "calibration" / "calibrated.yaml"), "wide (dynamics)": "dynamics",
-                  "nominal": "none"}  # fmt: skip
+                  "nominal": ""}  # fmt: skip
         out: dict[str, Any] = {"steps": steps, "goals": goals, "calibration_discrepancy": rep["discrepancy"]}
         for i, (name, randomization) in enumerate(ranges.items()):
             if log:
@@ -47,7 +47,7 @@ def run_closed_loop(steps: int = STEPS, goals: int = GOALS, log: Callable[[str],
                                command_delay_s=HIDDEN_DELAY_STEPS * CONTROL_DT_S)  # fmt: skip
             times = [e["time_to_goal_s"] for e in result["episodes"] if e["success"]]
             out[name] = {
-                "randomization": randomization if randomization in ("dynamics", "none") else "calibrated.yaml",
+                "randomization": {"dynamics": "dynamics", "": "none"}.get(randomization, "calibrated.yaml"),
                 "success": result["success"],
                 "median_time_to_goal_s": statistics.median(times) if times else None,
             }
