@@ -22,7 +22,7 @@ def run_closed_loop(steps: int = STEPS, goals: int = GOALS, log: Callable[[str],
     """Calibrate, train three policies, deploy each to the off-nominal arm. Everything lives in a temporary folder,
     removed after."""
     from sim2real.bench_recovery import CONTROL_DT_S, HIDDEN_DELAY_STEPS, hidden_space, record_and_calibrate
-    from sim2real.deploy import run_goals
+    from sim2real.deploy import DeployError, run_goals
     from sim2real.export_run import export_run
     from sim2real.train import train, train_config
 
@@ -43,8 +43,12 @@ def run_closed_loop(steps: int = STEPS, goals: int = GOALS, log: Callable[[str],
             bundle = export_run(run, work / f"bundle_{i}")
             if log:
                 log(f"deploying the {name} policy to the off-nominal arm over ROS 2 ({goals} goals)")
-            result = run_goals(bundle, goals, backend="mujoco", randomization=hidden, log_path=work / f"deploy_{i}.log",
-                               command_delay_s=HIDDEN_DELAY_STEPS * CONTROL_DT_S)  # fmt: skip
+            try:
+                result = run_goals(bundle, goals, backend="mujoco", randomization=hidden,
+                                   log_path=work / f"deploy_{i}.log", command_delay_s=HIDDEN_DELAY_STEPS * CONTROL_DT_S)  # fmt: skip
+            except DeployError as e:  # one failed deployment (its log's last lines in the message) spoils no other
+                out[name] = {"error": str(e)}
+                continue
             times = [e["time_to_goal_s"] for e in result["episodes"] if e["success"]]
             out[name] = {
                 "randomization": {"dynamics": "dynamics", "": "none"}.get(randomization, "calibrated.yaml"),

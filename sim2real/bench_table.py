@@ -102,7 +102,9 @@ def print_calibrate_bench(result: dict[str, Any]) -> None:
         for col in ("trained on", "success", "median time to goal"):
             t.add_column(col)
         for name, r in loop.items():
-            if isinstance(r, dict) and "success" in r:
+            if isinstance(r, dict) and "error" in r:
+                t.add_row(name, "failed", r["error"].splitlines()[0])
+            elif isinstance(r, dict) and "success" in r:
                 took = "n/a" if r["median_time_to_goal_s"] is None else f"{r['median_time_to_goal_s']:.2f} s"
                 t.add_row(name, f"{100 * r['success']:.0f}%", took)
         console.print(t)
