@@ -44,8 +44,9 @@ def run_closed_loop(steps: int = STEPS, goals: int = GOALS, log: Callable[[str],
             if log:
                 log(f"deploying the {name} policy to the off-nominal arm over ROS 2 ({goals} goals)")
             try:
+                delay_s = HIDDEN_DELAY_STEPS * CONTROL_DT_S
                 result = run_goals(bundle, goals, backend="mujoco", randomization=hidden,
-                                   log_path=work / f"deploy_{i}.log", command_delay_s=HIDDEN_DELAY_STEPS * CONTROL_DT_S)  # fmt: skip
+                                   log_path=work / f"deploy_{i}.log", command_delay_s=delay_s)  # fmt: skip
             except DeployError as e:  # one failed deployment (its log's last lines in the message) spoils no other
                 out[name] = {"error": str(e)}
                 continue
