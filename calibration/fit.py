@@ -235,7 +235,6 @@ def fit(
             if progress is not None:
                 progress(evaluate.count, s.budget, overall[0])
 
-
         def run(
             delay: float | None,
             x0: np.ndarray,
