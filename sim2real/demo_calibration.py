@@ -12,6 +12,19 @@ from rich.table import Table
 
 #: Fit budget: about a minute on 2 cores for one 10 s training bag.
 BUDGET = 400
+#: Marks the folders this part wrote, so that a later demo replaces them and nothing else.
+DEMO_MARKER = ".sim2real-demo"
+MARK = "written by sim2real demo; a later demo replaces this folder\n"
+
+
+def remove_own(path: Path) -> bool:
+    """Remove `path` if an earlier demo wrote it (it carries the marker); True when nothing is left in the way."""
+    if not path.exists():
+        return True
+    if path.is_dir() and (path / DEMO_MARKER).is_file():
+        shutil.rmtree(path)
+        return True
+    return False
 
 
 def run(console: Console, out: Path) -> None:
@@ -28,14 +41,18 @@ def run(console: Console, out: Path) -> None:
         console.print(f"[yellow]skipping calibration: {e}")
         return
     bags_dir, cal = out / "calibration-bags", out / "calibration"
-    for own in (bags_dir, cal):  # the demo's own output of an earlier run (the folder carries the demo marker)
-        shutil.rmtree(own, ignore_errors=True)
+    refused = [str(p) for p in (bags_dir, cal) if not remove_own(p)]
+    if refused:
+        console.print(f"[yellow]skipping calibration: {', '.join(refused)} exist and are not this demo's output")
+        return
     bags_dir.mkdir(parents=True)
+    (bags_dir / DEMO_MARKER).write_text(MARK)
     with console.status("recording") as status:
         bags = record_bags(bags_dir, "mujoco", 2, log=status.update)
     console.print(f"recorded {len(bags)} excitations of the hidden arm: {', '.join(bags)}")
     cfg = CalibrateConfig(bags=(bags[0],), holdout=(bags[1],), out=str(cal), budget=BUDGET, workers=2, seed=0)
     rep = calibrate(cfg, progress=True)
+    (cal / DEMO_MARKER).write_text(MARK)
     scored = score("recovery_mujoco", rep, float(rep["wall_s"]), 1, BUDGET)
     t = Table(title="hidden vs fitted (one 10 s training bag)")
     for col in ("parameter", "hidden", "fitted", "error"):

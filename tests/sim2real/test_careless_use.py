@@ -355,3 +355,17 @@ def test_kill_ctrl_c_sigterm_and_a_second_trainer_leave_a_run_that_verifies_and_
         assert not warnings and ckpt.step > before
         assert f"step-{ckpt.step:09d}" in err  # it says where
     assert (run / "config.json").read_bytes() == config  # every segment trained what the config says
+
+
+def test_the_demo_replaces_only_calibration_folders_it_wrote(tmp_path: Path) -> None:
+    from sim2real.demo_calibration import DEMO_MARKER, remove_own
+
+    mine, theirs = tmp_path / "calibration", tmp_path / "calibration-bags"
+    mine.mkdir()
+    (mine / DEMO_MARKER).write_text("x")
+    (mine / "report.json").write_text("{}")
+    theirs.mkdir()
+    (theirs / "my_bag.mcap").write_text("data")
+    assert remove_own(mine) and not mine.exists()
+    assert not remove_own(theirs) and (theirs / "my_bag.mcap").read_text() == "data"
+    assert remove_own(tmp_path / "absent")
