@@ -17,6 +17,7 @@ import numpy as np
 from calibration.discrepancy import DiscrepancyWeights, discrepancy
 from calibration.episodes import Episode
 from calibration.replay import ACTION_DELAY, Replayer
+from calibration.sensitivity import Sensitivity, sensitivity
 from randomization import ParameterSpace
 from randomization.space import Parameter
 
@@ -51,7 +52,8 @@ class FitSettings:
     """REPS: the KL bound between successive search distributions."""
     identifiable_rel: float = 0.02
     """A parameter is identifiable when moving it by 10% of its prior range raises the discrepancy by at least
-    this fraction of the fitted discrepancy (and by at least 1e-6)."""
+    this fraction of the fitted discrepancy (and by at least 1e-6), alone and when the other parameters move to
+    make up for it (calibration.sensitivity)."""
     weights: DiscrepancyWeights = field(default_factory=DiscrepancyWeights)
     """Weights of the discrepancy's terms."""
 
@@ -91,6 +93,9 @@ class FitResult:
     """Candidate evaluations spent (delay enumeration and sensitivity checks included)."""
     history: list[float] = field(default_factory=list)
     """Best discrepancy after each generation."""
+    sensitivity: Sensitivity | None = None
+    """How firmly the recordings pin each parameter at the fit, alone and against the others (what `identifiable`
+    was decided from)."""
 
     def values(self, x: np.ndarray | None = None) -> dict[str, object]:
         """Parameter values for a replay: `x` (default the mean), with the fitted delay."""
@@ -119,14 +124,29 @@ def _evaluate(values: dict[str, object]) -> float:
     return float(np.mean(scores))
 
 
+def _trajectory(values: dict[str, object]) -> np.ndarray:
+    """The worker's episodes replayed under `values`, as one flat vector weighted as the discrepancy weighs them:
+    positions, velocities x (velocity_l1 / position_l1), each episode over the root of its size."""
+    replayer, w = _WORKER["replayer"], _WORKER["weights"]
+    vel = w.velocity_l1 / w.position_l1 if w.position_l1 > 0 else 1.0
+    parts = []
+    for ep in _WORKER["episodes"]:
+        q, qd = replayer.replay(ep, values)
+        parts.append(np.concatenate([q.ravel(), vel * qd.ravel()]) / math.sqrt(2 * q.size))
+    return np.concatenate(parts)
+
+
+_TASKS = {"evaluate": _evaluate, "trajectory": _trajectory}
+
+
 class _RayWorker:
     """One Ray actor: a replayer of its own and the training episodes (sent once)."""
 
     def __init__(self, *args: Any) -> None:
         _init_worker(*args)
 
-    def evaluate(self, values: dict[str, object]) -> float:
-        return _evaluate(values)
+    def run(self, task: str, values: dict[str, object]) -> Any:
+        return _TASKS[task](values)
 
 
 class Evaluator:
@@ -167,14 +187,21 @@ class Evaluator:
         self.actors = [actor.remote(*shared) for _ in range(settings.workers)]
 
     def __call__(self, candidates: Sequence[dict[str, object]]) -> np.ndarray:
+        """The candidates' mean discrepancies (C,)."""
+        return np.asarray(self._map("evaluate", candidates), float)
+
+    def trajectories(self, candidates: Sequence[dict[str, object]]) -> np.ndarray:
+        """The candidates' replayed trajectories, one flat weighted vector each (C, m); see _trajectory."""
+        return np.asarray(self._map("trajectory", candidates), float)
+
+    def _map(self, task: str, candidates: Sequence[dict[str, object]]) -> list[Any]:
         self.count += len(candidates)
         if self.actors:
             n = len(self.actors)
-            futures = [self.actors[i % n].evaluate.remote(c) for i, c in enumerate(candidates)]
-            return np.asarray(self._ray.get(futures), float)
+            return list(self._ray.get([self.actors[i % n].run.remote(task, c) for i, c in enumerate(candidates)]))
         if self.pool is not None:
-            return np.asarray(self.pool.map(_evaluate, candidates, chunksize=1))
-        return np.asarray([_evaluate(c) for c in candidates])
+            return list(self.pool.map(_TASKS[task], candidates, chunksize=1))
+        return [_TASKS[task](c) for c in candidates]
 
     def close(self) -> None:
         if self.pool is not None:
@@ -294,13 +321,27 @@ def fit(
         mean = x
         std = np.maximum(std_u * width, 1e-6 * width)
         d_fit = float(evaluate([values(mean, delay)])[0])
-        ident = _identifiable(evaluate, lambda v: values(v, delay), mean, lo, hi, d_fit, s.identifiable_rel)
+
+        def at(us: list[np.ndarray]) -> list[dict[str, object]]:
+            return [values(lo + np.clip(u, 0.0, 1.0) * width, delay) for u in us]
+
+        sens = sensitivity(
+            lambda us: evaluate.trajectories(at(us)), lambda us: evaluate(at(us)), (mean - lo) / width, d_fit,
+            hi > lo, threshold=max(1e-6, s.identifiable_rel * d_fit),
+        )  # fmt: skip
+        ident = sens.identifiable
         prior_std = (hi - lo) / math.sqrt(12.0)
-        mean = np.where(ident, mean, nominal)
         std = np.where(ident, std, prior_std)
         if not ident.all():
-            d_fit = float(evaluate([values(mean, delay)])[0])
-        return FitResult(names, lo, hi, nominal, mean, std, ident, delay, d_nominal, d_fit, evaluate.count, history)
+            # the unidentifiable ones go back to their nominal; the identifiable ones take up what they did (a
+            # least-squares step on the trajectory's sensitivity), kept where it replays closer than without
+            back = np.where(ident, (mean - lo) / width, (nominal - lo) / width)
+            tries = [lo + back * width, lo + sens.make_up_for(back, ident) * width]
+            scores = evaluate([values(x, delay) for x in tries])
+            mean, d_fit = tries[int(np.argmin(scores))], float(scores.min())
+        return FitResult(
+            names, lo, hi, nominal, mean, std, ident, delay, d_nominal, d_fit, evaluate.count, history, sens
+        )
     finally:
         evaluate.close()
 
@@ -311,28 +352,6 @@ def _delays(p: Parameter | None) -> list[int | None]:
         return [None]
     low, high = int(math.ceil(float(np.ravel(p.low)[0]))), int(math.floor(float(np.ravel(p.high)[0])))
     return list(range(low, high + 1))
-
-
-def _identifiable(
-    evaluate: Evaluator,
-    values: Callable[[np.ndarray], dict[str, object]],
-    mean: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    d_fit: float,
-    rel: float,
-) -> np.ndarray:
-    """Per parameter: moving it by 10% of its prior range (inwards at a bound) raises the discrepancy enough."""
-    moved = []
-    for i in range(len(mean)):
-        x = mean.copy()
-        step = 0.1 * (hi[i] - lo[i])
-        x[i] = x[i] + step if x[i] + step <= hi[i] else x[i] - step
-        moved.append(values(x))
-    if not moved:
-        return np.zeros(0, bool)
-    rise = evaluate(moved) - d_fit
-    return (rise >= max(1e-6, rel * d_fit)) & (hi > lo)
 
 
 def _cma(

@@ -41,7 +41,10 @@ def calibrated_space(
         if isinstance(p, Parameter) and p.name in fitted:
             i = fitted[p.name]
             if not result.identifiable[i]:
-                params.append(_with(p, doc="unidentifiable from the recordings: the prior range is kept"))
+                why = _confounded(result, i)
+                params.append(_with(p, doc="unidentifiable from the recordings"
+                                    + (f" (fixed only together with {', '.join(why)})" if why else "")
+                                    + ": the prior range is kept"))  # fmt: skip
                 continue
             lo, hi = float(result.prior_low[i]), float(result.prior_high[i])
             mean, std = float(result.mean[i]), float(result.std[i])
@@ -70,6 +73,11 @@ def delay_steps(steps: float) -> tuple[int, int, int]:
     a quarter step of a whole number it is that number; otherwise training draws both neighbours."""
     nominal = int(round(steps))
     return nominal, int(round(steps - 0.25)), int(round(steps + 0.25))
+
+
+def _confounded(result: FitResult, i: int) -> list[str]:
+    """The parameters the recordings fix only together with parameter i (posterior correlation >= 0.9)."""
+    return [] if result.sensitivity is None else result.sensitivity.confounded_with(i, result.names)
 
 
 def _expanded(prior: ParameterSpace, result: FitResult) -> list[Any]:
@@ -107,7 +115,9 @@ def report(
     method: str,
     wall_s: float,
 ) -> dict[str, Any]:
-    """report.json's content: per parameter the prior, the posterior and whether it is identifiable; the
+    """report.json's content: per parameter the prior, the posterior, whether it is identifiable and its
+    sensitivity (the discrepancy's rise alone and against the others, the parameters it is confounded with); the
+    posterior correlation of the parameters; the
     discrepancy on the training and held-out episodes, nominal (the uncalibrated nominal values) and calibrated;
     the latency; the bags (path, SHA-256, episodes or why skipped); the method, evaluations and wall-clock."""
     params: dict[str, Any] = {}
@@ -120,13 +130,26 @@ def report(
             "posterior": {"mean": mean, "std": std, "low": max(lo, mean - half), "high": min(hi, mean + half)},
             "identifiable": bool(result.identifiable[i]),
         }
+        if result.sensitivity is not None:
+            params[name]["sensitivity"] = {
+                "rise": float(result.sensitivity.rise[i]),
+                "profile_rise": float(result.sensitivity.profile_rise[i]),
+                "threshold": float(result.sensitivity.threshold),
+                "confounded_with": _confounded(result, i),
+            }
     if result.action_delay is not None:
         d = float(result.action_delay)
         _, low, high = delay_steps(d)
         params[ACTION_DELAY] = {"posterior": {"mean": d, "std": 0.0, "low": low, "high": high}, "identifiable": True}
+    correlation = None
+    if result.sensitivity is not None:
+        rows = result.sensitivity.correlation
+        matrix = [[round(float(c), 4) if np.isfinite(c) else None for c in row] for row in rows]
+        correlation = {"names": list(result.names), "matrix": matrix}
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "params": params,
+        "correlation": correlation,
         "discrepancy": discrepancy,
         "latency_s": latency_s,
         "bags": bags,

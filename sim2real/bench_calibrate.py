@@ -89,9 +89,12 @@ def _timer(case: str) -> Callable[[], float]:
     return batched
 
 
-def bench_calibrate(repeats: int = 5, cases: list[str] | None = None, progress: Any = None) -> dict[str, Any]:
+def bench_calibrate(
+    repeats: int = 5, cases: list[str] | None = None, progress: Any = None, train_steps: int = 0, seed: int = 0
+) -> dict[str, Any]:
     """Every case (default: all but the long closed_loop): median milliseconds per 10 s replay and the ratios
-    against the bare mj_step loop, evaluation rates, recovery and closed-loop results."""
+    against the bare mj_step loop, evaluation rates, recovery and closed-loop results. `train_steps` (0: the
+    default) and `seed` are the closed-loop case's training steps per policy and training seed."""
     from sim2real.bench_env import machine_description
     from sim2real.bench_recovery import RECOVERY_CASES, run_recovery
 
@@ -106,9 +109,9 @@ def bench_calibrate(repeats: int = 5, cases: list[str] | None = None, progress: 
             recovery[case] = run_recovery(case, log=progress)
             continue
         if case == "closed_loop":
-            from sim2real.bench_closed_loop import run_closed_loop
+            from sim2real.bench_closed_loop import STEPS, run_closed_loop
 
-            closed_loop = run_closed_loop(log=progress)
+            closed_loop = run_closed_loop(steps=train_steps or STEPS, seed=seed, log=progress)
             continue
         if case.startswith("scale_"):
             scale[case] = _scale(case, repeats)

@@ -18,7 +18,9 @@ STEPS = 12_000
 GOALS = 20
 
 
-def run_closed_loop(steps: int = STEPS, goals: int = GOALS, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_closed_loop(
+    steps: int = STEPS, goals: int = GOALS, seed: int = 0, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Calibrate, train three policies, deploy each to the off-nominal arm. Everything lives in a temporary folder,
     removed after."""
     from sim2real.bench_recovery import CONTROL_DT_S, HIDDEN_DELAY_STEPS, hidden_space, record_and_calibrate
@@ -32,13 +34,14 @@ def run_closed_loop(steps: int = STEPS, goals: int = GOALS, log: Callable[[str],
         hidden = str(hidden_space(work / "hidden_arm.yaml"))
         ranges = {"calibrated": str(work / "calibration" / "calibrated.yaml"), "wide (dynamics)": "dynamics",
                   "nominal": ""}  # fmt: skip
-        out: dict[str, Any] = {"steps": steps, "goals": goals, "calibration_discrepancy": rep["discrepancy"]}
+        out: dict[str, Any] = {"steps": steps, "goals": goals, "seed": seed,
+                               "calibration_discrepancy": rep["discrepancy"]}  # fmt: skip
         for i, (name, randomization) in enumerate(ranges.items()):
             if log:
                 log(f"training Reach on the {name} ranges ({steps} steps)")
             run = work / f"run_{i}"
             cfg = train_config(task="reach", randomization=randomization, steps=steps, out=str(run), eval_episodes=10,
-                               checkpoint_every_steps=0)  # fmt: skip
+                               checkpoint_every_steps=0, seed=seed)  # fmt: skip
             train(cfg)
             bundle = export_run(run, work / f"bundle_{i}")
             if log:

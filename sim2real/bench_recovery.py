@@ -154,7 +154,8 @@ def score(case: str, rep: dict[str, Any], wall_s: float, n_train: int, budget: i
         got = rep["params"][name]
         mean = float(got["posterior"]["mean"])
         params[name] = {"true": true, "fitted": mean, "rel_error": abs(mean - true) / abs(true),
-                        "identifiable": bool(got["identifiable"])}  # fmt: skip
+                        "identifiable": bool(got["identifiable"]),
+                        "confounded_with": got.get("sensitivity", {}).get("confounded_with", [])}  # fmt: skip
     delay = rep["params"].get("action_delay", {}).get("posterior", {})
     d = rep["discrepancy"]
     holdout_ratio = d["holdout"]["calibrated"] / d["holdout"]["nominal"] if d["holdout"]["nominal"] else None

@@ -110,10 +110,12 @@ def print_calibrate_bench(result: dict[str, Any]) -> None:
         console.print(t)
     for case, r in result.get("recovery", {}).items():
         t = Table(title=f"{case}: {r['what']} ({'met' if r['met'] else 'NOT met'})")
-        for col in ("parameter", "true", "fitted", "error"):
+        for col in ("parameter", "true", "fitted", "error", "identifiable"):
             t.add_column(col)
         for name, p in r["params"].items():
-            t.add_row(name, f"{p['true']:g}", f"{p['fitted']:.4g}", f"{100 * p['rel_error']:.1f}%")
+            tied = p.get("confounded_with") or []
+            ident = "yes" if p["identifiable"] else "no, prior kept" + (f"; with {', '.join(tied)}" if tied else "")
+            t.add_row(name, f"{p['true']:g}", f"{p['fitted']:.4g}", f"{100 * p['rel_error']:.1f}%", ident)
         d = r["delay_steps"]
         t.add_row("action_delay (steps)", str(d["true"]), f"{d['fitted']:.3f}" if d["fitted"] is not None else "n/a",
                   f"trains on {d['trained_on']}")  # fmt: skip

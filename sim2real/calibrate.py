@@ -125,6 +125,7 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
     for i, (ep, nom, cal) in enumerate(shown[:PLOTTED_EPISODES]):
         t = np.arange(ep.n_steps) * ep.dt_s
         plot_trajectories(out / f"trajectory_{i}.png", ep.source, t, ep.q_rad, nom, cal, ep.joint_names)
+    rep["evaluated_on"] = {"workers": cfg.workers, "ray_address": cfg.ray_address or None}
     rep["wall_s"] = time.perf_counter() - t0
     write_json(out / "report.json", rep)
     return rep

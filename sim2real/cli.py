@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -74,7 +75,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from sim2real.bench_calibrate import CASES, bench_calibrate
         from sim2real.bench_table import print_calibrate_bench as show
 
-        run = lambda progress: bench_calibrate(repeats=args.repeats, cases=cases, progress=progress)  # noqa: E731
+        run = lambda progress: bench_calibrate(  # noqa: E731
+            repeats=args.repeats, cases=cases, progress=progress, train_steps=args.steps, seed=args.seed
+        )
     else:
         console.print(
             f"[red]sim2real bench {args.what}: not available yet; available: env, randomization, train, deploy, "
@@ -347,7 +350,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from sim2real.calibrate import CalibrateConfig, CalibrateError, calibrate
 
     console = Console(stderr=True)
-    given = {k: getattr(args, k) for k in ("backend", "task", "params", "method", "budget", "workers", "seed")}
+    # every config field has its flag (add_config_flags); bags, out and holdout are the positional and own flags
+    keys = [f.name for f in dataclasses.fields(CalibrateConfig) if f.name not in ("bags", "out", "holdout")]
+    given = {k: getattr(args, k) for k in keys}
     cfg = CalibrateConfig(
         bags=tuple(args.bags), holdout=tuple(args.holdout or ()), out=args.out,
         **{k: v for k, v in given.items() if v is not None},
@@ -360,10 +365,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     hold = d["holdout"]
     held = "" if hold["nominal"] is None else f"; held out {hold['nominal']:.4g} -> {hold['calibrated']:.4g}"
     weak = [n for n, p in rep["params"].items() if not p["identifiable"]]
+    tied = {n: w for n in weak if (w := rep["params"][n].get("sensitivity", {}).get("confounded_with"))}
     console.print(
         f"calibrated in {rep['wall_s']:.0f} s ({rep['evaluations']} evaluations): discrepancy "
         f"{d['train']['nominal']:.4g} -> {d['train']['calibrated']:.4g}{held}"
         + (f"; kept the prior for {weak} (not identifiable from these recordings)" if weak else "")
+        + "".join(f"; {n} is fixed only together with {', '.join(w)}" for n, w in tied.items())
         + f"; train on it with: sim2real train --randomization {args.out}/calibrated.yaml",
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
@@ -422,8 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--n-envs", dest="n_envs", type=int, default=1, help="train: envs per run")
     b.add_argument("--device", default="auto", help="train: torch device")
     b.add_argument(
-        "--steps", type=int, default=0, help="env steps per case and repeat (default: env 3000, randomization 2000)"
-    )
+        "--steps", type=int, default=0,
+        help="env steps per case and repeat (default: env 3000, randomization 2000); calibrate closed_loop: training "
+        "steps per policy (default 12000)",
+    )  # fmt: skip
     b.add_argument("--resets", type=int, default=300, help="randomization: resets per reset case and repeat")
     b.add_argument("--pixel-steps", type=int, default=300, help="env steps per pixel case and repeat")
     b.add_argument("--repeats", type=int, default=3, help="repeats per case; the median is reported")

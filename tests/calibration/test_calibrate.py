@@ -104,9 +104,12 @@ def test_the_command_line_calibrates_and_refuses_in_one_line(tmp_path: Path, bag
     prior = tmp_path / "prior.yaml"
     ParameterSpace.from_dict(PRIOR).save(prior)
     cmd = [sys.executable, "-m", "sim2real.cli", "calibrate", *bags["train"], "--holdout", *bags["holdout"],
-           "--params", str(prior), "--budget", "30", "--no-progress", "--out", str(tmp_path / "cal")]  # fmt: skip
+           "--params", str(prior), "--budget", "30", "--no-progress", "--out", str(tmp_path / "cal"),
+           "--workers", "2", "--ray-address", "local"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     assert out.returncode == 0, out.stderr
+    rep = json.loads((tmp_path / "cal" / "report.json").read_text())
+    assert rep["evaluated_on"] == {"workers": 2, "ray_address": "local"}  # every config flag reaches the fit
     assert "discrepancy" in out.stderr and "--randomization" in out.stderr
     again = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr

@@ -121,3 +121,34 @@ def test_progress_reports_the_best_so_far_across_stages(episodes: list[Episode])
     )
     counts, bests = zip(*seen)
     assert len(seen) > 3 and list(counts) == sorted(counts) and list(bests) == sorted(bests, reverse=True)
+
+
+def test_damping_the_velocity_gain_makes_up_for_is_reported_and_the_gain_takes_it_up() -> None:
+    """A joint's viscous damping and the PD's velocity gain both push back in proportion to the velocity: with
+    recording noise, moving the damping alone raises the discrepancy, but the gain makes up for it, so the damping
+    keeps its prior, is named as confounded with the gain, and the gain takes up its share."""
+    space = ParameterSpace.from_dict({"schema_version": 1, "parameters": [
+        {"name": "joint_damping:panda_joint1", "nominal": 0.0, "low": 0.0, "high": 20.0},
+        {"name": "actuator_kd:panda_joint1", "nominal": 1.0, "low": 0.5, "high": 1.5, "apply": "scale"},
+        {"name": "actuator_kp:panda_joint1", "nominal": 1.0, "low": 0.5, "high": 1.5, "apply": "scale"},
+    ]})  # fmt: skip
+    hidden = {"joint_damping:panda_joint1": 8.0, "actuator_kd:panda_joint1": 1.2, "actuator_kp:panda_joint1": 0.8}
+    r = Replayer(space, "mujoco")
+    rng = np.random.default_rng(0)
+    noisy = []
+    for i in range(2):
+        cmd = np.roll(excitation(75, amplitude_rad=0.25), 7 * i, axis=0)
+        q, qd = r.rollout(cmd[0], cmd, 0.04, hidden)
+        noisy.append(Episode(f"noisy-{i}", r.joint_names, 0.04, 0, q + rng.normal(0, 1e-3, q.shape),
+                             qd + rng.normal(0, 1e-2, qd.shape), cmd))  # fmt: skip
+    r.close()
+    result = fit(space, noisy, "mujoco", FitSettings(budget=120, seed=0))
+    assert result.sensitivity is not None
+    damping, kd, kp = range(3)
+    assert result.sensitivity.rise[damping] >= result.sensitivity.threshold  # alone it would pass...
+    assert result.identifiable.tolist() == [False, True, True]  # ...but the gain makes up for it
+    assert "actuator_kd:panda_joint1" in result.sensitivity.confounded_with(damping, result.names)
+    assert result.mean[damping] == 0.0  # the prior's nominal
+    # the gain takes up the damping's 8 N m s/rad of velocity feedback: kd0 x 1.2 + 8 = kd0 x 1.28 (kd0 = 100)
+    assert result.mean[kd] == pytest.approx(1.28, abs=0.04)
+    assert result.mean[kp] == pytest.approx(0.8, rel=0.05)
