@@ -34,6 +34,10 @@ class BagReadSettings:
     """A stamp-to-receive offset within this is transport latency on synchronised clocks (same host, or NTP/PTP):
     commands without a header stamp then keep their receive times, when the controller got them as the recorder
     did (the joint_states' latency is theirs alone); a larger offset is a clock difference and is mapped out."""
+    max_latency_s: float = 0.5
+    """A median stamp-to-receive offset (joint_states, camera) between 0 and this is a latency, which calibration
+    writes into the observation and image delays; outside it, a clock difference (unsynchronised hosts, sim time),
+    and no delay is derived from it."""
     clock_drift_s: float = 0.05
     """The stamp-to-receive offset (a running median, which maps receive times onto header time) changing by more
     than this within a clock epoch flags clock_drift."""

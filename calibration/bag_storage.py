@@ -4,6 +4,7 @@ per-topic arrays, arm joints re-indexed by name; other topics are never deserial
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
@@ -33,11 +34,17 @@ JOINT_STATES = "joint_states"
 JOINT_TRAJECTORY = "joint_trajectory_controller/joint_trajectory"
 FORWARD_COMMANDS = "forward_position_controller/commands"
 DIAGNOSTICS = "diagnostics"
+#: The camera's topics: only their header stamps are used (the camera's latency), camera_info's when recorded
+#: (every frame has one, and it is small), else the (decimated) images'.
+CAMERA_INFO = "camera/camera_info"
+CAMERA_IMAGE = "camera/image_raw"
 TOPIC_TYPES: dict[str, str] = {
     JOINT_STATES: "sensor_msgs/msg/JointState",
     JOINT_TRAJECTORY: "trajectory_msgs/msg/JointTrajectory",
     FORWARD_COMMANDS: "std_msgs/msg/Float64MultiArray",
     DIAGNOSTICS: "diagnostic_msgs/msg/DiagnosticArray",
+    CAMERA_INFO: "sensor_msgs/msg/CameraInfo",
+    CAMERA_IMAGE: "sensor_msgs/msg/Image",
 }
 
 
@@ -372,6 +379,8 @@ class Gathered:
     joint_states: dict[str, Samples] = field(default_factory=dict)
     commands: dict[str, Samples] = field(default_factory=dict)
     statuses: list[StatusSample] = field(default_factory=list)
+    camera_offsets_ns: list[int] = field(default_factory=list)
+    """Receive (log) time minus header stamp of each camera message with a stamp (camera_info's, else images')."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -387,7 +396,8 @@ def gather(
     namespace: str | None,
     halt_patterns: Sequence[str],
 ) -> Gathered:
-    """Stream the bag once, decoding only joint_states, the two command topics and /diagnostics."""
+    """Stream the bag once, decoding only joint_states, the two command topics, /diagnostics and the camera's
+    camera_info (or, without it, its images)."""
     out = Gathered()
     decided: dict[tuple[str, str], bool] = {}
 
@@ -396,6 +406,9 @@ def gather(
         if key not in decided:
             role = topic_role(topic, namespace)
             decided[key] = role is not None and TOPIC_TYPES[role] == msgtype
+            if role == CAMERA_IMAGE and any(topic_role(t, namespace) == CAMERA_INFO for t in storage.topics):
+                decided[key] = False  # camera_info carries the same stamps: the images are never decoded
+                return False
             if role is not None and not decided[key]:
                 out.notes.append(f"{topic} has type {msgtype or 'unknown'}, not {TOPIC_TYPES[role]}: ignored")
         return decided[key]
@@ -405,6 +418,12 @@ def gather(
     for item in storage.messages(select):
         role = topic_role(item.topic, namespace)
         assert role is not None
+        if role in (CAMERA_INFO, CAMERA_IMAGE):
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                stamp = _stamp_ns(item.msg)
+                if stamp > 0:
+                    out.camera_offsets_ns.append(item.log_time_ns - stamp)
+            continue
         if role == DIAGNOSTICS:
             for status in item.msg.status:
                 text = str(status.message).lower()

@@ -166,6 +166,8 @@ class _BagReader:
         self.command_role = cmd.role
         self._check_plausible(js, cmd)
         epochs, self.report.latency_s = split_epochs(js, cmd, got.statuses, self.s, self.dt_ns, self.warn)
+        if got.camera_offsets_ns:
+            self.report.camera_latency_s = float(np.median(got.camera_offsets_ns)) / NS
         for epoch in epochs:
             self._episodes(epoch)
         if not self.report.episodes:

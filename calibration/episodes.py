@@ -83,3 +83,6 @@ class BagReport:
     """Median receive (log) time minus header stamp of the joint_states, in s: transport latency, or a clock offset
     when large (unsynchronised clocks, sim time). None when the stamps were unusable and receive times replaced
     them."""
+    camera_latency_s: float | None = None
+    """The same for the camera's frames (camera_info, else image_raw): None when the bag has no camera topic with
+    stamps."""

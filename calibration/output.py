@@ -23,6 +23,8 @@ MIN_RANGE_FRACTION = 0.01
 
 #: The env-level observation delay (control steps) that the joint_states latency sets.
 OBS_DELAY = "obs_delay"
+#: The env-level image delay (control steps) that the camera's latency sets.
+IMAGE_DELAY = "image_delay"
 
 
 def calibrated_space(
@@ -30,12 +32,16 @@ def calibrated_space(
     result: FitResult,
     provenance: dict[str, Any],
     obs_delay_steps: float | None = None,
+    image_delay_steps: float | None = None,
 ) -> ParameterSpace:
     """The prior with every fitted parameter replaced by a truncated normal at its posterior (mean, std), over
     mean +- 2 std inside the prior range; unidentifiable parameters keep their prior entry (marked in `doc`); the
     action delay becomes the fitted one, and with `obs_delay_steps` (the measured joint_states latency in control
-    steps) `obs_delay` the measured one. Every range keeps low <= nominal <= high."""
+    steps) `obs_delay` the measured one, with `image_delay_steps` (the camera's) `image_delay`. Every range keeps
+    low <= nominal <= high."""
     fitted = dict(zip(result.names, range(len(result.names))))
+    measured = {name: (steps, what) for name, steps, what in ((OBS_DELAY, obs_delay_steps, "joint_states"),
+                (IMAGE_DELAY, image_delay_steps, "camera")) if steps is not None}  # fmt: skip
     params: list[Any] = []
     for p in _expanded(prior, result):
         if isinstance(p, Parameter) and p.name in fitted:
@@ -57,14 +63,13 @@ def calibrated_space(
             params.append(_with(p, nominal=nominal, low=low, high=high, distribution="uniform", std=None, integer=True,
                                 doc=f"calibrated: the command-to-motion delay measured by replay, "
                                     f"{result.action_delay:.2f} control steps"))  # fmt: skip
-        elif p.name != OBS_DELAY or obs_delay_steps is None:
+        elif p.name not in measured:
             params.append(p)
-    if obs_delay_steps is not None:
-        nominal, low, high = delay_steps(obs_delay_steps)
-        params.append(Parameter(name=OBS_DELAY, nominal=np.asarray(float(nominal)), low=np.asarray(float(low)),
+    for name, (steps, what) in measured.items():
+        nominal, low, high = delay_steps(steps)
+        params.append(Parameter(name=name, nominal=np.asarray(float(nominal)), low=np.asarray(float(low)),
                                 high=np.asarray(float(high)), integer=True,
-                                doc=f"calibrated: the measured joint_states latency, {obs_delay_steps:.3f} control "
-                                    "steps"))  # fmt: skip
+                                doc=f"calibrated: the measured {what} latency, {steps:.3f} control steps"))  # fmt: skip
     return ParameterSpace(tuple(params), prior.resample_every_steps, doc=prior.doc, provenance=provenance)
 
 

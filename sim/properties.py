@@ -94,6 +94,16 @@ KINDS: dict[str, PropertyKind] = {
             integer=True,
         ),
         PropertyKind(
+            "image_delay",
+            (),
+            "steps",
+            "global",
+            0.0,
+            doc="control steps the camera images are late (at least obs_delay)",
+            env_level=True,
+            integer=True,
+        ),
+        PropertyKind(
             "obs_noise",
             (),
             "field unit",

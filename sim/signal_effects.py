@@ -24,6 +24,7 @@ from sim.property_target import FlatSetter
 GLOBAL_DEFAULTS: dict[str, float] = {
     "action_delay": 0.0,
     "obs_delay": 0.0,
+    "image_delay": 0.0,
     "image_noise": 0.0,
     "image_salt_pepper": 0.0,
     "image_blur": 0.0,
@@ -151,13 +152,17 @@ class SignalEffects:
             if key.startswith("image_"):
                 out[key] = self.corrupt_image(out[key], rng)
         k = int(self.values["obs_delay"])
-        if k == 0:
+        k_image = max(k, int(self.values["image_delay"]))  # images are observations too: never earlier
+        if k_image == 0:
             return out
         delayed = {key: v for key, v in out.items() if key == "observation" or key.startswith("image_")}
         self._observations.append(delayed)
-        while len(self._observations) > k + 1:
+        while len(self._observations) > k_image + 1:
             self._observations.popleft()
-        out.update(self._observations[0])
+        n = len(self._observations)
+        images = self._observations[0]  # k_image steps ago, or the episode's first
+        out.update((key, v) for key, v in images.items() if key != "observation")
+        out["observation"] = self._observations[max(0, n - 1 - k)]["observation"]
         return out
 
     def corrupt_image(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

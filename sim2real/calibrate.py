@@ -109,17 +109,20 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
         "robot": {"name": robot.name, "arm_joints": list(robot.arm_joint_names)},
         "bags": [{"path": b["path"], "sha256": b["sha256"], "role": b["role"]} for b in bags],
     }
-    latencies = [float(x) for r in train_reports if (x := getattr(r, "latency_s", None)) is not None]
+    latency_s, latency_notes = _latency(train_reports, "latency_s", "joint_states")
+    camera_s, camera_notes = _latency(train_reports, "camera_latency_s", "camera")
     discrepancy: dict[str, dict[str, float | None]] = {
         "train": {"nominal": result.discrepancy_nominal, "calibrated": result.discrepancy_fitted},
         "holdout": {"nominal": hold_nominal, "calibrated": hold_calibrated},
     }
     out.mkdir(parents=True)
-    latency_s = float(np.median(latencies)) if latencies else None
-    obs_delay = None if latency_s is None or latency_s < 0 else latency_s / dt_s
-    calibrated_space(prior, result, provenance, obs_delay).save(out / "calibrated.yaml")
+    obs_delay = None if latency_s is None else latency_s / dt_s
+    image_delay = None if camera_s is None else camera_s / dt_s
+    calibrated_space(prior, result, provenance, obs_delay, image_delay).save(out / "calibrated.yaml")
     rep = report(result, discrepancy, latency_s, bags, cfg.method,
                  time.perf_counter() - t0)  # fmt: skip
+    rep["camera_latency_s"] = camera_s
+    rep["latency_notes"] = latency_notes + camera_notes
     plot_parameters(out / "params.png", result)
     shown = trajectories or _replays(cfg, prior, episodes[:PLOTTED_EPISODES], nominal_values, calibrated_values)
     for i, (ep, nom, cal) in enumerate(shown[:PLOTTED_EPISODES]):
@@ -129,6 +132,25 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
     rep["wall_s"] = time.perf_counter() - t0
     write_json(out / "report.json", rep)
     return rep
+
+
+def _latency(reports: Sequence[Any], key: str, what: str) -> tuple[float | None, list[str]]:
+    """The median over bags of a receive-minus-stamp offset, when it is a latency (0..max_latency_s); else None,
+    with a note per bag whose offset is a clock difference instead."""
+    from calibration.bag_settings import BagReadSettings
+
+    bound = BagReadSettings().max_latency_s
+    usable, notes = [], []
+    for r in reports:
+        x = getattr(r, key, None)
+        if x is None:
+            continue
+        if 0.0 <= x <= bound:
+            usable.append(float(x))
+        else:
+            notes.append(f"{r.path}: {what} stamps are {x:+.3f} s from receive time, outside 0..{bound} s: a clock "
+                         f"difference, not a latency (no {what} delay taken from it)")  # fmt: skip
+    return (float(np.median(usable)) if usable else None), notes
 
 
 def _bag_entry(r: Any, role: str) -> dict[str, Any]:

@@ -128,6 +128,18 @@ def image(stamp_ns: int, n_bytes: int) -> Any:
     )
 
 
+def camera_info(stamp_ns: int) -> Any:
+    """A sensor_msgs/msg/CameraInfo of a 640x480 pinhole camera."""
+    types = TYPESTORE.types
+    roi = types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    k = np.array([500.0, 0, 320, 0, 500.0, 240, 0, 0, 1])
+    p = np.array([500.0, 0, 320, 0, 0, 500.0, 240, 0, 0, 0, 1, 0])
+    return types["sensor_msgs/msg/CameraInfo"](
+        header=_header(stamp_ns), height=480, width=640, distortion_model="plumb_bob", d=np.zeros(5), k=k,
+        r=np.eye(3).ravel(), p=p, binning_x=0, binning_y=0, roi=roi,
+    )  # fmt: skip
+
+
 def typestore_with(definitions: Mapping[str, str]) -> Typestore:
     """The Kilted typestore plus custom message types (type name -> .msg text); a definition of a type Kilted has
     replaces Kilted's (a bag written with another distro's or a vendor's definition)."""

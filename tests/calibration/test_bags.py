@@ -4,6 +4,7 @@ reader's contract (the control grid, zero-order-held commands, re-indexing by na
 from __future__ import annotations
 
 import hashlib
+import heapq
 import shutil
 import tracemalloc
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from tests.calibration.bag_factory import (
     Extra,
     JointStateSample,
     StatusSample,
+    camera_info,
     commands_from,
     image,
     joint_state,
@@ -746,3 +748,25 @@ def test_the_bag_factory_writes_what_a_reader_sees(tmp_path: Path) -> None:
     assert counts == {"/joint_states": len(js), f"/{JTC}": len(cmds)}
     assert first[1] == js[0].stamp_ns + 5 and list(msg.name) == list(ARM)
     assert TYPESTORE.types["sensor_msgs/msg/JointState"].__msgtype__ == first[0].msgtype
+
+
+# -- the camera's latency (the image delay calibration writes) ---------------------------------------------------------
+
+
+def _camera(topic: str, latency_s: float, every_s: float = 0.1, duration_s: float = 6.0) -> Iterator[Extra]:
+    kind = "sensor_msgs/msg/CameraInfo" if topic.endswith("camera_info") else "sensor_msgs/msg/Image"
+    for t in ns(np.arange(0.0, duration_s, every_s)):
+        msg = camera_info(int(t)) if kind.endswith("CameraInfo") else image(int(t), 1000)
+        yield Extra(topic, kind, int(t + latency_s * 1e9), msg)
+
+
+def test_the_camera_latency_is_read_from_camera_info_else_the_images(tmp_path: Path) -> None:
+    js, cmds = recording()
+    both = heapq.merge(_camera("/camera/camera_info", 0.06), _camera("/camera/image_raw", 0.5, every_s=0.5),
+                       key=lambda x: x.log_ns)  # fmt: skip
+    report = read_bag(write_bag(tmp_path / "both", joint_states=js, commands=cmds, extra=both), ARM)
+    assert report.camera_latency_s == pytest.approx(0.06)  # camera_info's: the images are not decoded
+    images = write_bag(tmp_path / "images", joint_states=js, commands=cmds, extra=_camera("/camera/image_raw", 0.09))
+    assert read_bag(images, ARM).camera_latency_s == pytest.approx(0.09)
+    none = read_bag(write_bag(tmp_path / "none", joint_states=js, commands=cmds), ARM)
+    assert none.camera_latency_s is None and none.episodes

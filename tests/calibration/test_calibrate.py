@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from calibration.replay import Replayer
 from randomization import ParameterSpace, space_from
 from sim2real.calibrate import CalibrateConfig, CalibrateError, calibrate
-from tests.calibration.bag_factory import commands_from, joint_states_from, write_bag
+from tests.calibration.bag_factory import Extra, camera_info, commands_from, joint_states_from, write_bag
 from tests.calibration.test_replay import excitation
 
 PRIOR = {
@@ -28,14 +29,25 @@ HIDDEN = {"joint_damping:panda_joint[1-7]": 2.0, "actuator_kp:panda_joint[1-7]":
 T0_NS = 1_700_000_000_000_000_000  # a wall-clock stamp (2023), not sim time
 
 
-def record(path: Path, values: dict[str, object], phase: int, amplitude: float = 0.25, steps: int = 100) -> Path:
-    """A bag of the MuJoCo arm driven by sums of sines under `values`: joint_states and commands at 25 Hz."""
+def record(
+    path: Path,
+    values: dict[str, object],
+    phase: int,
+    amplitude: float = 0.25,
+    steps: int = 100,
+    clock_offset_ns: int = 0,
+    **bag: Any,
+) -> Path:
+    """A bag of the MuJoCo arm driven by sums of sines under `values`: joint_states and commands at 25 Hz, logged
+    `clock_offset_ns` after their stamps (a recorder whose clock is ahead); `bag`: more write_bag arguments."""
     r = Replayer(ParameterSpace.from_dict(PRIOR), "mujoco")
     cmd = np.roll(excitation(steps, amplitude_rad=amplitude), phase, axis=0)
     q, qd = r.rollout(cmd[0], cmd, 0.04, values)
     r.close()
     t = T0_NS + np.arange(steps) * 40_000_000
-    return write_bag(path, joint_states=joint_states_from(t, q, qd), commands=commands_from(t, cmd))
+    cmds = [c._replace(log_ns=c.stamp_ns + clock_offset_ns) for c in commands_from(t, cmd)]
+    js = joint_states_from(t, q, qd)
+    return write_bag(path, joint_states=js, commands=cmds, latency_ns=bag.pop("latency_ns", 0) + clock_offset_ns, **bag)
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +125,24 @@ def test_the_command_line_calibrates_and_refuses_in_one_line(tmp_path: Path, bag
     assert "discrepancy" in out.stderr and "--randomization" in out.stderr
     again = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_latencies_become_the_observation_and_image_delays_and_clock_differences_do_not(tmp_path: Path) -> None:
+    def frames(latency_s: float) -> list[Extra]:
+        t = T0_NS + np.arange(0, 100, 3) * 40_000_000
+        info = "sensor_msgs/msg/CameraInfo"
+        return [Extra("/camera/camera_info", info, int(x + latency_s * 1e9), camera_info(int(x))) for x in t]
+
+    synced = record(tmp_path / "synced", HIDDEN, 0, latency_ns=3_000_000, extra=frames(0.081))
+    rep = calibrate(CalibrateConfig(bags=(str(synced),), out=str(tmp_path / "a"), budget=20), progress=False)
+    assert rep["latency_s"] == pytest.approx(0.003) and rep["camera_latency_s"] == pytest.approx(0.081)
+    space = {p.name: p for p in space_from(str(tmp_path / "a" / "calibrated.yaml")).parameters}
+    assert (float(space["image_delay"].low), float(space["image_delay"].high)) == (2.0, 2.0)  # 81 ms at 25 Hz
+    assert float(space["obs_delay"].high) == 0.0
+    # a robot clock 5 s behind the recorder's: no latency, so no delays, and the report says why
+    apart = record(tmp_path / "apart", HIDDEN, 0, clock_offset_ns=5_000_000_000, extra=frames(5.08))
+    rep = calibrate(CalibrateConfig(bags=(str(apart),), out=str(tmp_path / "b"), budget=20), progress=False)
+    assert rep["latency_s"] is None and rep["camera_latency_s"] is None
+    assert len(rep["latency_notes"]) == 2 and all("clock difference" in n for n in rep["latency_notes"])
+    names = space_from(str(tmp_path / "b" / "calibrated.yaml")).names
+    assert "obs_delay" not in names and "image_delay" not in names

@@ -102,3 +102,13 @@ def test_the_measured_latency_becomes_the_observation_delay() -> None:
     obs = next(p for p in space.parameters if p.name == "obs_delay")
     assert (float(obs.nominal), float(obs.low), float(obs.high), obs.integer) == (1.0, 1.0, 2.0, True)
     assert "obs_delay" not in calibrated_space(PRIOR, _result(), {}).names  # no latency measured: none written
+
+
+def test_the_camera_latency_becomes_the_image_delay() -> None:
+    space = calibrated_space(PRIOR, _result(), {}, obs_delay_steps=0.1, image_delay_steps=2.05)
+    got = {p.name: p for p in space.parameters}
+    img = got["image_delay"]
+    assert (float(img.nominal), float(img.low), float(img.high), img.integer) == (2.0, 2.0, 2.0, True)
+    assert float(got["obs_delay"].high) == 0.0
+    assert "camera latency" in str(img.doc)
+    assert "image_delay" not in calibrated_space(PRIOR, _result(), {}, obs_delay_steps=1.0).names

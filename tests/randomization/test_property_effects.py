@@ -479,6 +479,35 @@ def _image_after_reset(env: Any) -> np.ndarray:
     return env.reset(seed=0)[0]["image_scene"]
 
 
+@_covers("image_delay")
+def test_image_delay_returns_the_images_from_k_steps_earlier_and_leaves_the_state_on_time(pixel_env: Any) -> None:
+    """A camera later than the joints (its own latency, measured by calibration): images from image_delay steps
+    ago, the observation vector from obs_delay steps ago (here 0 and 1), each the episode's first until then."""
+    k = 2
+    push = np.full(7, 0.5, np.float32)
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        obs, _ = pixel_env.reset(seed=0)
+        images, states = [obs["image_scene"]], [obs["observation"]]
+        for _ in range(6):
+            obs, *_ = pixel_env.step(push)
+            images.append(obs["image_scene"])
+            states.append(obs["observation"])
+        return np.array(images), np.array(states)
+
+    images, states = run()
+    assert all(np.abs(images[i + 1].astype(int) - images[i]).max() > 0 for i in range(6))  # the arm is seen moving
+    with changed(pixel_env.unwrapped, {"image_delay": k}):
+        late_images, same_states = run()
+    np.testing.assert_array_equal(late_images[: k + 1], np.repeat(images[:1], k + 1, axis=0))
+    np.testing.assert_array_equal(late_images[k:], images[:-k])
+    np.testing.assert_array_equal(same_states, states)  # the joints are not late
+    with changed(pixel_env.unwrapped, {"image_delay": k, "obs_delay": 1}):
+        late_images, late_states = run()
+    np.testing.assert_array_equal(late_images[k:], images[:-k])
+    np.testing.assert_array_equal(late_states[1:], states[:-1])
+
+
 @_covers("image_noise")
 def test_image_noise_adds_pixel_noise_of_the_set_std(pixel_env: Any) -> None:
     clean = _image_after_reset(pixel_env).astype(float)
