@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim2real.child_processes import interrupt
+
 #: The off-nominal arm: the values the sim arm runs with (one value shared by the 7 joints, as the prior fits).
 HIDDEN: dict[str, float] = {
     "joint_damping:panda_joint[1-7]": 2.0,
@@ -81,12 +83,7 @@ def record_bags(work: Path, backend: str, n_bags: int, log: Callable[[str], None
                 log(f"recording bag {i + 1}/{n_bags} on the {backend} arm")
             bags.append(_record_one(work / f"{backend}_{i}", ns, seed=i))
     finally:
-        arm.send_signal(signal.SIGINT)
-        try:
-            arm.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            arm.kill()
-            arm.wait()
+        interrupt(arm, 10.0)
         arm_log.close()
     return bags
 

@@ -4,7 +4,6 @@ plus the simulated arm for a rehearsal), optionally drive goal episodes over DDS
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -107,14 +106,9 @@ def start_launch(args: list[str], log: TextIO) -> subprocess.Popen[bytes]:
 
 def stop_launch(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:
     """Ctrl-C to the launch runner (it escalates to its processes as ros2 launch does); its exit code."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return int(proc.returncode)
+    from sim2real.child_processes import interrupt
+
+    return interrupt(proc, timeout_s, group=True)
 
 
 def rss_mb_of(name: str) -> float | None:

@@ -4,7 +4,6 @@ node from sim2real_ros.probe (rclpy lives in ros_ws only; these tests skip witho
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from sim2real.child_processes import interrupt
 
 _probe = pytest.importorskip("sim2real_ros.probe", reason="needs the [ros] extra (ros-kilted-rclpy)")
 Probe, probe = _probe.Probe, _probe.probe
@@ -40,13 +41,7 @@ def console_script(name: str, *args: str, ros_args: tuple[str, ...] = ()) -> Ite
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        interrupt(proc, 8.0)
 
 
 def output_of(proc: subprocess.Popen[str]) -> str:
