@@ -154,11 +154,20 @@ def score(case: str, rep: dict[str, Any], wall_s: float, n_train: int, budget: i
                         "identifiable": bool(got["identifiable"]),
                         "confounded_with": got.get("sensitivity", {}).get("confounded_with", [])}  # fmt: skip
     delay = rep["params"].get("action_delay", {}).get("posterior", {})
+    # what the trajectories fix when damping and the velocity gain are confounded: their sum, per joint
+    from sim.scene import ARM_KD
+
+    damping, kd = "joint_damping:panda_joint[1-7]", "actuator_kd:panda_joint[1-7]"
+    true_fb = [HIDDEN[kd] * k + HIDDEN[damping] for k in ARM_KD]
+    got_fb = [params[kd]["fitted"] * k + params[damping]["fitted"] for k in ARM_KD]
+    feedback = {"true": true_fb, "fitted": got_fb,
+                "max_rel_error": max(abs(g - t) / t for g, t in zip(got_fb, true_fb))}  # fmt: skip
     d = rep["discrepancy"]
     holdout_ratio = d["holdout"]["calibrated"] / d["holdout"]["nominal"] if d["holdout"]["nominal"] else None
     out: dict[str, Any] = {
         "what": f"bags from the {RECOVERY_CASES[case][0]} arm, calibrated in {RECOVERY_CASES[case][1]}",
         "params": params,
+        "velocity_feedback": feedback,
         "delay_steps": {
             "true": HIDDEN_DELAY_STEPS,
             "fitted": delay.get("mean"),

@@ -116,6 +116,11 @@ def print_calibrate_bench(result: dict[str, Any]) -> None:
             tied = p.get("confounded_with") or []
             ident = "yes" if p["identifiable"] else "no, prior kept" + (f"; with {', '.join(tied)}" if tied else "")
             t.add_row(name, f"{p['true']:g}", f"{p['fitted']:.4g}", f"{100 * p['rel_error']:.1f}%", ident)
+        fb = r.get("velocity_feedback")
+        if fb:
+            t.add_row("kd x kd0 + damping (N m s/rad)", " ".join(f"{x:.0f}" for x in fb["true"]),
+                      " ".join(f"{x:.0f}" for x in fb["fitted"]), f"{100 * fb['max_rel_error']:.1f}% (worst joint)",
+                      "the sum")  # fmt: skip
         d = r["delay_steps"]
         t.add_row("action_delay (steps)", str(d["true"]), f"{d['fitted']:.3f}" if d["fitted"] is not None else "n/a",
                   f"trains on {d['trained_on']}")  # fmt: skip

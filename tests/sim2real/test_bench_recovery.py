@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from randomization import space_from
 from sim2real.bench_recovery import HIDDEN, hidden_space, score
@@ -30,6 +31,15 @@ def test_a_value_off_a_delay_between_steps_or_a_slow_fit_is_not_met() -> None:
     assert not score("recovery_mujoco", _report(1.15), 120.0, 3, 900)["met"]
     assert not score("recovery_mujoco", _report(1.0, (2.4, 2, 3)), 120.0, 3, 900)["met"]
     assert not score("recovery_mujoco", _report(1.0), 301.0, 3, 900)["met"]
+
+
+def test_the_velocity_feedback_sum_is_scored_where_damping_and_kd_trade_off() -> None:
+    rep = _report()
+    rep["params"]["joint_damping:panda_joint[1-7]"]["posterior"]["mean"] = 0.0  # kept at the prior's nominal
+    rep["params"]["actuator_kd:panda_joint[1-7]"]["posterior"]["mean"] = 1.2 + 2.0 / 100.0  # took it up on joint 1
+    fb = score("recovery_mujoco", rep, 120.0, 3, 900)["velocity_feedback"]
+    assert fb["true"][0] == pytest.approx(122.0) and fb["fitted"][0] == pytest.approx(122.0)
+    assert fb["max_rel_error"] == pytest.approx(1.0 / 62.0)  # joints 5-7 (kd0 = 50) miss 1 N m s/rad of 62
 
 
 def test_across_engines_counts_the_held_out_ratio() -> None:
