@@ -247,6 +247,10 @@ class RobotInfo:
     """Gripper joints read from joint_states (finger width = their sum, m)."""
     ee_chain: EeChain = required_field(Record(EeChain))
     """Base to end-effector kinematics (the node's forward kinematics and IK)."""
+    blocked_finger_width_m: float | None = optional_field(Num(ge=0, lt=1))
+    """The finger width a policy whose gripper is blocked (Reach, Push) trained with (m); the node observes it when
+    the robot publishes no finger joints. Absent: the policy uses its gripper (or the bundle predates the field),
+    and the finger joints are required."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -47,6 +47,7 @@ def launch_arguments(
     sim_camera: bool = True,
     trigger: str = "timer",
     command_delay_s: float = 0.0,
+    joint_states_layout: str = "all",
 ) -> list[str]:
     """`sim2real launch` arguments: the launch file, then name:=value pairs."""
     manifest = verified_manifest(bundle)
@@ -65,7 +66,10 @@ def launch_arguments(
             raise DeployError(f"--params-file {params_file}: no such file")
         args.append(f"params_file:={Path(params_file).resolve()}")
     if sim:
-        sim_args = [f"backend:={backend}", f"randomization:={randomization}", f"command_delay_s:={command_delay_s}"]
+        if joint_states_layout not in ("all", "arm_only", "split"):
+            raise DeployError(f"joint_states_layout must be all, arm_only or split, got {joint_states_layout!r}")
+        sim_args = [f"backend:={backend}", f"randomization:={randomization}", f"command_delay_s:={command_delay_s}",
+                    f"joint_states_layout:={joint_states_layout}"]  # fmt: skip
         camera = manifest.camera
         if camera and sim_camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
             sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera.width}", f"image_height:={camera.height}"]
@@ -140,10 +144,11 @@ def run_goals(
     camera: str = "sim",
     trigger: str = "timer",
     command_delay_s: float = 0.0,
+    joint_states_layout: str = "all",
 ) -> dict[str, Any]:
     """Start the rehearsal (simulated arm + policy node), run `goals` episodes (or as many as fit in duration_s,
     sampling the policy node's memory), stop it; the figures as a dict. `command_delay_s`: the simulated arm's
-    extra command latency."""
+    extra command latency; `joint_states_layout`: what its joint_states carry (all, arm_only, split)."""
     require_ros()
     from sim2real_ros.goal_episodes import run_goal_episodes
 
@@ -153,7 +158,7 @@ def run_goals(
     replay = replay_frame(manifest, backend) if camera == "replay" and manifest.camera else None
     args = launch_arguments(
         bundle, True, backend, randomization, controller, sim_camera=replay is None, trigger=trigger,
-        command_delay_s=command_delay_s,
+        command_delay_s=command_delay_s, joint_states_layout=joint_states_layout,
     )  # fmt: skip
     log_path = log_path or Path("out") / "deploy.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

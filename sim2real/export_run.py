@@ -124,6 +124,7 @@ def export_run(
             base_link=robot.base_link,
             ee_link=robot.ee_link,
             finger_joint_names=tuple(robot.finger_joint_names),
+            blocked_finger_width_m=None if task_env.uses_gripper else 2 * float(robot.finger_limits_m[0]),
             ee_chain=EeChain(
                 base_pos_m=_vec(chain.base_pos_m),
                 base_quat_wxyz=_vec(chain.base_quat_wxyz),

@@ -27,6 +27,21 @@ def test_a_rehearsal_runs_goal_episodes_over_ros(reach_bundle: Path, tmp_path: P
     assert "[sim2real-sim-arm-1]" in log and "[sim2real-policy-node-2]" in log and "final hold" in log
 
 
+@pytest.mark.parametrize("layout", ["arm_only", "split"])
+def test_a_driver_that_publishes_the_arm_alone_or_the_gripper_apart_is_deployed_to(
+    reach_bundle: Path, tmp_path: Path, layout: str
+) -> None:
+    """issue 16.1: franka_ros2 publishes the seven arm joints only (the gripper on its own topic, or nowhere); the
+    node merges by name and a blocked-gripper policy observes its trained finger width."""
+    pytest.importorskip("sim2real_ros.probe", reason="needs the [ros] extra")
+    log_path = tmp_path / "deploy.log"
+    result = run_goals(reach_bundle, 1, backend="mujoco", log_path=log_path, joint_states_layout=layout)
+    assert int(result["timing"]["published_ticks"]) > 20  # it activated and acted
+    log = log_path.read_text()
+    assert "activation refused" not in log
+    assert ("observes the trained finger width" in log) == (layout == "arm_only")
+
+
 def test_bad_deploy_input_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DeployError, match="not a policy bundle"):
         launch_arguments(tmp_path, sim=True)

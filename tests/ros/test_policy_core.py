@@ -93,20 +93,88 @@ def test_bad_stamps_are_refused(reach_bundle: Path, stamp: float, why: str) -> N
 @pytest.mark.parametrize(
     ("kw", "why"),
     [
-        ({"names": ARM[:6] + FINGERS, "position": [0.0] * 8}, "lacks joints ['panda_joint7']"),
         ({"names": ARM + ARM[:1] + FINGERS[:1], "position": [0.0] * 9}, "twice"),
         ({"position": [0.0] * 8}, "9 names but 8 positions"),
         ({"velocity": []}, "no velocities"),
         ({"position": [math.nan] + [0.0] * 8}, "non-finite"),
         ({"position": [*Q0[:3], -3.5, *Q0[4:], 0.0, 0.0]}, "outside the joint limits"),
     ],
-    ids=["missing", "duplicate", "lengths", "no-velocity", "nan", "outside-limits"],
+    ids=["duplicate", "lengths", "no-velocity", "nan", "outside-limits"],
 )
 def test_bad_joint_states_are_refused(reach_bundle: Path, kw: dict, why: str) -> None:  # B.1 #9 #10 #11
     core = _core(reach_bundle)
     assert why in (_joints(core, 1.0, **kw) or "")
     assert core.q is None and "no valid joint_states" in (core.activate(1.0) or "")
     assert core.diagnostics(1.0)[0][1] == ERROR
+
+
+def _old_bundle(bundle: Path, tmp_path: Path) -> Path:
+    """A copy of `bundle` whose manifest lacks robot.blocked_finger_width_m (exported before the field)."""
+    import json
+    import shutil
+
+    old = tmp_path / "old_bundle"
+    shutil.copytree(bundle, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["robot"]["blocked_finger_width_m"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    return old
+
+
+def test_partial_messages_merge_by_name_and_a_missing_arm_joint_refuses_activation(reach_bundle: Path) -> None:
+    core = _core(reach_bundle)  # B.1 #9: several broadcasters, each with some joints
+    assert _joints(core, 1.0, names=ARM[:6] + FINGERS, position=[*Q0[:6], 0.01, 0.01]) is None
+    assert core.q is None and "lacks arm joints ['panda_joint7']" in (core.activate(1.0) or "")
+    assert _joints(core, 1.001, names=ARM[6:], position=[Q0[6]]) is None
+    assert np.allclose(core.q, Q0)
+    assert core.on_goal("panda_link0", GOAL_BASE, UNIT, 1.001) is None
+    assert core.activate(1.002) is None and core.finger_width_m == pytest.approx(0.02)
+    assert core.notices == []
+
+
+def test_arm_only_joint_states_use_the_blocked_grippers_width_and_say_so_once(reach_bundle: Path) -> None:
+    core = _core(reach_bundle)  # franka_ros2: the seven arm joints only
+    assert core.blocked_finger_width_m == 0.0  # Reach trains with the fingers closed
+    assert _joints(core, 10.0, names=ARM, position=list(Q0)) is None
+    assert core.on_goal("panda_link0", GOAL_BASE, UNIT, 10.0) is None
+    assert core.activate(10.0) is None and core.finger_width_m == 0.0
+    assert len(core.notices) == 1 and "blocked" in core.notices[0]
+    assert core.tick(10.04).status == "act"
+    core.deactivate()
+    assert core.activate(10.05) is None and len(core.notices) == 1
+
+
+def test_fingers_on_their_own_topic_are_merged(reach_bundle: Path) -> None:
+    core = _core(reach_bundle)
+    assert _joints(core, 1.0, names=ARM, position=list(Q0)) is None
+    assert core.on_joint_state(FINGERS, [0.015, 0.015], [0.0, 0.0], 1.0, 1.0, 1.0, "gripper/joint_states") is None
+    assert core.on_goal("panda_link0", GOAL_BASE, UNIT, 1.0) is None
+    assert core.activate(1.0) is None and core.finger_width_m == pytest.approx(0.03) and core.notices == []
+    nan = core.on_joint_state(FINGERS, [math.nan, 0.0], [0.0, 0.0], 1.01, 1.01, 1.01, "gripper/joint_states")
+    assert "gripper/joint_states holds non-finite values for ['panda_finger_joint1']" in (nan or "")
+    assert "carries none" in (_joints(core, 1.02, names=["other"], position=[0.0]) or "")
+
+
+def test_a_silent_broadcaster_makes_the_arm_stale(reach_bundle: Path) -> None:
+    core = _core(reach_bundle, joint_state_timeout_s=0.1)
+    assert _joints(core, 10.0, names=ARM, position=list(Q0)) is None
+    assert core.on_goal("panda_link0", GOAL_BASE, UNIT, 10.0) is None
+    assert core.activate(10.0) is None
+    for k in range(1, 6):  # joints 1-4 keep coming, 5-7 stopped at t = 10
+        t = 10.0 + 0.04 * k
+        assert _joints(core, t, names=ARM[:4], position=list(Q0[:4])) is None
+    hold = core.tick(10.2)
+    assert hold.status == "hold" and "joint_states stale" in hold.reasons[0]
+
+
+def test_a_policy_that_needs_its_fingers_refuses_without_them(reach_bundle: Path, tmp_path: Path) -> None:
+    core = _core(_old_bundle(reach_bundle, tmp_path))
+    assert core.blocked_finger_width_m is None
+    assert _joints(core, 1.0, names=ARM, position=list(Q0)) is None
+    assert core.on_goal("panda_link0", GOAL_BASE, UNIT, 1.0) is None
+    why = core.activate(1.0) or ""
+    assert "no finger joints ['panda_finger_joint1', 'panda_finger_joint2']" in why and "re-export" in why
+    assert _joints(core, 1.01) is None and core.activate(1.01) is None  # with them it acts
 
 
 def test_joints_outside_limits_while_active_halt_at_once(reach_bundle: Path) -> None:  # B.1 #11 (active)

@@ -21,7 +21,8 @@ from sim.ik import ee_step_target
 from sim.kinematics import KinematicChain
 from sim.observation import build_observation, signals_from_joints
 from sim.transforms import quat_to_mat
-from sim2real_ros.messages import MessageError, check_stamp, image_to_rgb, joint_positions, limits_violation
+from sim2real_ros.joint_merge import JointMerger
+from sim2real_ros.messages import MessageError, check_stamp, image_to_rgb, limits_violation
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 #: Largest |action| accepted from the graph (it clamps to [-1, 1]; anything past this is a broken model).
@@ -112,6 +113,10 @@ class PolicyCore:
             )
         self.joint_names = list(m.joint_names)
         self.finger_names = list(m.robot.finger_joint_names)
+        self.blocked_finger_width_m = m.robot.blocked_finger_width_m
+        self.joints = JointMerger(self.joint_names, self.finger_names)
+        self.notices: list[str] = []
+        """Things the node says once (at activation): e.g. that the blocked gripper's width stands in for fingers."""
         self.limits_rad = np.asarray(m.joint_limits_rad, float)
         self.chain = KinematicChain.from_dict(
             m.robot.ee_chain.to_dict(), f"{bundle.path}/manifest.json: robot.ee_chain"
@@ -172,27 +177,52 @@ class PolicyCore:
         stamp_s: float,
         ros_s: float,
         steady_s: float,
+        topic: str = "joint_states",
     ) -> str | None:
-        """Take a sensor_msgs/JointState; returns why it was refused (None: accepted)."""
+        """Take a sensor_msgs/JointState from `topic` (joint_states or gripper/joint_states); returns why it was
+        refused (None: accepted). Messages are merged by joint name: one may carry any of the arm and finger joints
+        (several broadcasters, a gripper on its own topic); the arm counts once all its joints have arrived."""
         try:
-            self._check_stamp("joint_states", stamp_s, ros_s)
-            q_all, qd_all = joint_positions(names, position, velocity, self.joint_names + self.finger_names)
-            if qd_all is None:
-                raise MessageError("joint_states has no velocities; the policy observes joint speeds")
-            q, qd = q_all[: len(self.joint_names)], qd_all[: len(self.joint_names)]
-            reason = limits_violation(q, self.joint_names, self.limits_rad, self.settings.joint_limit_tolerance_rad)
-            if reason is not None:
-                if self.active and not self.halted:  # while acting: hold and latch now, not after a stale timeout
-                    self._latch(reason)
-                raise MessageError(reason)
+            self._check_stamp(topic, stamp_s, ros_s)
+            reading = self.joints.read(topic, names, position, velocity)
+            if not reading.names:
+                raise MessageError(f"{topic} carries none of the policy's joints {self.joint_names + self.finger_names}"
+                                   f" (has {list(names)})")  # fmt: skip
+            arm, q_arm = reading.of(self.joint_names)
+            if arm:
+                rows = [self.joint_names.index(n) for n in arm]
+                tol = self.settings.joint_limit_tolerance_rad
+                reason = limits_violation(q_arm, arm, self.limits_rad[rows], tol)
+                if reason is not None:
+                    if self.active and not self.halted:  # while acting: hold and latch now, not after a timeout
+                        self._latch(reason)
+                    raise MessageError(reason)
         except MessageError as e:
-            return self._reject("joint_states", e, self.joints_in)
-        self.input_errors.pop("joint_states", None)
-        self.q, self.qd = q, qd
-        self.finger_width_m = float(np.sum(q_all[len(self.joint_names) :]))
-        self.joints_in.steady_s = steady_s
-        self.joints_in.fresh += 1
+            return self._reject(topic, e, self.joints_in)
+        self.input_errors.pop(topic, None)
+        self.joints.take(reading, steady_s)
+        if not self.joints.missing(self.finger_names) and reading.of(self.finger_names)[0]:
+            self.finger_width_m = float(np.sum(self.joints.values(self.finger_names)[0]))
+        if arm and not self.joints.missing(self.joint_names):
+            self.q, self.qd = self.joints.values(self.joint_names)
+            self.joints_in.steady_s = steady_s - self.joints.age_s(self.joint_names, steady_s)  # the oldest joint's
+            self.joints_in.fresh += 1
         return None
+
+    def _fingers(self, steady_s: float) -> tuple[float | None, str | None]:
+        """The finger width to observe and why there is none: the published finger joints while fresh, else the
+        manifest's blocked width (a policy whose gripper is blocked), else None (the policy needs its fingers)."""
+        age = self.joints.age_s(self.finger_names, steady_s)
+        if age <= self.settings.joint_state_timeout_s:
+            return float(np.sum(self.joints.values(self.finger_names)[0])), None
+        if self.blocked_finger_width_m is not None:
+            return self.blocked_finger_width_m, None
+        missing = self.joints.missing(self.finger_names)
+        if missing:
+            why = (f"no finger joints {missing} on joint_states or gripper/joint_states, and the policy uses its "
+                   "gripper (or its bundle predates robot.blocked_finger_width_m: re-export it)")  # fmt: skip
+            return None, why
+        return None, f"finger joints stale ({age:.2f} s > {self.settings.joint_state_timeout_s} s)"
 
     def on_image(
         self,
@@ -281,12 +311,20 @@ class PolicyCore:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def inputs_ready(self, steady_s: float) -> str | None:
-        """Why the node cannot act now (None: every input the policy needs is fresh and valid)."""
+        """Why the node cannot act now (None: every input the policy needs is fresh and valid; the finger width to
+        observe is then taken, see _fingers)."""
         s = self.settings
         if self.q is None:
+            missing = self.joints.missing(self.joint_names)
+            if len(missing) < len(self.joint_names):
+                return f"joint_states lacks arm joints {missing} (none of the merged messages carried them)"
             return "no valid joint_states received" + _because(self.input_errors.get("joint_states"))
         if steady_s - self.joints_in.steady_s > s.joint_state_timeout_s:
             return f"joint_states stale ({steady_s - self.joints_in.steady_s:.2f} s > {s.joint_state_timeout_s} s)"
+        width, why = self._fingers(steady_s)
+        if width is None:
+            return why
+        self.finger_width_m = width
         if self.image_inputs:
             if self.image is None:
                 return "no valid image received" + _because(self.input_errors.get("camera/image_raw"))
@@ -307,6 +345,11 @@ class PolicyCore:
         self.gate.reset(self.q)
         self.state = self.bundle.initial_state()
         self.active, self.holding, self.hold_since_s = True, False, math.inf
+        if self.joints.missing(self.finger_names) and self.blocked_finger_width_m is not None:
+            note = (f"no finger joints on joint_states or gripper/joint_states: the policy's gripper is blocked, so "
+                    f"it observes the trained finger width {self.blocked_finger_width_m:.4f} m")  # fmt: skip
+            if note not in self.notices:
+                self.notices.append(note)
         return None
 
     def deactivate(self) -> np.ndarray | None:

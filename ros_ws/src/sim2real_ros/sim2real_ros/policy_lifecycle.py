@@ -8,6 +8,7 @@ deactivate = one hold command; SIGINT/SIGTERM = one final hold, then exit 0 (ROS
 
 from __future__ import annotations
 
+import functools
 import gc
 import signal
 import threading
@@ -37,6 +38,8 @@ from sim2real_ros.parameters import ParamSpec, declare_parameters
 from sim2real_ros.policy_core import CoreSettings, PolicyCore
 
 NODE_NAME = "policy_node"
+#: JointState topics merged by joint name (remap either): the arm driver's, and a gripper's own when it has one.
+JOINT_STATE_TOPICS = ("joint_states", "gripper/joint_states")
 
 
 def _core(name: str, description: str, read_only: bool = True, range: tuple[float, float] | None = None) -> ParamSpec:
@@ -174,9 +177,11 @@ class PolicyNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         sensor, group, goal_qos = qos_profile_sensor_data, self.input_group, QoSProfile(depth=1)
         self.handles = [
-            self.create_subscription(JointState, "joint_states", self._on_joint_state, sensor, callback_group=group),
-            self.create_subscription(PoseStamped, "goal_pose", self._on_goal, goal_qos, callback_group=group),
-        ]
+            self.create_subscription(
+                JointState, topic, functools.partial(self._on_joint_state, topic), sensor, callback_group=group
+            )
+            for topic in JOINT_STATE_TOPICS  # merged by joint name: the arm's driver and the gripper's
+        ] + [self.create_subscription(PoseStamped, "goal_pose", self._on_goal, goal_qos, callback_group=group)]
         if self.core.image_inputs:
             self.handles += [
                 self.create_subscription(Image, "camera/image_raw", self._on_image, sensor, callback_group=group),
@@ -220,6 +225,9 @@ class PolicyNode(LifecycleNode):
         self.control_timer = self.create_timer(
             self.core.period_s, self._on_timer, callback_group=self.control_group, clock=self.steady
         )
+        for note in self.core.notices:
+            self.get_logger().info(note)
+        self.core.notices.clear()
         self.get_logger().info("active: acting on the policy")
         return super().on_activate(state)
 
@@ -276,14 +284,14 @@ class PolicyNode(LifecycleNode):
         return hold is not None
 
     # -- inputs ----------------------------------------------------------------------------------
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, topic: str, msg: JointState) -> None:
         ros_s, steady_s = self._now()
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         assert self.core is not None
         with self.lock:
-            why = self.core.on_joint_state(msg.name, msg.position, msg.velocity, stamp, ros_s, steady_s)
+            why = self.core.on_joint_state(msg.name, msg.position, msg.velocity, stamp, ros_s, steady_s, topic)
         if why:
-            self.get_logger().warning(f"joint_states refused: {why}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"{topic} refused: {why}", throttle_duration_sec=2.0)
 
     def _on_image(self, msg: Image) -> None:
         started = time.perf_counter()

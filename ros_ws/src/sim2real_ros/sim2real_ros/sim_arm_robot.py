@@ -5,7 +5,8 @@ The node `sim_arm` runs the physics of a sim2real env (MuJoCo or PyBullet, optio
 the simulated robot differs from the training nominal) in real time and speaks what a ros2_control robot speaks:
 
 * publishes `joint_states` (sensor_msgs/JointState, all 9 movable joints: 7 arm joints then 2 fingers) at
-  `joint_state_rate_hz`, as joint_state_broadcaster does (reliable, depth 10);
+  `joint_state_rate_hz`, as joint_state_broadcaster does (reliable, depth 10); `joint_states_layout` rehearses
+  drivers that publish the arm alone (arm_only) or the fingers on `gripper/joint_states` (split);
 * with `camera_rate_hz` > 0, publishes `camera/image_raw` (rgb8, row 0 at the top) and its sibling
   `camera/camera_info` (pinhole K of the camera as it is simulated, plumb_bob with zero distortion), frame
   `<camera_name>_optical_frame`, stamped at acquisition (reliable, depth 5, as drivers do);
@@ -109,12 +110,25 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         range=(0.0, 1.0),
     ),
     ParamSpec(
+        "joint_states_layout",
+        "all",
+        "What joint_states carries, to rehearse real drivers: all (7 arm joints then 2 fingers), arm_only (the 7 "
+        "arm joints, as franka_ros2; no finger joints anywhere), split (arm on joint_states, fingers on "
+        "gripper/joint_states)",
+    ),
+    ParamSpec(
         "command_interface",
         JOINT_TRAJECTORY,
         f"Command topic to subscribe: {JOINT_TRAJECTORY} ({COMMAND_TOPICS[JOINT_TRAJECTORY]}) or {FORWARD_POSITION} "
         f"({COMMAND_TOPICS[FORWARD_POSITION]})",
     ),
 )
+
+
+#: joint_states_layout values (see PARAMETERS).
+JOINT_STATE_LAYOUTS = ("all", "arm_only", "split")
+#: Arm joints first in joint_names; the fingers follow.
+N_ARM = 7
 
 
 def _stamp_s(stamp: Any) -> float:
@@ -166,6 +180,12 @@ class SimArmNode(Node):
 
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._joint_pub = self.create_publisher(JointState, "joint_states", QoSProfile(depth=10))
+        self.layout = _choice("joint_states_layout", cfg["joint_states_layout"], JOINT_STATE_LAYOUTS)
+        self._gripper_pub = (
+            self.create_publisher(JointState, "gripper/joint_states", QoSProfile(depth=10))
+            if self.layout == "split"
+            else None
+        )
         self._clock_pub = (
             self.create_publisher(ClockMsg, "/clock", QoSProfile(depth=10)) if cfg["publish_clock"] else None
         )
@@ -234,11 +254,17 @@ class SimArmNode(Node):
         self._advance_to(now_s)
         q, qd = self.arm.backend.joint_state()
         sim_time_s = self.arm.sim_time_s
-        msg = JointState(name=self.joint_names, position=q.tolist(), velocity=qd.tolist())
+        n = len(self.joint_names) if self.layout == "all" else N_ARM
+        msg = JointState(name=self.joint_names[:n], position=q[:n].tolist(), velocity=qd[:n].tolist())
         # stamped with the instant the state is of (as a driver stamps its read), not when stepping it ended
         state_s = (self.pacer.steps_done + self.pacer.steps_skipped) * self.pacer.physics_dt_s
         msg.header.stamp = Time(nanoseconds=self._ros_start_ns + round(state_s * 1e9)).to_msg()
         self._joint_pub.publish(msg)
+        if self._gripper_pub is not None:
+            fingers = JointState(name=self.joint_names[N_ARM:], position=q[N_ARM:].tolist(),
+                                 velocity=qd[N_ARM:].tolist())  # fmt: skip
+            fingers.header.stamp = msg.header.stamp
+            self._gripper_pub.publish(fingers)
         self._window["joint_states"] += 1
         if self._clock_pub is not None:
             self._clock_pub.publish(ClockMsg(clock=Time(nanoseconds=round(sim_time_s * 1e9)).to_msg()))
