@@ -81,7 +81,7 @@ def delay_steps(steps: float) -> tuple[int, int, int]:
 
 
 def _confounded(result: FitResult, i: int) -> list[str]:
-    """The parameters the recordings fix only together with parameter i (posterior correlation >= 0.9)."""
+    """The parameters that make up for parameter i in the recordings (calibration.sensitivity)."""
     return [] if result.sensitivity is None else result.sensitivity.confounded_with(i, result.names)
 
 

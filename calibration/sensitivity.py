@@ -18,10 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: |posterior correlation| from which two parameters are reported as confounded.
-CONFOUNDED_CORRELATION = 0.9
-#: A parameter that moves this share of another's step to make up for it is named as confounded with it.
-CONFOUNDED_MOVE = 0.1
+#: A parameter whose compensating move cancels this share of another's effect is named as confounded with it.
+CONFOUNDED_SHARE = 0.1
 #: An identifiable parameter's profile rise must reach this share of the threshold: the threshold itself at twice
 #: the step, for a discrepancy quadratic near its minimum (the profile's compensated error is small).
 PROFILE_SHARE = 0.25
@@ -45,7 +43,8 @@ class Sensitivity:
     jacobian: np.ndarray
     """(m, n): the weighted trajectory's secant sensitivity to each parameter (zero columns for fixed ones)."""
     compensation: np.ndarray
-    """(n, n): row i, the others' compensating moves for parameter i's step, as shares of that step."""
+    """(n, n): row i, the share of parameter i's effect on the trajectory (its step's) that each other parameter's
+    compensating move cancels (1: all of it, 0: none; the linearised trajectory)."""
 
     @property
     def identifiable(self) -> np.ndarray:
@@ -70,15 +69,12 @@ class Sensitivity:
 
     def confounded_with(self, i: int, names: Sequence[str]) -> list[str]:
         """The parameters that make up for parameter i: where they take away at least half of its rise, those whose
-        compensating move is at least CONFOUNDED_MOVE of its step (largest first); and any whose posterior
-        correlation with it is at least CONFOUNDED_CORRELATION."""
-        out: list[int] = []
-        if self.rise[i] > 0 and self.profile_rise[i] <= 0.5 * self.rise[i]:
-            share = np.abs(self.compensation[i])
-            out = [j for j in np.argsort(-share) if j != i and share[j] >= CONFOUNDED_MOVE]
-        row = np.abs(np.nan_to_num(self.correlation[i]))
-        out += [j for j in range(len(names)) if j != i and row[j] >= CONFOUNDED_CORRELATION and j not in out]
-        return [names[j] for j in out]
+        compensating move cancels at least CONFOUNDED_SHARE of its effect (largest first). (The posterior correlation is
+        reported apart: on a short excitation most pairs correlate strongly without making up for each other.)"""
+        if not (self.rise[i] > 0 and self.profile_rise[i] <= 0.5 * self.rise[i]):
+            return []
+        share = self.compensation[i]
+        return [names[j] for j in np.argsort(-share) if j != i and share[j] >= CONFOUNDED_SHARE]
 
 
 def sensitivity(
@@ -111,8 +107,10 @@ def sensitivity(
     compensated = []
     for a, i in enumerate(idx):
         others = _compensation(jac, a, move[i], u0, idx)
+        effect = jac[:, a] * move[i]
+        norm = float(effect @ effect)
         for j, d in others.items():
-            comp[i, j] = d / move[i]
+            comp[i, j] = -float(jac[:, idx.index(j)] * d @ effect) / norm if norm > 0 else 0.0
         compensated.append(_moved(u0, {i: move[i], **others}))
     profile[idx] = np.minimum(rise[idx], np.asarray(score(compensated), float) - d0)
     corr[np.ix_(idx, idx)] = _correlation(jac.T @ jac)

@@ -41,7 +41,7 @@ TARGET_S = 300.0
 #: Per case: the engine of the sim arm, the engine calibrated in, training bags, fit budget.
 RECOVERY_CASES: dict[str, tuple[str, str, int, int]] = {
     "recovery_mujoco": ("mujoco", "mujoco", 3, 900),
-    "recovery_pybullet": ("pybullet", "pybullet", 1, 500),
+    "recovery_pybullet": ("pybullet", "pybullet", 2, 320),
     "across_engines": ("pybullet", "mujoco", 3, 900),
 }
 #: The excitation: lead-in + motion + settle = one 10 s trajectory per bag.
