@@ -8,10 +8,12 @@ import contextlib
 import hashlib
 import math
 import re
+import struct
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -107,16 +109,48 @@ def bag_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: Types of which only the header stamp is read (their payload, an image, is never copied out of the bag).
+HEADER_ONLY_TYPES = frozenset({"sensor_msgs/msg/Image"})
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    sec: int
+    nanosec: int
+
+
+@dataclass(frozen=True)
+class HeaderOnly:
+    """A message of which only `header.stamp` was decoded."""
+
+    header: Any
+
+
+def header_stamp(raw: bytes | memoryview) -> HeaderOnly:
+    """The std_msgs/Header stamp at the start of a CDR message: the 4-byte encapsulation (its second byte: 1 little
+    endian, 0 big endian), then int32 sec and uint32 nanosec. ValueError for anything else."""
+    head = bytes(raw[:12])
+    if len(head) < 12 or head[1] not in (0, 1):
+        raise ValueError("not a CDR message with a header")
+    order = "<" if head[1] == 1 else ">"
+    sec, nanosec = struct.unpack(order + "iI", head[4:12])
+    if nanosec >= 1_000_000_000:
+        raise ValueError(f"header stamp nanosec {nanosec} >= 1e9")
+    return HeaderOnly(SimpleNamespace(stamp=_Stamp(sec, nanosec)))
+
+
 class _Decoder:
     """Deserializes one topic's CDR bytes: with the definition stored in the bag when it has a usable one, else
-    (or when that fails on a message) with the default typestore; notes which it used."""
+    (or when that fails on a message) with the default typestore; notes which it used. HEADER_ONLY_TYPES give
+    their header stamp alone."""
 
     def __init__(self, topic: str, msgtype: str, msgdef: MessageDefinition, default: Typestore, notes: list[str]):
         self.topic, self.msgtype, self.notes = topic, msgtype, notes
         self.default = default
         self.failures = 0
-        self.typestore: Typestore | None = _stored_typestore(msgtype, msgdef)
-        if self.typestore is None:
+        self.header_only = msgtype in HEADER_ONLY_TYPES
+        self.typestore: Typestore | None = None if self.header_only else _stored_typestore(msgtype, msgdef)
+        if self.typestore is None and not self.header_only:
             if msgtype not in default.fielddefs:
                 notes.append(f"{topic}: no usable definition of {msgtype} stored and none in the default typestore")
             else:
@@ -124,6 +158,12 @@ class _Decoder:
                 self.typestore = default
 
     def __call__(self, raw: bytes | memoryview) -> Any | None:
+        if self.header_only:
+            try:
+                return header_stamp(raw)
+            except (ValueError, struct.error):
+                self.failures += 1
+                return None
         if self.typestore is None:
             self.failures += 1
             return None

@@ -770,3 +770,16 @@ def test_the_camera_latency_is_read_from_camera_info_else_the_images(tmp_path: P
     assert read_bag(images, ARM).camera_latency_s == pytest.approx(0.09)
     none = read_bag(write_bag(tmp_path / "none", joint_states=js, commands=cmds), ARM)
     assert none.camera_latency_s is None and none.episodes
+
+
+def test_image_headers_are_read_without_decoding_the_pixels() -> None:
+    from calibration.bag_storage import header_stamp
+
+    for endian in ("little", "big"):
+        store = TYPESTORE
+        raw = store.serialize_cdr(image(1_700_000_000_123_456_789, 1000), "sensor_msgs/msg/Image",
+                                  little_endian=endian == "little")  # fmt: skip
+        stamp = header_stamp(raw).header.stamp
+        assert (stamp.sec, stamp.nanosec) == (1_700_000_000, 123_456_789)
+    with pytest.raises(ValueError):
+        header_stamp(b"\x00\x07\x00\x00" + b"\x00" * 8)  # no CDR encapsulation

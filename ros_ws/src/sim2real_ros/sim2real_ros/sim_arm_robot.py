@@ -258,7 +258,9 @@ class SimArmNode(Node):
         msg = JointState(name=self.joint_names[:n], position=q[:n].tolist(), velocity=qd[:n].tolist())
         # stamped with the instant the state is of (as a driver stamps its read), not when stepping it ended
         state_s = (self.pacer.steps_done + self.pacer.steps_skipped) * self.pacer.physics_dt_s
-        msg.header.stamp = Time(nanoseconds=self._ros_start_ns + round(state_s * 1e9)).to_msg()
+        # (never later than now: the pacer rounds to the nearest physics step, up to half a step ahead of the clock)
+        stamp_ns = min(self._ros_start_ns + round(state_s * 1e9), self.get_clock().now().nanoseconds)
+        msg.header.stamp = Time(nanoseconds=stamp_ns).to_msg()
         self._joint_pub.publish(msg)
         if self._gripper_pub is not None:
             fingers = JointState(name=self.joint_names[N_ARM:], position=q[N_ARM:].tolist(),
