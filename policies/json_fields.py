@@ -24,6 +24,8 @@ class Num:
     """Must be at least this."""
     lt: float | None = None
     """Must be less than this."""
+    le: float | None = None
+    """Must be at most this."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def field_problems(value: Any, spec: Spec, path: str = "") -> Iterator[str]:
         if not isinstance(value, int | float) or isinstance(value, bool):
             yield f"{path} is {show(value)}: must be a number"
         elif not (math.isfinite(value) and _within(float(value), spec)):
-            limits = ((">", spec.gt), (">=", spec.ge), ("<", spec.lt))
+            limits = ((">", spec.gt), (">=", spec.ge), ("<", spec.lt), ("<=", spec.le))
             bounds = [f"{op} {show(b)}" for op, b in limits if b is not None]
             yield f"{path} is {show(value)}: must be " + " and ".join(["finite", *bounds])
     elif isinstance(spec, Int):
@@ -211,7 +213,12 @@ def field_problems(value: Any, spec: Spec, path: str = "") -> Iterator[str]:
 
 
 def _within(x: float, spec: Num) -> bool:
-    return (spec.gt is None or x > spec.gt) and (spec.ge is None or x >= spec.ge) and (spec.lt is None or x < spec.lt)
+    return (
+        (spec.gt is None or x > spec.gt)
+        and (spec.ge is None or x >= spec.ge)
+        and (spec.lt is None or x < spec.lt)
+        and (spec.le is None or x <= spec.le)
+    )
 
 
 def join_path(path: str, key: str) -> str:

@@ -102,6 +102,12 @@ class EnvInfo:
     """sparse | dense (auto: the task's default)."""
     randomization: str = required_field(Str())
     """The randomization space: a preset name or a YAML path; empty: none (the sampler's state: `randomization`)."""
+    goal_workspace_base_m: tuple[float, ...] | None = optional_field(List(FINITE, length=6))
+    """The goal box it trained for, XLO, YLO, ZLO, XHI, YHI, ZHI (m, robot base frame); absent: the task's own."""
+    table_height_m: float | None = optional_field(Num(ge=-1, le=0))
+    """The table top's height in the base frame it trained with (m); absent: 0."""
+    start_joints: tuple[float, ...] | None = optional_field(List(FINITE, length=7))
+    """The arm's start pose it trained from, resolved to joint angles (rad); absent: the task's own."""
 
 
 @dataclass(frozen=True, kw_only=True)

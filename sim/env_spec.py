@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.cell import Cell, CellError, parse_box, parse_start_joints
 from sim.engines import BACKENDS
 from sim.registration import TASKS
 
@@ -41,6 +42,24 @@ class EnvSpec:
     """sparse | dense | auto (the task's default, sparse; training resolves it per agent)."""
     randomization: str = ""
     """A preset name (dynamics, object_dynamics, visual) or a randomization YAML path; empty: none."""
+    goal_workspace_base_m: tuple[float, ...] = ()
+    """The goal box XLO,YLO,ZLO,XHI,YHI,ZHI in metres, robot base frame (panda_link0); object tasks keep objects and
+    goals on the table inside it. Empty: the task's own box."""
+    table_height_m: float = 0.0
+    """The table top's height in the robot base frame (m, <= 0): 0 when the base stands on the table, -0.2 on a
+    20 cm pedestal."""
+    start_joints: str = ""
+    """The arm's start pose: a name (neutral, ready), or 7 comma-separated joint angles in rad; empty: the task's."""
+
+    def __post_init__(self) -> None:
+        # a YAML list or "a,b,..." becomes the tuple the field holds (a malformed one is left for check() to name)
+        box = self.goal_workspace_base_m
+        if not isinstance(box, tuple) or any(not isinstance(v, float) for v in box):
+            try:
+                parsed = parse_box(box) if (box if isinstance(box, str) else len(box)) else ()
+            except (CellError, TypeError):
+                return
+            object.__setattr__(self, "goal_workspace_base_m", parsed)
 
     @property
     def env_id(self) -> str:
@@ -55,7 +74,19 @@ class EnvSpec:
                 raise EnvSpecError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
         if not isinstance(self.randomization, str):
             raise EnvSpecError(f"randomization must be a preset name or a YAML path, got {self.randomization!r}")
+        try:
+            self.cell().check()
+        except CellError as e:
+            raise EnvSpecError(str(e)) from None
         return self
+
+    def cell(self) -> Cell:
+        """The cell settings as the env takes them (CellError for a malformed start pose or box)."""
+        from sim.robot import panda
+
+        box = parse_box(self.goal_workspace_base_m) if len(self.goal_workspace_base_m) else None
+        start = parse_start_joints(self.start_joints, panda().arm_limits_rad)
+        return Cell(box, float(self.table_height_m), start)
 
     def replace(self, **changes: Any) -> EnvSpec:
         """A copy with some fields changed."""
@@ -66,6 +97,13 @@ class EnvSpec:
         kw: dict[str, Any] = {"backend": self.backend, "control": self.control, "obs_mode": self.obs_mode}
         if self.reward != "auto":
             kw["reward_type"] = self.reward
+        cell = self.cell()  # only what differs from the task's own, so default specs make the envs they always did
+        if cell.goal_workspace_base_m is not None:
+            kw["goal_workspace_base_m"] = cell.goal_workspace_base_m
+        if cell.table_height_m != 0.0:
+            kw["table_height_m"] = cell.table_height_m
+        if cell.start_arm_q_rad is not None:
+            kw["start_arm_q_rad"] = cell.start_arm_q_rad
         return kw
 
 

@@ -161,3 +161,15 @@ def primitive(shape: str, name: str = "object", **kw: object) -> ObjectSpec:
     if shape == "sphere":
         return ObjectSpec(name, "sphere", (0.02,), (0.0, 0.0, 0.02), **kw)  # type: ignore[arg-type]
     raise ValueError(f"object_shape must be cube, cylinder or sphere, not {shape!r}")
+
+
+def with_table_height(scene: SceneSpec, height_m: float) -> SceneSpec:
+    """The scene with its table top `height_m` above the robot base (the base stands at the world origin's height),
+    the task objects on it moved along."""
+    if height_m == 0.0:
+        return scene
+
+    def lifted(o: ObjectSpec) -> ObjectSpec:
+        return replace(o, pos_m=(o.pos_m[0], o.pos_m[1], o.pos_m[2] + height_m))
+
+    return replace(scene, table=lifted(scene.table), objects=tuple(lifted(o) for o in scene.objects))

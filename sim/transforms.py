@@ -79,3 +79,14 @@ def look_at_quat(eye: np.ndarray, target: np.ndarray, up: tuple[float, float, fl
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     return mat_to_quat(np.stack([x, y, z], axis=1))
+
+
+def box_in_frame(
+    low_m: np.ndarray, high_m: np.ndarray, frame_pos_m: np.ndarray, frame_quat_wxyz: np.ndarray
+) -> np.ndarray:
+    """An axis-aligned box given in the parent frame, seen from a frame at `frame_pos_m`, `frame_quat_wxyz` in it:
+    the bounds (2, 3) of its corners there (the box itself when the frame is not rotated)."""
+    lo, hi = np.asarray(low_m, float), np.asarray(high_m, float)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    local = (corners - np.asarray(frame_pos_m, float)) @ quat_to_mat(np.asarray(frame_quat_wxyz, float))
+    return np.stack([local.min(axis=0), local.max(axis=0)])

@@ -276,7 +276,15 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from sim2real.deploy import DeployError, describe_episode, launch_arguments, require_ros, run_goals
+    from sim2real.deploy import (
+        DeployError,
+        describe_episode,
+        launch_arguments,
+        require_ros,
+        run_goals,
+        verified_manifest,
+        workspace_line,
+    )  # fmt: skip
     from sim2real.launch_runner import main as launch_main
 
     console = Console(stderr=True)
@@ -286,6 +294,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
             bundle, args.sim or args.goals > 0, args.backend, args.randomization, args.controller,
             args.namespace, args.params_file, autostart=not args.no_autostart, trigger=args.trigger,
         )  # fmt: skip
+        console.print(workspace_line(verified_manifest(bundle)), highlight=False)
         if args.goals <= 0:
             if not args.print:
                 require_ros()
@@ -342,6 +351,18 @@ def _cmd_excite(args: argparse.Namespace) -> int:
         return _refuse(console, "excite", e)
     print(format_summary(summary), file=sys.stdout if summary.outcome == "done" else sys.stderr, flush=True)
     return summary.exit_code
+
+
+def _box(text: str) -> tuple[float, ...]:
+    """--goal-workspace XLO,YLO,ZLO,XHI,YHI,ZHI (empty: the task's own box)."""
+    from sim.cell import CellError, parse_box
+
+    if not text.strip():
+        return ()
+    try:
+        return parse_box(text)
+    except CellError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -450,7 +471,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--config", default="", help="YAML experiment file with TrainConfig keys (flags override it)")
     # one flag per config field, generated from the dataclasses: their docstrings, defaults and choice tables
-    add_config_flags(t, EnvSpec, ENV_CHOICES)
+    add_config_flags(
+        t,
+        EnvSpec,
+        ENV_CHOICES,
+        parsers={"goal_workspace_base_m": _box},
+        aliases={"goal_workspace_base_m": "--goal-workspace"},
+    )
     add_config_flags(t, TrainConfig, TRAIN_CHOICES, parsers={"steps": _steps})
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a tuned agent setting (repeatable)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")

@@ -68,13 +68,26 @@ def launch_arguments(
     if sim:
         if joint_states_layout not in ("all", "arm_only", "split"):
             raise DeployError(f"joint_states_layout must be all, arm_only or split, got {joint_states_layout!r}")
+        env = manifest.env  # the simulated cell is the one the policy trained for
+        start = ",".join(f"{v:.6f}" for v in env.start_joints) if env.start_joints else ""
         sim_args = [f"backend:={backend}", f"randomization:={randomization}", f"command_delay_s:={command_delay_s}",
-                    f"joint_states_layout:={joint_states_layout}"]  # fmt: skip
+                    f"joint_states_layout:={joint_states_layout}", f"table_height_m:={env.table_height_m or 0.0}",
+                    f"start_joints:={start}"]  # fmt: skip
         camera = manifest.camera
         if camera and sim_camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
             sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera.width}", f"image_height:={camera.height}"]
         return [str(LAUNCH_DIR / "deploy_sim.launch.yaml"), *args, *sim_args]
     return [str(LAUNCH_DIR / "deploy.launch.yaml"), *args, f"autostart:={'true' if autostart else 'false'}"]
+
+
+def workspace_line(manifest: Any) -> str:
+    """The trained goal box in the robot base frame, as `sim2real deploy` prints it before starting."""
+    from sim.transforms import box_in_frame
+
+    chain, g = manifest.robot.ee_chain, manifest.goal
+    box = box_in_frame(g.world_low_m, g.world_high_m, chain.base_pos_m, chain.base_quat_wxyz)
+    axes = ", ".join(f"{a} [{box[0, k]:.3f}, {box[1, k]:.3f}]" for k, a in enumerate("xyz"))
+    return f"trained goal workspace: {axes} m in {g.frame_id}; goals outside it are refused"
 
 
 def describe_episode(ep: Any) -> str:

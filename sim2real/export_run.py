@@ -54,8 +54,8 @@ def export_run(
         PolicyInfo,
         RobotInfo,
     )
-    from sim.env_spec import make_env, task_class
-    from sim.ik import EE_BOUNDS_M, IK_DAMPING, IK_ORIENTATION_GAIN
+    from sim.env_spec import make_env
+    from sim.ik import IK_DAMPING, IK_ORIENTATION_GAIN
     from sim.robot import panda
     from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
     from sim.tasks.base import MAX_EE_STEP_M, MAX_JOINT_STEP_RAD
@@ -73,7 +73,11 @@ def export_run(
     scene = SceneSpec()
     base = np.eye(4)
     base[:3, 3] = scene.robot_base_pos_m
-    task_env = task_class(spec)
+    cell = spec.cell()
+    probe = make_env(spec).unwrapped  # the cell (goal box, ee bounds, start pose) as the env resolved it
+    goal_low, goal_high, ee_bounds = probe.goal_low_m, probe.goal_high_m, probe._ee_bounds_m
+    start_q, uses_gripper = probe._neutral_q, probe.uses_gripper
+    probe.close()
     norm_path = run / "obs_normalization.json"
     rand_path = run / "randomization_state.json"
     camera, camera_hw = None, None
@@ -102,7 +106,7 @@ def export_run(
             max_step_m=float(MAX_EE_STEP_M),
             ik_damping=float(IK_DAMPING),
             orientation_gain=float(IK_ORIENTATION_GAIN),
-            bounds_world_m=_rows(EE_BOUNDS_M),
+            bounds_world_m=_rows(ee_bounds),
             down_quat_wxyz=_vec(robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1]),
         )
     chain = robot.kinematic_chain(robot.ee_link, base)
@@ -116,6 +120,9 @@ def export_run(
             obs_mode=spec.obs_mode,
             reward=spec.reward,
             randomization=spec.randomization,
+            goal_workspace_base_m=cell.goal_workspace_base_m,
+            table_height_m=cell.table_height_m if cell.table_height_m else None,
+            start_joints=_vec(start_q) if cell.start_arm_q_rad is not None else None,
         ),
         "joint_names": tuple(j.name for j in robot.arm_joints),
         "joint_limits_rad": _rows(limits),
@@ -124,7 +131,7 @@ def export_run(
             base_link=robot.base_link,
             ee_link=robot.ee_link,
             finger_joint_names=tuple(robot.finger_joint_names),
-            blocked_finger_width_m=None if task_env.uses_gripper else 2 * float(robot.finger_limits_m[0]),
+            blocked_finger_width_m=None if uses_gripper else 2 * float(robot.finger_limits_m[0]),
             ee_chain=EeChain(
                 base_pos_m=_vec(chain.base_pos_m),
                 base_quat_wxyz=_vec(chain.base_quat_wxyz),
@@ -139,8 +146,8 @@ def export_run(
         # goals arrive in the robot's base frame; the policy saw them in the training world, base at base_pos_m
         "goal": GoalSpec(
             frame_id=robot.base_link,
-            world_low_m=_vec(task_env.goal_low_m),
-            world_high_m=_vec(task_env.goal_high_m),
+            world_low_m=_vec(goal_low),
+            world_high_m=_vec(goal_high),
             distance_threshold_m=0.05,
         ),
         "control_rate_hz": 1.0 / scene.control_dt_s,

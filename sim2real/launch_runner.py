@@ -312,7 +312,8 @@ def _prefix_namespace(base: str | None, ns: str | None) -> str | None:
 def _param_value(value: Any, entity: _Entity) -> str:
     """A `param` value as `-p name:=VALUE` text; the node reads it as YAML, so '1.5' is a double, 'true' a bool."""
     if isinstance(value, str):
-        return entity.resolve(entity.template("value") or (), "value")
+        text = entity.resolve(entity.template("value") or (), "value")
+        return text if text else "''"  # rcl refuses `name:=`; an empty YAML string is `''`
     if isinstance(value, (bool, int, float, list)):
         return yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip().removesuffix("...").strip()
     raise entity.error("value", f"expected a string, number, bool or list, got {type(value).__name__}")

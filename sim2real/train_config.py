@@ -189,6 +189,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
     "bool": (bool,),
     "int | None": (int, type(None)),
+    "float": (float, int),
+    "tuple[float, ...]": (tuple, list, str),  # a YAML list, the command line's parsed tuple, or "a,b,c,..."
     "dict[str, Any]": (dict,),
 }
 

@@ -11,13 +11,14 @@ import numpy as np
 from gymnasium import spaces
 
 from sim.backend import Backend
+from sim.cell import Cell, CellError
 from sim.engines import BACKENDS, make_backend
-from sim.ik import ee_step_target
+from sim.ik import EE_BOUNDS_M, ee_step_target
 from sim.observation import RawSignals, build_observation, observation_dim
 from sim.properties import flat_layout, parse_name
 from sim.property_target import FlatSetter, PropertyTarget
 from sim.randomized import RandomizationArg, Randomizer
-from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
+from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec, with_table_height
 from sim.signal_effects import SignalEffects
 
 OBS_MODES = ("state", "pixels", "both")
@@ -63,6 +64,9 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         distance_threshold_m: float = 0.05,
         render_mode: str | None = None,
         randomization: RandomizationArg | None = None,
+        goal_workspace_base_m: Sequence[float] | None = None,
+        table_height_m: float = 0.0,
+        start_arm_q_rad: Sequence[float] | None = None,
     ) -> None:
         _choice("backend", backend, BACKENDS)
         _choice("obs_mode", obs_mode, OBS_MODES)
@@ -71,7 +75,10 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if render_mode is not None:
             _choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
         width, height = (image_size, image_size) if isinstance(image_size, int) else image_size
-        scene = self.make_scene().with_image_size(int(width), int(height))
+        box = None if goal_workspace_base_m is None else tuple(float(v) for v in goal_workspace_base_m)
+        start = None if start_arm_q_rad is None else tuple(float(v) for v in start_arm_q_rad)
+        self.cell = Cell(box, float(table_height_m), start).check()
+        scene = with_table_height(self.make_scene(), self.cell.table_height_m).with_image_size(int(width), int(height))
         cameras = tuple(cameras)
         known = [c.name for c in scene.cameras]
         for cam in cameras:
@@ -92,7 +99,12 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         robot = self.sim.robot
         self._arm_lo, self._arm_hi = robot.arm_limits_rad[:, 0].copy(), robot.arm_limits_rad[:, 1].copy()
         self._finger_limits = robot.finger_limits_m
-        self._neutral_q = np.array(self.start_arm_q_rad)
+        self._neutral_q = np.array(self.cell.start_arm_q_rad or self.start_arm_q_rad)
+        # the cell: goals in its workspace (or the task's box lifted with the table); ee targets may reach them all
+        self.goal_low_m, self.goal_high_m = self.cell_goal_box(scene)
+        self._table_top_m = self.cell.table_top_world_m(scene.robot_base_pos_m)
+        self._ee_bounds_m = self.cell.ee_bounds_world(EE_BOUNDS_M, self.goal_low_m, self.goal_high_m,
+                                                      scene.robot_base_pos_m)  # fmt: skip
         self._finger_closed = self._finger_limits[0] if not self.uses_gripper else self._finger_limits[1]
 
         n_act = (7 if control == "joint" else 3) + (1 if self.uses_gripper else 0)
@@ -114,10 +126,19 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._arm_target = self._neutral_q.copy()
         self._finger_target = self._finger_closed
         self._ee_down_quat = self.sim.robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1]
+        try:
+            self._neutral_q = self.cell_start_q(self._neutral_q)
+        except BaseException:
+            self.sim.close()
+            raise
         #: Where the end-effector starts every episode (m, world frame).
         self.start_ee_pos_m = self.sim.robot.link_pose(robot.ee_link, self._neutral_q)[0] + np.asarray(
             scene.robot_base_pos_m
         )
+        if self.start_ee_pos_m[2] < self._table_top_m + 0.01:
+            self.sim.close()
+            raise CellError(f"{self.task_name}: the start pose puts the end-effector {self.start_ee_pos_m[2]:.3f} m "
+                            f"high, under the table top ({self._table_top_m:.3f} m): choose start_joints")  # fmt: skip
         self._last_q = np.concatenate([self._neutral_q, [self._finger_closed] * 2])
         self._prev_obs = np.zeros(observation_dim(obs_with_object), np.float32)
         self.effects = SignalEffects(obs_with_object)
@@ -130,6 +151,34 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 raise
 
     # -- task hooks ----------------------------------------------------------------------------
+    def cell_goal_box(self, scene: SceneSpec) -> tuple[np.ndarray, np.ndarray]:
+        """The goal box (world frame) in this cell; object tasks keep it on the table."""
+        return self.cell.goal_box_world(type(self).goal_low_m, type(self).goal_high_m, scene.robot_base_pos_m)
+
+    def cell_start_q(self, q: np.ndarray) -> np.ndarray:
+        """The start pose in this cell (tasks whose start depends on the table override it)."""
+        return q
+
+    def solve_ee_position(self, q0: np.ndarray, target_m: np.ndarray, iterations: int = 200) -> np.ndarray:
+        """Arm joints (7,) that put the end-effector at `target_m` (world) pointing down, from `q0`: the ee-mode IK
+        step iterated on the engine's kinematics. CellError when it does not get within 2 mm."""
+        q, bounds = np.asarray(q0, float).copy(), np.array([[-5.0, -5.0, -5.0], [5.0, 5.0, 5.0]])
+        finger = self._finger_closed
+        err = np.inf
+        for _ in range(iterations):
+            self.sim.reset(q, finger, {})
+            pos, quat = self.sim.ee_pose()
+            err = float(np.linalg.norm(target_m - pos))
+            if err < 1e-4:
+                break
+            jac = self.sim.arm_jacobian(self.sim.robot.ee_link)
+            q = np.clip(ee_step_target(q, pos, quat, jac, target_m - pos, self._ee_down_quat, bounds),
+                        self._arm_lo, self._arm_hi)  # fmt: skip
+        if err > 2e-3:
+            raise CellError(f"{self.task_name}: no start pose puts the end-effector at {np.round(target_m, 3).tolist()}"
+                            f" m (world; {err * 1000:.0f} mm off): choose start_joints")  # fmt: skip
+        return q
+
     def make_scene(self) -> SceneSpec:
         """The task's scene (objects); the default has none."""
         return SceneSpec()
@@ -320,7 +369,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """Joint target for an end-effector displacement (see ee_step_target), from the engine's pose and Jacobian."""
         pos, quat = self.sim.ee_pose()
         jac = self.sim.arm_jacobian(self.sim.robot.ee_link)
-        return ee_step_target(arm_q, pos, quat, jac, delta_m, self._ee_down_quat)
+        return ee_step_target(arm_q, pos, quat, jac, delta_m, self._ee_down_quat, self._ee_bounds_m)
 
     def _observe(self) -> dict[str, np.ndarray]:
         raw, self._last_q = self.sim.read_signals("object" if self._obs_with_object else None)

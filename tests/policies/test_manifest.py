@@ -371,7 +371,7 @@ def test_the_env_section_copies_sim_and_the_agents() -> None:
 
     fields = dataclasses.fields(EnvInfo)
     assert [f.name for f in fields] == list(env_spec.FIELDS)
-    choices = {f.name: f.metadata["spec"].choices for f in fields if f.metadata["spec"].choices}
+    choices = {f.name: spec.choices for f in fields if getattr(spec := f.metadata["spec"], "choices", None)}
     assert choices == env_spec.CHOICES
     assert set(schema.HER_AGENTS) == {name for name, spec in AGENTS.items() if spec.her}
 

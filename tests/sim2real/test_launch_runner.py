@@ -115,6 +115,7 @@ def test_node_argv_matches_launch_ros(tmp_path: Path) -> None:
                 - {{name: dry_run, value: true}}
                 - {{name: joints, value: [a, b]}}
                 - {{name: bundle, value: $(var ns)/bundle}}
+                - {{name: empty, value: ""}}
               remap:
                 - {{from: joint_states, to: /robot/joint_states}}
                 - {{from: camera/image_raw, to: /cam/image}}
@@ -146,6 +147,8 @@ def test_node_argv_matches_launch_ros(tmp_path: Path) -> None:
             "joints:=[a, b]",
             "-p",
             "bundle:=arm1/bundle",
+            "-p",
+            "empty:=''",  # rcl refuses `empty:=`
             "-r",
             "joint_states:=/robot/joint_states",
             "-r",
@@ -477,7 +480,7 @@ def test_train_launch_file_defaults() -> None:
     assert list(p.argv) == [
         "sim2real", "train", "--task", "reach", "--backend", "mujoco", "--randomization", "dynamics",
         "--randomizer", "uniform", "--agent", "tqc_her", "--seed", "0", "--steps", "auto",
-        "--out", "runs/reach-tqc_her-uniform-s0",
+        "--goal-workspace=", "--table-height-m", "0.0", "--start-joints=", "--out", "runs/reach-tqc_her-uniform-s0",
     ]  # fmt: skip
     assert p.env["MUJOCO_GL"] == "egl" and p.name == "train"
 
@@ -489,6 +492,9 @@ def test_train_launch_file_with_args_matches_the_train_command(capsys: pytest.Ca
 
     args = build_parser().parse_args(argv[1:])  # every flag and value is one `sim2real train` accepts
     assert (args.task, args.seed, args.steps, args.out) == ("push", 2, None, "runs/push-tqc_her-uniform-s2")
+    assert (args.goal_workspace_base_m, args.table_height_m, args.start_joints) == ((), 0.0, "")  # the task's own
+    argv = list(parse_launch(TRAIN, {"goal_workspace": "0.3,-0.25,0.25,0.5,0.25,0.5"}).processes[0].argv)
+    assert build_parser().parse_args(argv[1:]).goal_workspace_base_m == (0.3, -0.25, 0.25, 0.5, 0.25, 0.5)
     assert main([str(TRAIN), "task:=push", "out:=runs/x", "--print"]) == 0
     assert "sim2real train --task push" in capsys.readouterr().out and argvs(TRAIN, out="runs/x")[0][-1] == "runs/x"
 

@@ -45,11 +45,14 @@ def add_config_flags(
     choices: Mapping[str, Iterable[str]] | None = None,
     parsers: Mapping[str, Callable[[str], Any]] | None = None,
     skip: Iterable[str] = (),
+    aliases: Mapping[str, str] | None = None,
 ) -> list[str]:
     """A flag per field of dataclass `cls` (mapping fields are left to config files), with the field's docstring
-    and default as help, `choices[field]` as argparse choices and `parsers[field]` as its type; every flag
-    defaults to None so only the flags given override a config file. Returns the field names added."""
+    and default as help, `choices[field]` as argparse choices, `parsers[field]` as its type and `aliases[field]` a
+    shorter flag beside it; every flag defaults to None so only the flags given override a config file. Returns the
+    field names added."""
     docs, choices, parsers, skip = field_docs(cls), choices or {}, parsers or {}, set(skip)
+    aliases = aliases or {}
     added = []
     for f in dataclasses.fields(cls):
         kind = str(f.type)
@@ -65,7 +68,7 @@ def add_config_flags(
             kw["type"] = parsers.get(f.name, _TYPES.get(kind, str))
             if f.name in choices:
                 kw["choices"] = list(choices[f.name])
-        parser.add_argument(flag_name(f.name), **kw)
+        parser.add_argument(*([aliases[f.name]] if f.name in aliases else []), flag_name(f.name), **kw)
         added.append(f.name)
     return added
 

@@ -110,6 +110,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         range=(0.0, 1.0),
     ),
     ParamSpec(
+        "table_height_m", 0.0, "Table top height in the robot base frame (m, <= 0): the cell's", range=(-1.0, 0.0)
+    ),
+    ParamSpec(
+        "start_joints",
+        "",
+        "Arm start pose (and ~/reset's): neutral, ready or 7 comma-separated angles in rad; empty: the task's",
+    ),
+    ParamSpec(
         "joint_states_layout",
         "all",
         "What joint_states carries, to rehearse real drivers: all (7 arm joints then 2 fingers), arm_only (the 7 "
@@ -213,7 +221,8 @@ class SimArmNode(Node):
         from sim.env_spec import EnvSpec, make_env
 
         size = (int(cfg["image_width"]), int(cfg["image_height"]))
-        spec = EnvSpec(task=self.task, backend=self.backend_name)
+        spec = EnvSpec(task=self.task, backend=self.backend_name, table_height_m=float(cfg["table_height_m"]),
+                       start_joints=str(cfg["start_joints"])).check()  # fmt: skip
         randomization = _randomization_arg(cfg["randomization"])  # the env draws uniformly from it at each reset
         env = make_env(spec, randomization, image_size=size, cameras=(self.camera_name,))
         env.reset(seed=self._next_seed)
