@@ -70,6 +70,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         run = lambda progress: bench_deploy(  # noqa: E731
             Path(args.bundle), goals=args.goals, backend=args.backend, seed=args.seed,
             duration_s=args.duration_s, progress=progress, camera=args.camera, trigger=args.trigger,
+            randomization=args.randomization,
         )  # fmt: skip
     elif args.what == "calibrate":
         from sim2real.bench_calibrate import CASES, bench_calibrate
@@ -438,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--goals", type=int, default=20, help="deploy: goal episodes (in sim and over ROS 2)")
     b.add_argument("--backend", choices=BACKENDS, default="pybullet", help="deploy: simulated arm")
     b.add_argument("--trigger", choices=["timer", "image"], default="timer", help="deploy: when the policy node acts")
+    b.add_argument(
+        "--randomization", default="none",
+        help="deploy: the simulated arm's randomization draw (none, a preset such as dynamics, or a YAML)",
+    )  # fmt: skip
     b.add_argument(
         "--camera", choices=["sim", "replay"], default="sim",
         help="deploy, pixel bundles: the simulated arm renders (sim) or one real frame is replayed at 30 Hz (replay)",

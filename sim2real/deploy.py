@@ -231,9 +231,10 @@ def bench_deploy(
     progress: Any = None,
     camera: str = "sim",
     trigger: str = "timer",
+    randomization: str = "none",
 ) -> dict[str, Any]:
     """In-sim success of the bundle (runtime in the env, same engine) vs its success driving the simulated arm over
-    DDS in separate processes, plus the node's control-loop timing."""
+    DDS in separate processes (with `randomization` drawn on the arm), plus the node's control-loop timing."""
     from sim2real.bench_env import machine_description
     from sim2real.export_run import evaluate_bundle
 
@@ -248,9 +249,8 @@ def bench_deploy(
         if progress:
             progress(f"over ROS 2: episode {len(done)}, {sum(done)} reached")
 
-    ros = run_goals(
-        bundle, goals, backend, seed=seed, duration_s=duration_s, on_episode=tick, camera=camera, trigger=trigger
-    )
+    ros = run_goals(bundle, goals, backend, randomization, seed=seed, duration_s=duration_s, on_episode=tick,
+                    camera=camera, trigger=trigger)  # fmt: skip
     t = ros["timing"]
     figures = {
         "in_sim_success": in_sim,
@@ -274,6 +274,7 @@ def bench_deploy(
     return {
         "bundle": str(bundle),
         "backend": backend,
+        "randomization": randomization,
         "goals": goals,
         "duration_s": duration_s,
         "camera": camera if pixels else None,
