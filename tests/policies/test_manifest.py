@@ -19,6 +19,7 @@ from policies import manifest as schema
 from policies.bundle import BundleError, load_bundle
 from policies.manifest import JOINT_TYPES, SCHEMA_VERSION, EnvInfo, Manifest, upgrade_v2
 from sim2real.export_run import export_run
+from tests.bundle_edits import without_fields
 from tests.quick_runs import SMALL, quick_run
 
 Data = dict[str, Any]
@@ -312,11 +313,7 @@ def test_a_version_2_bundle_loads_through_the_upgrade(exported: Path, tmp_path: 
 
 def test_load_bundle_names_the_missing_field(exported: Path, tmp_path: Path) -> None:
     """The manifest is not hashed (the SHA-256 is the ONNX file's): an edited one reaches the validator."""
-    bundle = tmp_path / "bundle"
-    shutil.copytree(exported, bundle)
-    m = json.loads((bundle / "manifest.json").read_text())
-    del m["goal"]["distance_threshold_m"]
-    (bundle / "manifest.json").write_text(json.dumps(m))
+    bundle = without_fields(exported, tmp_path / "bundle", "goal.distance_threshold_m")
     message = f"{bundle / 'manifest.json'}: goal.distance_threshold_m is missing"
     with pytest.raises(BundleError, match=re.escape(message)):
         load_bundle(bundle)

@@ -12,6 +12,7 @@ import pytest
 from policies.bundle import load_bundle
 from sim.scene import NEUTRAL_ARM_Q_RAD
 from sim2real_ros.policy_core import ERROR, OK, WARN, CoreSettings, PolicyCore
+from tests.bundle_edits import without_fields
 from tests.ros.bundles import scripted_bundle
 
 ARM = [f"panda_joint{i}" for i in range(1, 8)]
@@ -110,15 +111,7 @@ def test_bad_joint_states_are_refused(reach_bundle: Path, kw: dict, why: str) ->
 
 def _old_bundle(bundle: Path, tmp_path: Path) -> Path:
     """A copy of `bundle` whose manifest lacks robot.blocked_finger_width_m (exported before the field)."""
-    import json
-    import shutil
-
-    old = tmp_path / "old_bundle"
-    shutil.copytree(bundle, old)
-    manifest = json.loads((old / "manifest.json").read_text())
-    del manifest["robot"]["blocked_finger_width_m"]
-    (old / "manifest.json").write_text(json.dumps(manifest))
-    return old
+    return without_fields(bundle, tmp_path / "old_bundle", "robot.blocked_finger_width_m")
 
 
 def test_partial_messages_merge_by_name_and_a_missing_arm_joint_refuses_activation(reach_bundle: Path) -> None:

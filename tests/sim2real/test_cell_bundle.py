@@ -4,7 +4,6 @@ frame, the node's refusal names it, and `sim2real train` refuses an impossible c
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from sim.cell import NAMED_POSES
 from sim.scene import SceneSpec
 from sim2real.deploy import workspace_line
 from sim2real.export_run import export_run
+from tests.bundle_edits import without_fields
 from tests.quick_runs import quick_run
 
 BOX = (0.3, -0.25, 0.25, 0.5, 0.25, 0.5)
@@ -54,14 +54,8 @@ def test_the_node_refuses_a_goal_outside_naming_the_box(cell_bundle: Path) -> No
 
 
 def test_old_manifests_without_the_cell_still_load(cell_bundle: Path, tmp_path: Path) -> None:
-    import shutil
-
-    old = tmp_path / "old"
-    shutil.copytree(cell_bundle, old)
-    manifest = json.loads((old / "manifest.json").read_text())
-    for key in ("goal_workspace_base_m", "table_height_m", "start_joints"):
-        del manifest["env"][key]
-    (old / "manifest.json").write_text(json.dumps(manifest))
+    fields = ("env.goal_workspace_base_m", "env.table_height_m", "env.start_joints")
+    old = without_fields(cell_bundle, tmp_path / "old", *fields)
     assert load_bundle(old).manifest.env.goal_workspace_base_m is None
 
 
