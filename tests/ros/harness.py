@@ -34,10 +34,15 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
 
 
 @contextmanager
-def console_script(name: str, *args: str, ros_args: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[str]]:
-    """Start one of our console scripts (`BIN/name`) with the test's DDS isolation; SIGINT, then kill, at exit."""
+def console_script(
+    name: str, *args: str, ros_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """Start one of our console scripts (`BIN/name`) with the test's DDS isolation (and `env` on top of it);
+    SIGINT, then kill, at exit."""
     cmd = [str(BIN / name), *args] + (["--ros-args", *ros_args] if ros_args else [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+    )
     try:
         yield proc
     finally:
