@@ -94,3 +94,27 @@ def test_the_robot_extra_and_the_package_declare_no_training_or_simulation_packa
     assert {"onnxruntime", "opencv-python-headless", "ros-kilted-rclpy"} <= set(names)
     deps = {e.text for e in ET.parse(root / "ros_ws/src/sim2real_ros/package.xml").getroot().iter("exec_depend")}
     assert {"rclpy", "python3-numpy", "python3-opencv", "python3-onnxruntime-pip"} <= deps
+
+
+def test_the_exciter_takes_the_arms_urdf_where_pybullet_is_absent(robot_pc: dict[str, str], tmp_path: Path) -> None:
+    import os
+
+    from sim.robot import panda_urdf_path
+
+    urdf = tmp_path / "my_arm.urdf"
+    urdf.write_text(panda_urdf_path().read_text())  # the user's own URDF, outside pybullet_data
+    code = f"""
+from sim2real_ros.exciter import arm_description
+names, limits = arm_description({str(urdf)!r})
+print(len(names), limits.shape)
+for bad in ("", "/nonexistent/arm.urdf"):
+    try:
+        arm_description(bad)
+    except ValueError as e:
+        print("refused:", e)
+"""
+    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, **robot_pc}, capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("7 (7, 2)") and "refused: no Panda description here" in r.stdout
+    assert "refused: --urdf /nonexistent/arm.urdf:" in r.stdout

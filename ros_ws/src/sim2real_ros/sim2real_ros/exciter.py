@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import numpy as np
@@ -46,11 +47,24 @@ def _stamp_s(stamp: Any) -> float:
     return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
 
 
-def arm_description() -> tuple[list[str], np.ndarray]:
-    """The arm's joint names and limits (7, 2) from the robot description (the Panda URDF)."""
-    from sim.robot import panda
+def arm_description(urdf: str = "") -> tuple[list[str], np.ndarray]:
+    """The arm's joint names and limits (7, 2) from a URDF: `urdf`, or the Panda's that pybullet ships. ValueError
+    naming the file when it cannot be read, or what to pass on a robot PC without pybullet."""
+    from sim.robot import panda, parse_urdf
 
-    robot = panda()
+    if urdf:
+        try:
+            robot = parse_urdf(urdf)
+        except (OSError, ET.ParseError, ValueError) as e:
+            raise ValueError(f"--urdf {urdf}: {e}") from None
+    else:
+        try:
+            robot = panda()
+        except ImportError:
+            raise ValueError("no Panda description here (pybullet_data comes with the sim extra): pass --urdf PATH, "
+                             "the arm's URDF") from None  # fmt: skip
+    if len(robot.arm_joint_names) != 7:
+        raise ValueError(f"--urdf {urdf}: {len(robot.arm_joint_names)} revolute arm joints, the Panda's 7 expected")
     return list(robot.arm_joint_names), np.asarray(robot.arm_limits_rad, float)
 
 
@@ -145,7 +159,10 @@ def run(options: ExciteOptions, argv: list[str] | None = None) -> ExciteSummary:
 
 def _run(options: ExciteOptions, argv: list[str] | None, stop: threading.Event, stopped_by: list[str]) -> ExciteSummary:
     """run() with the signals already turned into `stop` (their names in `stopped_by`)."""
-    names, limits = arm_description()
+    try:
+        names, limits = arm_description(options.urdf)
+    except ValueError as e:
+        raise ExciteError(str(e)) from None
     core = ExciterCore(names, limits, options.core_settings())
     context = rclpy.Context()
     try:

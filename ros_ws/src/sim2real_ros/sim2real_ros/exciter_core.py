@@ -57,6 +57,8 @@ class ExciteOptions:
     """The start pose is commanded this long after the motion, then the remaining error is measured."""
     joint_state_timeout_s: float = CoreSettings.joint_state_timeout_s
     """joint_states older than this are stale: hold and exit non-zero (the policy node's default)."""
+    urdf: str = ""
+    """The arm's URDF, for its joint names and limits; empty: the Panda that pybullet ships (the sim extra)."""
 
     def core_settings(self) -> CoreSettings:
         """The policy node's safety settings with this staleness timeout."""
