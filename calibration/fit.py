@@ -22,6 +22,9 @@ from randomization import ParameterSpace
 from randomization.space import Parameter
 
 METHODS = ("cma", "reps")
+#: Times the fit moves to a sensitivity probe that replayed closer than it (by more than the threshold) and probes
+#: again: a search stopped by its budget before it converged.
+SENSITIVITY_MOVES = 2
 #: The refining search (after the delay is chosen) starts this much narrower than sigma0.
 REFINE_SIGMA = 0.4
 #: REPS's floor on each coordinate's search spread (unit box): weighted refits collapse the spread of weakly
@@ -325,10 +328,18 @@ def fit(
         def at(us: list[np.ndarray]) -> list[dict[str, object]]:
             return [values(lo + np.clip(u, 0.0, 1.0) * width, delay) for u in us]
 
-        sens = sensitivity(
-            lambda us: evaluate.trajectories(at(us)), lambda us: evaluate(at(us)), (mean - lo) / width, d_fit,
-            hi > lo, threshold=max(1e-6, s.identifiable_rel * d_fit),
-        )  # fmt: skip
+        def probe_at(x: np.ndarray, d: float) -> Sensitivity:
+            return sensitivity(
+                lambda us: evaluate.trajectories(at(us)), lambda us: evaluate(at(us)), (x - lo) / width, d, hi > lo,
+                threshold=max(1e-6, s.identifiable_rel * d),
+            )  # fmt: skip
+
+        sens = probe_at(mean, d_fit)
+        for _ in range(SENSITIVITY_MOVES):  # a probe replayed closer than the fit: the search had not converged
+            if sens.best_u is None or sens.best_score > d_fit - sens.threshold:
+                break
+            mean, d_fit = lo + sens.best_u * width, sens.best_score
+            sens = probe_at(mean, d_fit)
         ident = sens.identifiable
         prior_std = (hi - lo) / math.sqrt(12.0)
         std = np.where(ident, std, prior_std)

@@ -13,6 +13,7 @@ Gauss-Newton (Laplace) covariance."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,11 @@ class Sensitivity:
     compensation: np.ndarray
     """(n, n): row i, the share of parameter i's effect on the trajectory (its step's) that each other parameter's
     compensating move cancels (1: all of it, 0: none; the linearised trajectory)."""
+    best_u: np.ndarray | None = None
+    """The probed point with the lowest discrepancy when it is below the fit's (the fit had not converged), else
+    None."""
+    best_score: float = math.inf
+    """Its discrepancy."""
 
     @property
     def identifiable(self) -> np.ndarray:
@@ -112,11 +118,16 @@ def sensitivity(
         for j, d in others.items():
             comp[i, j] = -float(jac[:, idx.index(j)] * d @ effect) / norm if norm > 0 else 0.0
         compensated.append(_moved(u0, {i: move[i], **others}))
-    profile[idx] = np.minimum(rise[idx], np.asarray(score(compensated), float) - d0)
+    profile_scores = np.asarray(score(compensated), float)
+    profile[idx] = np.minimum(rise[idx], profile_scores - d0)
+    probed = [*alone, *compensated]
+    scores = np.concatenate([rise[idx] + d0, profile_scores])
+    k_best = int(np.argmin(scores))
+    best_u, best_score = (probed[k_best], float(scores[k_best])) if scores[k_best] < d0 else (None, math.inf)
     corr[np.ix_(idx, idx)] = _correlation(jac.T @ jac)
     full = np.zeros((jac.shape[0], n))
     full[:, idx] = jac
-    return Sensitivity(rise, profile, corr, threshold, free, u0, full, comp)
+    return Sensitivity(rise, profile, corr, threshold, free, u0, full, comp, best_u, best_score)
 
 
 def _moved(u0: np.ndarray, by: dict[int, float]) -> np.ndarray:

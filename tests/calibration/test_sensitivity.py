@@ -99,3 +99,15 @@ def test_the_others_make_up_for_a_parameter_put_back_to_its_nominal() -> None:
     assert made[0] == pytest.approx(0.5 + 0.03 * 0.5, abs=1e-4)  # kd takes up its 3% share
     assert made[2] == pytest.approx(0.5, abs=1e-4)
     assert score([made])[0] < 0.01 * score([back])[0]
+
+
+def test_a_probe_closer_than_an_unconverged_fit_is_returned() -> None:
+    truth = np.array([0.5, 0.5, 0.58])  # kp's best lies 0.08 above the (unconverged) fit
+    u0 = np.array([0.5, 0.5, 0.5])
+    traj, score, _ = probes(M, truth)
+    d0 = float(score([u0])[0])
+    s = sensitivity(traj, score, u0, d0, np.ones(3, bool), threshold=1e-4)
+    assert s.best_u is not None and s.best_score < d0
+    assert s.best_u[2] == pytest.approx(0.6)  # kp's probe step, nearer the truth
+    converged = sensitivity(traj, score, truth, 0.0, np.ones(3, bool), threshold=1e-4)
+    assert converged.best_u is None
