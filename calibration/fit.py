@@ -119,24 +119,28 @@ def _init_worker(space: dict[str, Any], backend: str, episodes: list[Episode], w
 
 def _evaluate(values: dict[str, object]) -> float:
     """Mean discrepancy of the worker's episodes replayed under `values`."""
-    replayer, weights = _WORKER["replayer"], _WORKER["weights"]
-    scores = []
-    for ep in _WORKER["episodes"]:
-        q, qd = replayer.replay(ep, values)
-        scores.append(discrepancy(q, qd, ep.q_rad, ep.qd_rad_s, weights))
-    return float(np.mean(scores))
+    return _replay(values, flat=False)[1]
 
 
-def _trajectory(values: dict[str, object]) -> np.ndarray:
-    """The worker's episodes replayed under `values`, as one flat vector weighted as the discrepancy weighs them:
-    positions, velocities x (velocity_l1 / position_l1), each episode over the root of its size."""
+def _trajectory(values: dict[str, object]) -> tuple[np.ndarray, float]:
+    """The worker's episodes replayed under `values`: as one flat vector weighted as the discrepancy weighs them
+    (positions, velocities x velocity_l1 / position_l1, each episode over the root of its size), and their mean
+    discrepancy, from the same replays."""
+    flat, score = _replay(values, flat=True)
+    assert flat is not None
+    return flat, score
+
+
+def _replay(values: dict[str, object], flat: bool) -> tuple[np.ndarray | None, float]:
     replayer, w = _WORKER["replayer"], _WORKER["weights"]
     vel = w.velocity_l1 / w.position_l1 if w.position_l1 > 0 else 1.0
-    parts = []
+    parts, scores = [], []
     for ep in _WORKER["episodes"]:
         q, qd = replayer.replay(ep, values)
-        parts.append(np.concatenate([q.ravel(), vel * qd.ravel()]) / math.sqrt(2 * q.size))
-    return np.concatenate(parts)
+        scores.append(discrepancy(q, qd, ep.q_rad, ep.qd_rad_s, w))
+        if flat:
+            parts.append(np.concatenate([q.ravel(), vel * qd.ravel()]) / math.sqrt(2 * q.size))
+    return (np.concatenate(parts) if flat else None), float(np.mean(scores))
 
 
 _TASKS = {"evaluate": _evaluate, "trajectory": _trajectory}
@@ -193,9 +197,11 @@ class Evaluator:
         """The candidates' mean discrepancies (C,)."""
         return np.asarray(self._map("evaluate", candidates), float)
 
-    def trajectories(self, candidates: Sequence[dict[str, object]]) -> np.ndarray:
-        """The candidates' replayed trajectories, one flat weighted vector each (C, m); see _trajectory."""
-        return np.asarray(self._map("trajectory", candidates), float)
+    def trajectories(self, candidates: Sequence[dict[str, object]]) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates' replayed trajectories, one flat weighted vector each (C, m), and their discrepancies (C,)
+        from the same replays; see _trajectory."""
+        got = self._map("trajectory", candidates)
+        return np.asarray([g[0] for g in got], float), np.asarray([g[1] for g in got], float)
 
     def _map(self, task: str, candidates: Sequence[dict[str, object]]) -> list[Any]:
         self.count += len(candidates)

@@ -8,7 +8,7 @@ All in the unit box of the prior (0 = low, 1 = high). The simulated trajectories
 moved alone by `step` give the trajectory's sensitivity J (one column per parameter, a secant over the step). For
 parameter i, the others' compensating move is the least-squares one, J_-i d = -J_i step, kept inside their prior
 box; the discrepancy is then measured there (a real replay, not a model of the discrepancy, which is L1 + L2 and not
-quadratic). 3n + 1 evaluations in all. The posterior correlation reported beside it is that of (J'J)^-1, the
+quadratic). 2n + 1 replays in all. The posterior correlation reported beside it is that of (J'J)^-1, the
 Gauss-Newton (Laplace) covariance."""
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Sensitivity:
 
 
 def sensitivity(
-    trajectories: Callable[[list[np.ndarray]], np.ndarray],
+    trajectories: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]],
     score: Callable[[list[np.ndarray]], np.ndarray],
     u0: np.ndarray,
     d0: float,
@@ -93,9 +93,9 @@ def sensitivity(
     threshold: float = 1e-6,
 ) -> Sensitivity:
     """Probe around the fit `u0` (its discrepancy `d0`): `trajectories(points)` gives each unit-box point's simulated
-    trajectory as one flat vector (P, m), weighted as the discrepancy weighs positions and velocities; `score(points)`
-    their discrepancies (P,). `free` marks the parameters with a range. Steps go inwards where `u0` lies within
-    `step` of the box's upper edge."""
+    trajectory as one flat vector (P, m), weighted as the discrepancy weighs positions and velocities, and its
+    discrepancy (P,) from the same replay; `score(points)` the discrepancies alone. `free` marks the parameters with
+    a range. Steps go inwards where `u0` lies within `step` of the box's upper edge."""
     u0 = np.asarray(u0, float)
     n = len(u0)
     free = np.asarray(free, bool)
@@ -106,9 +106,10 @@ def sensitivity(
         return Sensitivity(rise, profile, corr, threshold, free, u0, np.zeros((0, n)), np.zeros((n, n)))
     move = np.where(u0 + step <= 1.0 + 1e-12, step, -step)  # signed step per parameter
     alone = [_moved(u0, {i: move[i]}) for i in idx]
-    sims = np.asarray(trajectories([u0, *alone]), float)
+    sims, sim_scores = trajectories([u0, *alone])
+    sims = np.asarray(sims, float)
     jac = (sims[1:] - sims[0]).T / move[idx]  # (m, k): d trajectory / d u, one column per free parameter
-    rise[idx] = np.asarray(score(alone), float) - d0
+    rise[idx] = np.asarray(sim_scores, float)[1:] - d0
     comp = np.zeros((n, n))
     compensated = []
     for a, i in enumerate(idx):

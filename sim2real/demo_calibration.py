@@ -51,8 +51,11 @@ def run(console: Console, out: Path) -> None:
         bags = record_bags(bags_dir, "mujoco", 2, log=status.update)
     console.print(f"recorded {len(bags)} excitations of the hidden arm: {', '.join(bags)}")
     cfg = CalibrateConfig(bags=(bags[0],), holdout=(bags[1],), out=str(cal), budget=BUDGET, workers=2, seed=0)
-    rep = calibrate(cfg, progress=True)
-    (cal / DEMO_MARKER).write_text(MARK)
+    try:
+        rep = calibrate(cfg, progress=True)
+    finally:  # the folder is this run's (remove_own cleared the way): mark it even when calibrate stopped halfway
+        if cal.is_dir():
+            (cal / DEMO_MARKER).write_text(MARK)
     scored = score("recovery_mujoco", rep, float(rep["wall_s"]), 1, BUDGET)
     t = Table(title="hidden vs fitted (one 10 s training bag)")
     for col in ("parameter", "hidden", "fitted", "error"):

@@ -82,12 +82,13 @@ def launch_arguments(
 
 def workspace_line(manifest: Any) -> str:
     """The trained goal box in the robot base frame, as `sim2real deploy` prints it before starting."""
-    from sim.transforms import box_in_frame
+    from sim2real_ros.messages import workspace_text
 
-    chain, g = manifest.robot.ee_chain, manifest.goal
-    box = box_in_frame(g.world_low_m, g.world_high_m, chain.base_pos_m, chain.base_quat_wxyz)
-    axes = ", ".join(f"{a} [{box[0, k]:.3f}, {box[1, k]:.3f}]" for k, a in enumerate("xyz"))
-    return f"trained goal workspace: {axes} m in {g.frame_id}; goals outside it are refused"
+    chain = manifest.robot.ee_chain
+    return (
+        f"trained goal workspace: {workspace_text(manifest.goal, chain.base_pos_m, chain.base_quat_wxyz)}; goals "
+        "outside it are refused"
+    )
 
 
 def describe_episode(ep: Any) -> str:

@@ -95,16 +95,17 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.cameras = cameras if obs_mode != "state" else ()
         self.distance_threshold_m = float(distance_threshold_m)
         self.render_mode = render_mode
+        # the cell, before any engine exists (a refused one leaks nothing): goals in its workspace (or the task's box
+        # lifted with the table); ee targets may reach them all
+        self.goal_low_m, self.goal_high_m = self.cell_goal_box(scene)
+        self._table_top_m = self.cell.table_top_world_m(scene.robot_base_pos_m)
+        self._ee_bounds_m = self.cell.ee_bounds_world(EE_BOUNDS_M, self.goal_low_m, self.goal_high_m,
+                                                      scene.robot_base_pos_m)  # fmt: skip
         self.sim: Backend = make_backend(backend, scene)
         robot = self.sim.robot
         self._arm_lo, self._arm_hi = robot.arm_limits_rad[:, 0].copy(), robot.arm_limits_rad[:, 1].copy()
         self._finger_limits = robot.finger_limits_m
         self._neutral_q = np.array(self.cell.start_arm_q_rad or self.start_arm_q_rad)
-        # the cell: goals in its workspace (or the task's box lifted with the table); ee targets may reach them all
-        self.goal_low_m, self.goal_high_m = self.cell_goal_box(scene)
-        self._table_top_m = self.cell.table_top_world_m(scene.robot_base_pos_m)
-        self._ee_bounds_m = self.cell.ee_bounds_world(EE_BOUNDS_M, self.goal_low_m, self.goal_high_m,
-                                                      scene.robot_base_pos_m)  # fmt: skip
         self._finger_closed = self._finger_limits[0] if not self.uses_gripper else self._finger_limits[1]
 
         n_act = (7 if control == "joint" else 3) + (1 if self.uses_gripper else 0)
@@ -126,19 +127,19 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._arm_target = self._neutral_q.copy()
         self._finger_target = self._finger_closed
         self._ee_down_quat = self.sim.robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1]
-        try:
+        try:  # the cell's start pose, which may need the engine's kinematics; a refused one closes the engine
             self._neutral_q = self.cell_start_q(self._neutral_q)
+            #: Where the end-effector starts every episode (m, world frame).
+            self.start_ee_pos_m = self.sim.robot.link_pose(robot.ee_link, self._neutral_q)[0] + np.asarray(
+                scene.robot_base_pos_m
+            )
+            if self.start_ee_pos_m[2] < self._table_top_m + 0.01:
+                z, top = self.start_ee_pos_m[2], self._table_top_m
+                raise CellError(f"{self.task_name}: the start pose puts the end-effector {z:.3f} m high, under the "
+                                f"table top ({top:.3f} m): choose start_joints")  # fmt: skip
         except BaseException:
             self.sim.close()
             raise
-        #: Where the end-effector starts every episode (m, world frame).
-        self.start_ee_pos_m = self.sim.robot.link_pose(robot.ee_link, self._neutral_q)[0] + np.asarray(
-            scene.robot_base_pos_m
-        )
-        if self.start_ee_pos_m[2] < self._table_top_m + 0.01:
-            self.sim.close()
-            raise CellError(f"{self.task_name}: the start pose puts the end-effector {self.start_ee_pos_m[2]:.3f} m "
-                            f"high, under the table top ({self._table_top_m:.3f} m): choose start_joints")  # fmt: skip
         self._last_q = np.concatenate([self._neutral_q, [self._finger_closed] * 2])
         self._prev_obs = np.zeros(observation_dim(obs_with_object), np.float32)
         self.effects = SignalEffects(obs_with_object)

@@ -129,3 +129,20 @@ def test_default_cells_make_the_envs_they_always_did(task: str) -> None:
     np.testing.assert_allclose(obs["desired_goal"], goal, atol=1e-6)
     np.testing.assert_allclose(obs["achieved_goal"], achieved, atol=1e-6)
     env.close()
+
+
+def test_a_box_seen_from_a_turned_frame_holds_its_turned_corners() -> None:
+    from sim.transforms import box_in_frame
+
+    same = box_in_frame(np.array([0.1, -0.2, 0.0]), np.array([0.4, 0.2, 0.3]), BASE, np.array([1.0, 0.0, 0.0, 0.0]))
+    np.testing.assert_allclose(same, [[0.1 - BASE[0], -0.2, 0.0], [0.4 - BASE[0], 0.2, 0.3]])
+    quarter = np.array([np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4)])  # the frame turned +90 deg about z
+    turned = box_in_frame(np.array([1.0, 0.0, 0.0]), np.array([2.0, 0.5, 1.0]), np.zeros(3), quarter)
+    # world +x is the frame's -y, world +y its +x
+    np.testing.assert_allclose(turned, [[0.0, -2.0, 0.0], [0.5, -1.0, 1.0]], atol=1e-12)
+
+
+def test_a_start_pose_under_the_table_is_refused() -> None:
+    low = "0,1.7,0,-0.1,0,1.5,0.8"  # shoulder pitched down: the hand 2.5 cm into the table top
+    with pytest.raises(CellError, match="under the table top"):
+        make_env(EnvSpec(start_joints=low))

@@ -40,7 +40,7 @@ def test_the_manifest_carries_the_cell(cell_bundle: Path) -> None:
     bounds = np.array(m.policy.ee_control.bounds_world_m)  # type: ignore[union-attr]
     assert np.all(bounds[0] <= np.array(BOX[:3]) + BASE) and np.all(bounds[1] >= np.array(BOX[3:]) + BASE)
     line = workspace_line(m)
-    assert "x [0.300, 0.500], y [-0.250, 0.250], z [0.250, 0.500] m in panda_link0" in line
+    assert "x [0.300, 0.500], y [-0.250, 0.250], z [0.250, 0.500] m (panda_link0)" in line
 
 
 def test_the_node_refuses_a_goal_outside_naming_the_box(cell_bundle: Path) -> None:

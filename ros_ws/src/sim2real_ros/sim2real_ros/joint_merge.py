@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim2real_ros.messages import MessageError
+from sim2real_ros.messages import MessageError, check_joint_state_shape
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class Reading:
 
     def of(self, group: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """The group's joints in this reading and their positions."""
-        keep = [k for k, n in enumerate(self.names) if n in set(group)]
+        wanted = set(group)
+        keep = [k for k, n in enumerate(self.names) if n in wanted]
         return [self.names[k] for k in keep], self.q[keep]
 
 
@@ -45,13 +46,7 @@ class JointMerger:
         """One JointState's arm and finger joints (others are ignored), not taken yet. MessageError for duplicate
         names, mismatched lengths, non-finite values of our joints, and arm joints without velocities (the policy
         observes joint speeds)."""
-        names = list(names)
-        if len(set(names)) != len(names):
-            raise MessageError(f"{topic} names joints twice: {sorted({n for n in names if names.count(n) > 1})}")
-        if len(position) != len(names):
-            raise MessageError(f"{topic} has {len(names)} names but {len(position)} positions")
-        if len(velocity) not in (0, len(names)):
-            raise MessageError(f"{topic} has {len(names)} names but {len(velocity)} velocities (empty or equal)")
+        names = check_joint_state_shape(topic, names, position, velocity)
         src = [i for i, n in enumerate(names) if n in self._index]
         carried = [names[i] for i in src]
         q = np.asarray(position, float)[src] if src else np.zeros(0)

@@ -5,8 +5,11 @@ ros2_control's joint_trajectory_controller does it (plus the finiteness check it
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+from sim.transforms import box_in_frame
 
 #: Encodings the node accepts -> (channels, index of R, G, B in a pixel; None for mono).
 ENCODINGS: dict[str, tuple[int, tuple[int, int, int] | None]] = {
@@ -55,20 +58,28 @@ def image_to_rgb(
     return out
 
 
+def check_joint_state_shape(
+    topic: str, names: Sequence[str], position: Sequence[float], velocity: Sequence[float]
+) -> list[str]:
+    """The names of a sensor_msgs/JointState as a list; MessageError for duplicate names and for positions (or
+    non-empty velocities) not matching the names in number."""
+    names = list(names)
+    if len(set(names)) != len(names):
+        raise MessageError(f"{topic} names joints twice: {sorted({n for n in names if names.count(n) > 1})}")
+    if len(position) != len(names):
+        raise MessageError(f"{topic} has {len(names)} names but {len(position)} positions")
+    if len(velocity) not in (0, len(names)):
+        raise MessageError(f"{topic} has {len(names)} names but {len(velocity)} velocities (empty or equal)")
+    return names
+
+
 def joint_positions(
     names: Sequence[str], position: Sequence[float], velocity: Sequence[float], required: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """sensor_msgs/JointState -> positions (and velocities, None when the message has none) of `required`, in
     that order, looked up by name: order, extra joints (a gripper) and partial messages are normal; a missing
     required joint, duplicates, mismatched lengths and non-finite values are faults."""
-    names = list(names)
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise MessageError(f"joint_states names joints twice: {dup}")
-    if len(position) != len(names):
-        raise MessageError(f"joint_states has {len(names)} names but {len(position)} positions")
-    if len(velocity) not in (0, len(names)):
-        raise MessageError(f"joint_states has {len(names)} names but {len(velocity)} velocities (empty or equal)")
+    names = check_joint_state_shape("joint_states", names, position, velocity)
     index = {n: i for i, n in enumerate(names)}
     missing = [j for j in required if j not in index]
     if missing:
@@ -141,3 +152,14 @@ def validate_joint_trajectory(
     if points and len(points[-1][1]) and np.any(np.asarray(points[-1][1], float) != 0.0):
         problems.append("last point has non-zero velocity")
     return problems
+
+
+def workspace_text(
+    goal: Any, base_pos_m: Sequence[float] | np.ndarray, base_quat_wxyz: Sequence[float] | np.ndarray
+) -> str:
+    """A manifest's trained goal box (`goal`: world_low_m, world_high_m, frame_id) as a user reads it, in the base
+    frame at `base_pos_m`, `base_quat_wxyz`: x [lo, hi], y [..], z [..] m (frame)."""
+    lo, hi = np.asarray(goal.world_low_m, float), np.asarray(goal.world_high_m, float)
+    box = box_in_frame(lo, hi, np.asarray(base_pos_m, float), np.asarray(base_quat_wxyz, float))
+    axes = ", ".join(f"{a} [{box[0, k]:.3f}, {box[1, k]:.3f}]" for k, a in enumerate("xyz"))
+    return f"{axes} m ({goal.frame_id})"

@@ -20,9 +20,9 @@ from policies.safety import GateResult, SafetyGate, SafetyLimits
 from sim.ik import ee_step_target
 from sim.kinematics import KinematicChain
 from sim.observation import build_observation, signals_from_joints
-from sim.transforms import box_in_frame, quat_to_mat
+from sim.transforms import quat_to_mat
 from sim2real_ros.joint_merge import JointMerger
-from sim2real_ros.messages import MessageError, check_stamp, image_to_rgb, limits_violation
+from sim2real_ros.messages import MessageError, check_stamp, image_to_rgb, limits_violation, workspace_text
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 #: Largest |action| accepted from the graph (it clamps to [-1, 1]; anything past this is a broken model).
@@ -298,8 +298,9 @@ class PolicyCore:
             lo = np.asarray(self.goal_spec.world_low_m, float) - self.settings.goal_workspace_tolerance_m
             hi = np.asarray(self.goal_spec.world_high_m, float) + self.settings.goal_workspace_tolerance_m
             if np.any(world < lo) or np.any(world > hi):
+                box = workspace_text(self.goal_spec, self.chain.base_pos_m, self.chain.base_quat_wxyz)
                 raise MessageError(f"goal_pose: {np.round(p, 4).tolist()} m ({want}) is outside the trained workspace "
-                                   f"{self.workspace_text()}")  # fmt: skip
+                                   f"{box}")  # fmt: skip
         except MessageError as e:
             self.counts["rejected_inputs"] += 1
             self.input_errors["goal_pose"] = str(e)
@@ -309,18 +310,6 @@ class PolicyCore:
             self.state = self.bundle.initial_state()  # a new episode for the policy
         self.goal_world_m, self.goal_steady_s = world, steady_s
         return None
-
-    def workspace_base_m(self) -> np.ndarray:
-        """The trained goal box in the base frame (2, 3): the manifest's world box seen from the base."""
-        g = self.goal_spec
-        lo, hi = np.asarray(g.world_low_m, float), np.asarray(g.world_high_m, float)
-        return box_in_frame(lo, hi, self.chain.base_pos_m, self.chain.base_quat_wxyz)
-
-    def workspace_text(self) -> str:
-        """The trained goal box as a user reads it: x [lo, hi], y [..], z [..] m in the base frame."""
-        box = self.workspace_base_m()
-        axes = ", ".join(f"{a} [{box[0, k]:.3f}, {box[1, k]:.3f}]" for k, a in enumerate("xyz"))
-        return f"{axes} m ({self.goal_spec.frame_id})"
 
     # -- lifecycle -----------------------------------------------------------------------------
     def inputs_ready(self, steady_s: float) -> str | None:
