@@ -74,10 +74,12 @@ def export_run(
     base = np.eye(4)
     base[:3, 3] = scene.robot_base_pos_m
     cell = spec.cell()
-    probe = make_env(spec).unwrapped  # the cell (goal box, ee bounds, start pose) as the env resolved it
+    # the cell (goal box, ee bounds, start pose) as the env resolved it: the HER env's, or one made for this
+    probe = (env if env is not None else make_env(spec)).unwrapped
     goal_low, goal_high, ee_bounds = probe.goal_low_m, probe.goal_high_m, probe._ee_bounds_m
     start_q, uses_gripper = probe._neutral_q, probe.uses_gripper
-    probe.close()
+    if env is None:
+        probe.close()
     norm_path = run / "obs_normalization.json"
     rand_path = run / "randomization_state.json"
     camera, camera_hw = None, None
