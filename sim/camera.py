@@ -35,3 +35,20 @@ def project(
     out = np.stack([u, v], axis=1)
     out[depth <= 0] = np.nan
     return out
+
+
+def base_from_optical(
+    camera_pos_m: np.ndarray,
+    camera_quat_wxyz: np.ndarray,
+    base_pos_m: np.ndarray,
+    base_quat_wxyz: np.ndarray | None = None,
+) -> np.ndarray:
+    """The 4x4 pose of a simulated camera's optical frame (OpenCV: x right, y down, z forward) in the robot's base
+    frame, from the camera's and the base's world poses (the camera looks along its -z, +y up): the extrinsics a
+    camera calibration measures, exact."""
+    optical = quat_to_mat(np.asarray(camera_quat_wxyz, float)) @ np.diag([1.0, -1.0, -1.0])
+    base = np.eye(3) if base_quat_wxyz is None else quat_to_mat(np.asarray(base_quat_wxyz, float))
+    out = np.eye(4)
+    out[:3, :3] = base.T @ optical
+    out[:3, 3] = base.T @ (np.asarray(camera_pos_m, float) - np.asarray(base_pos_m, float))
+    return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.kinematics import KinematicChain
+from sim.transforms import rotation_vector
 
 #: Layout of the proprioceptive block, in order: name and length.
 PROPRIO_FIELDS: tuple[tuple[str, int], ...] = (
@@ -55,6 +56,38 @@ def signals_from_joints(
     qd = dict(zip(names, np.asarray(arm_qd_rad_s, float).tolist()))
     ee_pos, ee_vel = chain.position_velocity(q, qd)
     return RawSignals(np.asarray(arm_q_rad, float), np.asarray(arm_qd_rad_s, float), ee_pos, ee_vel, finger_width_m)
+
+
+class ObjectMotion:
+    """The object's velocities as every observation defines them: finite differences of its pose between
+    successive observations, (pos - pos_prev) / dt and the rotation vector from quat_prev to quat over dt.
+
+    The simulator feeds it the object's pose at each control step, the policy node the newest object_pose at each
+    control tick (stamped by the tracker), so a robot and the simulator give the same numbers for the same motion.
+    A pose no newer than the last one leaves the velocities as they were; the first after `reset` gives zeros.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past: the next pose gives zero velocities."""
+        self._t_s: float | None = None
+        self._pos = np.zeros(3)
+        self._quat = np.array([1.0, 0.0, 0.0, 0.0])
+        self.linvel_m_s = np.zeros(3)
+        self.angvel_rad_s = np.zeros(3)
+
+    def update(self, t_s: float, pos_m: np.ndarray, quat_wxyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Take the pose at time `t_s` (s); returns (linvel_m_s (3,), angvel_rad_s (3,)) in the world frame."""
+        pos, quat = np.asarray(pos_m, float), np.asarray(quat_wxyz, float)
+        if self._t_s is not None and t_s > self._t_s:
+            dt = t_s - self._t_s
+            self.linvel_m_s = (pos - self._pos) / dt
+            self.angvel_rad_s = rotation_vector(self._quat, quat) / dt
+        if self._t_s is None or t_s > self._t_s:
+            self._t_s, self._pos, self._quat = t_s, pos.copy(), quat.copy()
+        return self.linvel_m_s.copy(), self.angvel_rad_s.copy()
 
 
 def observation_dim(with_object: bool) -> int:

@@ -65,6 +65,27 @@ def quat_angle_rad(q1: np.ndarray, q2: np.ndarray) -> float:
     return 2.0 * float(np.arccos(min(1.0, d)))
 
 
+def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b of quaternions (4,) wxyz: the rotation b, then a."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return np.array([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw])  # fmt: skip
+
+
+def rotation_vector(q_from: np.ndarray, q_to: np.ndarray) -> np.ndarray:
+    """The rotation (3,) rad, axis times angle in the world frame, that turns orientation `q_from` into `q_to`
+    (wxyz, either sign): the shorter way, angle in [0, pi]."""
+    d = quat_mul(np.asarray(q_to, float), np.array([q_from[0], -q_from[1], -q_from[2], -q_from[3]], float))
+    d /= np.linalg.norm(d)
+    if d[0] < 0:
+        d = -d
+    s = float(np.linalg.norm(d[1:]))
+    if s < 1e-12:
+        return 2.0 * d[1:]  # small angle: sin(a/2) ~ a/2
+    return (2.0 * np.arctan2(s, d[0]) / s) * d[1:]
+
+
 def look_at_quat(eye: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> np.ndarray:
     """Camera orientation (4,) wxyz for a camera at `eye` looking at `target`.
 

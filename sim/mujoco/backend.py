@@ -14,11 +14,13 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering through Mesa/EGL
 import mujoco  # noqa: E402
 
 from sim.backend import Backend, Pose  # noqa: E402
+from sim.fiducials import BLACK_RGBA, CELL_THICKNESS_M, PLATE_THICKNESS_M, WHITE_RGBA, PatternSpec, black_boxes  # noqa: E402
 from sim.observation import RawSignals  # noqa: E402
 from sim.properties import KINDS, TEXTURE_SIZE, flat_layout, parse_name  # noqa: E402
 from sim.property_target import FlatSetter  # noqa: E402
 from sim.robot import RobotDescription  # noqa: E402
 from sim.scene import ObjectSpec, SceneSpec  # noqa: E402
+from sim.transforms import quat_to_mat  # noqa: E402
 
 _OBJ = mujoco.mjtObj
 _GEOM_TYPES = {
@@ -94,6 +96,9 @@ class MujocoBackend(Backend):
         )
         for obj in scene.all_objects:
             self._add_object(spec, obj)
+        self._pattern_geoms: set[str] = set()
+        for pattern in scene.patterns:
+            self._pattern_geoms |= _add_pattern(spec, pattern)
         for light in scene.lights:
             spec.worldbody.add_light(
                 name=light.name,
@@ -168,7 +173,7 @@ class MujocoBackend(Backend):
         out: dict[str, tuple[list[int], list[int]]] = {}
         for g in range(m.ngeom):
             body = m.body(m.geom_bodyid[g]).name
-            if not body:
+            if not body or m.geom(g).name in self._pattern_geoms:  # prints keep their colours and sizes
                 continue
             coll, vis = out.setdefault(body, ([], []))
             if m.geom_contype[g] or m.geom_conaffinity[g]:
@@ -527,6 +532,37 @@ class MujocoBackend(Backend):
         if self._stale_forward and forward:
             mujoco.mj_forward(self.model, self.data)
         self._stale_const = self._stale_forward = False
+
+
+def _add_pattern(spec: mujoco.MjSpec, pattern: PatternSpec) -> set[str]:
+    """Add a print's plate and black cells as massless visual boxes on its parent body; returns their names."""
+    body = spec.body(pattern.parent)
+    if body is None:
+        raise KeyError(f"pattern {pattern.name!r}: parent {pattern.parent!r} is neither a scene object nor a link")
+    rot = quat_to_mat(np.asarray(pattern.quat, float))
+    origin = np.asarray(pattern.pos_m, float)
+    names = set()
+    boxes = [(f"{pattern.name}_plate", (0.0, 0.0), pattern.plate_half_m, -CELL_THICKNESS_M - 0.5 * PLATE_THICKNESS_M,
+              0.5 * PLATE_THICKNESS_M, WHITE_RGBA)]  # fmt: skip
+    for i, (centre, half) in enumerate(black_boxes(pattern)):
+        boxes.append((f"{pattern.name}_cell{i}", centre, half, -0.5 * CELL_THICKNESS_M, 0.5 * CELL_THICKNESS_M,
+                      BLACK_RGBA))  # fmt: skip
+    for name, (x, y), (hx, hy), z, hz, rgba in boxes:
+        body.add_geom(
+            name=name,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[hx, hy, hz],
+            pos=(origin + rot @ np.array([x, y, z])).tolist(),
+            quat=list(pattern.quat),
+            rgba=list(rgba),
+            contype=0,
+            conaffinity=0,
+            group=2,
+            mass=0.0,
+            density=0.0,
+        )
+        names.add(name)
+    return names
 
 
 def _as_slice(idx: np.ndarray) -> slice | np.ndarray:

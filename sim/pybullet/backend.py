@@ -14,10 +14,11 @@ import numpy as np
 import pybullet as pb
 
 from sim.backend import Backend, Pose
+from sim.fiducials import BLACK_RGBA, CELL_THICKNESS_M, PLATE_THICKNESS_M, WHITE_RGBA, PatternSpec, black_boxes
 from sim.properties import TEXTURE_SIZE
 from sim.robot import RobotDescription
 from sim.scene import ObjectSpec, SceneSpec
-from sim.transforms import quat_to_mat, wxyz_to_xyzw, xyzw_to_wxyz
+from sim.transforms import mat_to_quat, quat_to_mat, wxyz_to_xyzw, xyzw_to_wxyz
 
 #: Velocity scale (rad/s or m/s) of the smooth sign function that models dry joint friction: tanh(qd / scale).
 FRICTIONLOSS_VEL_SCALE = 0.01
@@ -230,6 +231,7 @@ class PybulletBackend(Backend):
                 self._collision[spec.name] = (self._obj_ids[spec.name], -1)
             self._visual[spec.name] = (self._obj_ids[spec.name], -1)
             self._rgba[spec.name] = np.array(spec.rgba, dtype=float)
+        self._patterns = [(p, *self._make_pattern(p)) for p in scene.patterns]
 
         self._lights = {
             lt.name: {
@@ -578,8 +580,46 @@ class PybulletBackend(Backend):
             "lightSpecularCoeff": float(np.mean(light["specular"])) / 4.0,
         }
 
+    def _make_pattern(self, pattern: PatternSpec) -> tuple[int, int]:
+        """A print as two visual-only bodies (white plate, black cells), moved onto their parent at each render
+        (pybullet cannot add shapes to a built body)."""
+        if pattern.parent not in self._obj_ids and pattern.parent not in self._link_index:
+            raise KeyError(f"pattern {pattern.name!r}: parent {pattern.parent!r} is neither a scene object nor a link")
+        cid = self._cid
+        hx, hy = pattern.plate_half_m
+        plate = pb.createVisualShape(
+            pb.GEOM_BOX,
+            halfExtents=[hx, hy, 0.5 * PLATE_THICKNESS_M],
+            visualFramePosition=[0.0, 0.0, -CELL_THICKNESS_M - 0.5 * PLATE_THICKNESS_M],
+            rgbaColor=list(WHITE_RGBA),
+            physicsClientId=cid,
+        )
+        boxes = black_boxes(pattern)
+        cells = pb.createVisualShapeArray(
+            shapeTypes=[pb.GEOM_BOX] * len(boxes),
+            halfExtents=[[bx, by, 0.5 * CELL_THICKNESS_M] for _, (bx, by) in boxes],
+            visualFramePositions=[[x, y, -0.5 * CELL_THICKNESS_M] for (x, y), _ in boxes],
+            physicsClientId=cid,
+        )
+        bodies = tuple(pb.createMultiBody(0.0, -1, v, physicsClientId=cid) for v in (plate, cells))
+        pb.changeVisualShape(bodies[1], -1, rgbaColor=list(BLACK_RGBA), physicsClientId=cid)
+        return bodies[0], bodies[1]
+
+    def _place_patterns(self) -> None:
+        """Put every print where its parent object or link is now."""
+        for pattern, *bodies in self._patterns:
+            parent = pattern.parent
+            pos, quat = self.object_pose(parent) if parent in self._obj_ids else self.link_pose(parent)
+            rot = quat_to_mat(quat)
+            world_pos = pos + rot @ np.asarray(pattern.pos_m, float)
+            world_quat = mat_to_quat(rot @ quat_to_mat(np.asarray(pattern.quat, float)))
+            for body in bodies:
+                pb.resetBasePositionAndOrientation(body, world_pos.tolist(), wxyz_to_xyzw(world_quat),
+                                                  physicsClientId=self._cid)  # fmt: skip
+
     def render(self, camera: str, depth: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         self._check_camera(camera)
+        self._place_patterns()
         spec = self.scene.camera(camera)
         w, h = spec.width, spec.height
         pos, quat = self.camera_pose(camera)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -13,8 +14,9 @@ from gymnasium import spaces
 from sim.backend import Backend
 from sim.cell import Cell, CellError
 from sim.engines import BACKENDS, make_backend
+from sim.fiducials import object_marker
 from sim.ik import EE_BOUNDS_M, ee_step_target
-from sim.observation import RawSignals, build_observation, observation_dim
+from sim.observation import ObjectMotion, RawSignals, build_observation, observation_dim
 from sim.properties import flat_layout, parse_name
 from sim.property_target import FlatSetter, PropertyTarget
 from sim.randomized import RandomizationArg, Randomizer
@@ -67,6 +69,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         goal_workspace_base_m: Sequence[float] | None = None,
         table_height_m: float = 0.0,
         start_arm_q_rad: Sequence[float] | None = None,
+        object_marker: bool = False,
     ) -> None:
         _choice("backend", backend, BACKENDS)
         _choice("obs_mode", obs_mode, OBS_MODES)
@@ -79,6 +82,8 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         start = None if start_arm_q_rad is None else tuple(float(v) for v in start_arm_q_rad)
         self.cell = Cell(box, float(table_height_m), start).check()
         scene = with_table_height(self.make_scene(), self.cell.table_height_m).with_image_size(int(width), int(height))
+        if object_marker:
+            scene = self.with_object_marker(scene)
         cameras = tuple(cameras)
         known = [c.name for c in scene.cameras]
         for cam in cameras:
@@ -124,6 +129,8 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.observation_space = spaces.Dict(obs_spaces)  # type: ignore[assignment]
 
         self.goal = np.zeros(3)
+        self._motion = ObjectMotion()
+        self._time_s = 0.0
         self._arm_target = self._neutral_q.copy()
         self._finger_target = self._finger_closed
         self._ee_down_quat = self.sim.robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1]
@@ -184,6 +191,16 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """The task's scene (objects); the default has none."""
         return SceneSpec()
 
+    def with_object_marker(self, scene: SceneSpec) -> SceneSpec:
+        """The scene with the ArUco marker of sim.fiducials.object_marker on the top face of the object (for a
+        camera tracker: the `object_marker` keyword)."""
+        obj = next((o for o in scene.objects if o.name == "object"), None)
+        if obj is None:
+            raise ValueError(f"object_marker: {self.task_name} has no object to put a marker on")
+        if obj.shape == "sphere":
+            raise ValueError("object_marker: a sphere has no flat top for the marker; use a cube or a cylinder")
+        return replace(scene, patterns=(*scene.patterns, object_marker(obj.name, obj.half_height_m)))
+
     def sample_goal(self) -> np.ndarray:
         """A goal (3,) m drawn from the task's goal box with `self.np_random`."""
         return self.np_random.uniform(self.goal_low_m, self.goal_high_m)
@@ -217,6 +234,8 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 self.randomizer.reseed(seed)
             self.randomizer.begin_episode(nominal)
         self.effects.reset()
+        self._motion.reset()
+        self._time_s = 0.0
         objects = self.sample_objects()
         self.goal = self.sample_goal() if goal is None else self._check_goal(goal)
         if self.sim.scene.target is not None:
@@ -249,6 +268,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._finger_target = float(np.clip(finger, *self._finger_limits))
         substeps = self.effects.substeps(self.sim.scene.n_substeps, self.np_random) if effects else None
         self.sim.step(self._arm_target, self._finger_target, substeps)
+        self._time_s += (self.sim.scene.n_substeps if substeps is None else substeps) * self.sim.scene.physics_dt_s
         obs = self._observe()
         if effects:
             obs = self.effects.observe(obs, self.np_random)
@@ -374,6 +394,10 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def _observe(self) -> dict[str, np.ndarray]:
         raw, self._last_q = self.sim.read_signals("object" if self._obs_with_object else None)
+        if self._obs_with_object:  # velocities as the observation defines them (a robot's node computes the same)
+            assert raw.object_pos_m is not None and raw.object_quat_wxyz is not None
+            lin, ang = self._motion.update(self._time_s, raw.object_pos_m, raw.object_quat_wxyz)
+            raw = replace(raw, object_linvel_m_s=lin, object_angvel_rad_s=ang)
         obs = {
             "observation": build_observation(raw, self._obs_with_object),
             "achieved_goal": self.achieved_goal_from(raw).astype(np.float32),

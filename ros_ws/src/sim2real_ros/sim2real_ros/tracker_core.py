@@ -1,0 +1,170 @@
+"""The object tracker's decisions without ROS: camera model checks, marker detection and the object's pose in the
+robot's base frame (sim2real_ros.object_tracker_node only moves messages). numpy and OpenCV only.
+
+Chain of frames: base <- camera optical frame (the extrinsics, `camera_pose`) <- marker (ArUco + planar PnP on the
+camera_info intrinsics) <- object (`object_offset_m`: the object's centre in the marker frame; the default is the
+marker sim.fiducials puts on the top face of the 4 cm cube, its axes the object's).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.fiducials import (
+    OBJECT_MARKER_DICTIONARY,
+    OBJECT_MARKER_ID,
+    OBJECT_MARKER_SIZE_M,
+    PATTERN_LIFT_M,
+)
+from sim.marker_pose import MarkerDetector, MarkerError, check_transform, to_homogeneous
+from sim.transforms import mat_to_quat, quat_to_mat
+from sim2real_ros.messages import MessageError, image_to_rgb
+
+#: Default object centre in the marker frame: the cube's half height and the print's lift below the marker.
+CUBE_OFFSET_M: tuple[float, float, float] = (0.0, 0.0, -(0.02 + PATTERN_LIFT_M))
+#: Distortion models the tracker understands (OpenCV's 5-coefficient model under its ROS name); zeros for none.
+DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "")
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """What the tracker looks for and what it trusts (ROS parameters of the same names)."""
+
+    marker_id: int = OBJECT_MARKER_ID
+    """The ArUco id printed on the object."""
+    marker_size_m: float = OBJECT_MARKER_SIZE_M
+    """Printed side of the marker, black border included (m)."""
+    dictionary: str = OBJECT_MARKER_DICTIONARY
+    """OpenCV's name of the ArUco dictionary."""
+    object_offset_m: tuple[float, float, float] = CUBE_OFFSET_M
+    """The object's centre in the marker frame (x right, y up, z out of the print) (m)."""
+    base_frame: str = "panda_link0"
+    """frame_id of the published poses: the robot's base frame, which camera_pose is given in."""
+    max_reprojection_px: float = 1.5
+    """A pose whose corners reproject further than this (RMS px) is not published (blur, partial occlusion)."""
+    min_side_px: float = 12.0
+    """A marker seen smaller than this (px) is not trusted."""
+
+    def check(self) -> TrackerSettings:
+        if not self.marker_size_m > 0:
+            raise MarkerError(f"marker_size_m must be > 0, got {self.marker_size_m}")
+        if self.marker_id < 0:
+            raise MarkerError(f"marker_id must be >= 0, got {self.marker_id}")
+        if len(self.object_offset_m) != 3 or not all(math.isfinite(v) for v in self.object_offset_m):
+            raise MarkerError(f"object_offset_m must be 3 finite numbers (m), got {list(self.object_offset_m)}")
+        if not self.base_frame:
+            raise MarkerError("base_frame must not be empty")
+        return self
+
+
+@dataclass(frozen=True)
+class ObjectPose:
+    """The object's pose in the base frame at the image's stamp, and what it rests on."""
+
+    stamp_s: float
+    pos_m: np.ndarray
+    quat_wxyz: np.ndarray
+    reprojection_px: float
+    side_px: float
+    processing_s: float
+
+
+def parse_camera_pose(text: str | Sequence[float]) -> np.ndarray:
+    """`camera_pose` as 7 numbers x, y, z (m), qw, qx, qy, qz: the camera's optical frame (OpenCV: x right, y down,
+    z forward) in the base frame -> its 4x4 transform; refuses anything else with the reason."""
+    values: list[float]
+    try:
+        if isinstance(text, str):
+            values = [float(v) for v in text.replace(",", " ").split()]
+        else:
+            values = [float(v) for v in text]
+    except ValueError as e:
+        raise MarkerError(f"camera_pose must be 7 numbers 'x,y,z,qw,qx,qy,qz', got {text!r}") from e
+    if len(values) != 7 or not all(math.isfinite(v) for v in values):
+        raise MarkerError(f"camera_pose must be 7 finite numbers 'x,y,z,qw,qx,qy,qz', got {text!r}")
+    q = np.asarray(values[3:])
+    if abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
+        raise MarkerError(f"camera_pose: the quaternion {values[3:]} is not a unit quaternion")
+    return check_transform(to_homogeneous(quat_to_mat(q), np.asarray(values[:3])), "camera_pose")
+
+
+class ObjectTracker:
+    """Turns camera images into object poses in the base frame. Give it camera_info before images."""
+
+    def __init__(self, settings: TrackerSettings, base_from_optical: np.ndarray) -> None:
+        self.settings = settings.check()
+        self.base_from_optical = check_transform(base_from_optical, "camera_pose")
+        off = np.asarray(settings.object_offset_m, float)
+        self.marker_from_object = to_homogeneous(np.eye(3), off)
+        self.detector: MarkerDetector | None = None
+        self.frame_id: str | None = None
+        self.size: tuple[int, int] | None = None
+        self._camera: tuple[Any, ...] | None = None
+        self.counts = {"images": 0, "published": 0, "not_seen": 0, "refused": 0}
+
+    def on_camera_info(
+        self, width: int, height: int, k: Sequence[float], d: Sequence[float], distortion_model: str, frame_id: str
+    ) -> str | None:
+        """Take sensor_msgs/CameraInfo; returns why it cannot be used (None: the detector uses it)."""
+        key = (width, height, tuple(k), tuple(d), distortion_model, frame_id)
+        if key == self._camera:
+            return None
+        try:
+            if width <= 0 or height <= 0:
+                raise MarkerError(f"camera_info: resolution {width}x{height} is empty")
+            if distortion_model not in DISTORTION_MODELS:
+                raise MarkerError(f"camera_info: distortion model {distortion_model!r} is not supported; "
+                                  f"use one of {[m for m in DISTORTION_MODELS if m]}")  # fmt: skip
+            if len(k) != 9:
+                raise MarkerError(f"camera_info: k has {len(k)} values, not 9")
+            dist = np.zeros(5) if not len(d) else np.asarray(d, float)
+            detector = MarkerDetector(self.settings.marker_size_m, np.asarray(k, float), dist,
+                                      self.settings.dictionary)  # fmt: skip
+        except MarkerError as e:
+            self.detector, self._camera = None, None
+            return str(e).replace("camera matrix k", "camera_info: k")
+        self.detector, self.frame_id, self.size, self._camera = detector, frame_id, (width, height), key
+        return None
+
+    def on_image(
+        self, height: int, width: int, encoding: str, step: int, data: Any, frame_id: str, stamp_s: float
+    ) -> ObjectPose | str:
+        """Take sensor_msgs/Image; returns the object's pose, or why there is none this frame."""
+        started = time.perf_counter()
+        self.counts["images"] += 1
+        try:
+            if self.detector is None or self.size is None:
+                raise MessageError("no usable camera/camera_info yet")
+            if (width, height) != self.size:
+                raise MessageError(f"camera/image_raw is {width}x{height}, camera_info says {self.size[0]}x"
+                                   f"{self.size[1]}")  # fmt: skip
+            if frame_id != self.frame_id:
+                raise MessageError(f"camera/image_raw frame_id {frame_id!r} differs from camera_info's "
+                                   f"{self.frame_id!r}")  # fmt: skip
+            if not (math.isfinite(stamp_s) and stamp_s > 0):
+                raise MessageError("camera/image_raw has a zero stamp")
+            rgb = image_to_rgb(height, width, encoding, step, data)
+        except MessageError as e:
+            self.counts["refused"] += 1
+            return str(e)
+        sightings = [s for s in self.detector.detect(rgb) if s.marker_id == self.settings.marker_id]
+        s = self.settings
+        if len(sightings) != 1:
+            self.counts["not_seen"] += 1
+            return f"marker {s.marker_id} " + (f"seen {len(sightings)} times" if sightings else "not seen")
+        seen = sightings[0]
+        if seen.side_px < s.min_side_px or seen.reprojection_px > s.max_reprojection_px:
+            self.counts["not_seen"] += 1
+            return (f"marker {s.marker_id} not trusted: {seen.side_px:.1f} px wide (min {s.min_side_px}), "
+                    f"reprojection {seen.reprojection_px:.2f} px (max {s.max_reprojection_px})")  # fmt: skip
+        pose = self.base_from_optical @ to_homogeneous(seen.rot_cam_marker, seen.pos_cam_marker_m)
+        pose = pose @ self.marker_from_object
+        self.counts["published"] += 1
+        return ObjectPose(stamp_s, pose[:3, 3].copy(), mat_to_quat(pose[:3, :3]), seen.reprojection_px,
+                          seen.side_px, time.perf_counter() - started)  # fmt: skip
