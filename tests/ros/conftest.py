@@ -35,3 +35,14 @@ def lstm_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 def ee_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A real exported Reach policy in end-effector control (the node runs the env's IK step)."""
     return trained_reach_bundle(tmp_path_factory.mktemp("reach-ee"), control="ee")
+
+
+@pytest.fixture(scope="session")
+def push_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real exported Push policy (64 PPO steps, end-effector control): the node needs object_pose for it."""
+    from sim2real.export_run import export_run
+    from tests.quick_runs import quick_run
+
+    out = tmp_path_factory.mktemp("push")
+    run = quick_run(out / "run", task="push", agent="ppo", control="ee", steps=64)
+    return export_run(run, out / "bundle")

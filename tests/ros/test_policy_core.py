@@ -367,7 +367,9 @@ def test_deactivate_returns_a_hold_and_stops_acting(reach_bundle: Path) -> None:
     assert core.activate(t + 0.02) is None  # fresh inputs: may activate again
 
 
-def test_state_policies_of_object_tasks_are_refused(reach_bundle: Path, tmp_path: Path) -> None:  # B.2 #18
+def test_an_observation_of_the_wrong_size_is_refused(
+    reach_bundle: Path, tmp_path: Path
+) -> None:  # B.2 #18
     import json
     import shutil
 
@@ -375,10 +377,10 @@ def test_state_policies_of_object_tasks_are_refused(reach_bundle: Path, tmp_path
     shutil.copytree(reach_bundle, bad)
     m = json.loads((bad / "manifest.json").read_text())
     spec = next(i for i in m["observation"]["inputs"] if i["name"] == "observation")
-    spec.update(shape=[34], normalization=None)  # an object task's statistics would have 34 values
+    spec.update(shape=[34], normalization=None)  # an object task's observation in a Reach bundle
     (bad / "manifest.json").write_text(json.dumps(m))
     bundle = load_bundle(bad)
-    with pytest.raises(ValueError, match="object's state"):
+    with pytest.raises(ValueError, match="the observation has 34 values; a reach policy's has 21"):
         PolicyCore(bundle)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,8 +19,8 @@ from policies.bundle import BundleError, PolicyBundle
 from policies.safety import GateResult, SafetyGate, SafetyLimits
 from sim.ik import ee_step_target
 from sim.kinematics import KinematicChain
-from sim.observation import build_observation, signals_from_joints
-from sim.transforms import quat_to_mat
+from sim.observation import ObjectMotion, build_observation, observation_dim, signals_from_joints
+from sim.transforms import mat_to_quat, quat_to_mat
 from sim2real_ros.joint_merge import JointMerger
 from sim2real_ros.messages import MessageError, check_stamp, image_to_rgb, limits_violation, workspace_text
 
@@ -61,6 +61,14 @@ class CoreSettings:
     """Measured joints this far outside the URDF limits are a fault (sensor error or wrong robot)."""
     goal_workspace_tolerance_m: float = 0.02
     """Goals may lie this far outside the trained goal box."""
+    object_pose_timeout_s: float = 0.3
+    """Object tasks: hold when the newest object_pose arrived longer ago than this (steady clock)."""
+    object_region_tolerance_m: float = 0.1
+    """Object tasks: an object_pose this far (m) beyond the trained object/goal box across the table, or more than
+    3 cm below its bottom (off the table), is refused."""
+    max_object_speed_m_s: float = 1.0
+    """Object tasks: an object_pose that moved faster than this since the previous one (plus 1 cm) is a jump
+    (a wrong detection) and is refused."""
 
 
 #: One /diagnostics entry: task name, level (OK..STALE), message, key-value details.
@@ -101,16 +109,15 @@ class PolicyCore:
         inputs = {spec.name: spec for spec in m.observation.inputs}
         self.image_inputs = sorted(n for n, spec in inputs.items() if spec.is_image)
         obs_dim = inputs["observation"].shape[0] if "observation" in inputs else 0
-        if obs_dim not in (0, 21):
-            raise BundleError(
-                f"{bundle.path}: the observation has {obs_dim} values: the policy observes an object's state, which "
-                "a robot's joint_states cannot give; deploy a pixel policy for object tasks"
-            )
-        if m.env.task != "reach":
-            raise BundleError(
-                f"{bundle.path}: a {m.env.task!r} policy takes the object's position as achieved_goal, "
-                "which a robot's joint_states and camera do not give; the node deploys Reach policies"
-            )
+        if m.env.task == "pick_and_place":
+            raise BundleError(f"{bundle.path}: a pick_and_place policy commands the gripper, which this node does "
+                              "not yet send; it deploys reach and push policies")  # fmt: skip
+        self.has_object = m.env.task != "reach"
+        """The policy observes an object: its pose comes on object_pose (sim2real-object-tracker, or a mocap)."""
+        if obs_dim not in (0, observation_dim(self.has_object)):
+            raise BundleError(f"{bundle.path}: the observation has {obs_dim} values; a {m.env.task} policy's has "
+                              f"{observation_dim(self.has_object)} (re-export it with this version)")  # fmt: skip
+        self.observes_object_state = obs_dim == observation_dim(True)
         self.joint_names = list(m.joint_names)
         self.finger_names = list(m.robot.finger_joint_names)
         self.blocked_finger_width_m = m.robot.blocked_finger_width_m
@@ -143,6 +150,9 @@ class PolicyCore:
         self.image: np.ndarray | None = None
         self.goal_world_m: np.ndarray | None = None
         self.goal_steady_s = -math.inf
+        self.object_world: tuple[float, np.ndarray, np.ndarray] | None = None  # stamp, position, quaternion
+        self.object_in = _Input()
+        self.motion = ObjectMotion()
         self.camera_info_ok: bool | None = None
         self.camera_frame_id: str | None = None
         self.joints_in = _Input()
@@ -308,7 +318,60 @@ class PolicyCore:
         self.input_errors.pop("goal_pose", None)
         if self.goal_world_m is None or not np.allclose(world, self.goal_world_m):
             self.state = self.bundle.initial_state()  # a new episode for the policy
+            self.motion.reset()
         self.goal_world_m, self.goal_steady_s = world, steady_s
+        return None
+
+    def on_object_pose(
+        self,
+        frame_id: str,
+        position_m: Sequence[float],
+        quat_xyzw: Sequence[float],
+        stamp_s: float,
+        ros_s: float,
+        steady_s: float,
+    ) -> str | None:
+        """Take a geometry_msgs/PoseStamped of the object in the base frame (object tasks); returns why it was
+        refused (None: accepted). Stale, non-finite, off-table and jumping poses are refused, and the node holds
+        once the last good one is older than object_pose_timeout_s."""
+        if not self.has_object:
+            return None
+        topic, s = "object_pose", self.settings
+        try:
+            self._check_stamp(topic, stamp_s, ros_s)
+            want = self.goal_spec.frame_id
+            if frame_id != want:
+                raise MessageError(f"{topic}: frame_id {frame_id!r}; object poses must be in {want!r} (no tf2 here)")
+            p, qn = np.asarray(position_m, float), np.asarray(quat_xyzw, float)
+            if p.shape != (3,) or qn.shape != (4,) or not (np.all(np.isfinite(p)) and np.all(np.isfinite(qn))):
+                raise MessageError(f"{topic}: non-finite position or orientation")
+            if abs(float(np.linalg.norm(qn)) - 1.0) > 1e-3:
+                raise MessageError(f"{topic}: orientation is not a unit quaternion (norm {np.linalg.norm(qn):.4f})")
+            base_rot = quat_to_mat(self.chain.base_quat_wxyz)
+            world = base_rot @ p + self.chain.base_pos_m
+            quat = mat_to_quat(base_rot @ quat_to_mat(np.array([qn[3], qn[0], qn[1], qn[2]])))
+            lo = np.asarray(self.goal_spec.world_low_m, float)
+            hi = np.asarray(self.goal_spec.world_high_m, float)
+            tol = s.object_region_tolerance_m
+            if np.any(world[:2] < lo[:2] - tol) or np.any(world[:2] > hi[:2] + tol) or world[2] < lo[2] - 0.03:
+                box = workspace_text(self.goal_spec, self.chain.base_pos_m, self.chain.base_quat_wxyz)
+                raise MessageError(f"{topic}: the object at {np.round(p, 3).tolist()} m ({want}) is off the table: "
+                                   f"more than {tol} m outside the trained region {box} or below it")  # fmt: skip
+            if self.object_world is not None:
+                last_s, last_pos, _ = self.object_world
+                if stamp_s <= last_s:
+                    raise MessageError(f"{topic}: stamp {stamp_s:.3f} s is not newer than the last pose's")
+                moved = float(np.linalg.norm(world - last_pos))
+                if moved > s.max_object_speed_m_s * (stamp_s - last_s) + 0.01:
+                    self.object_world = None  # a jump: trust neither pose until a fresh one arrives
+                    raise MessageError(f"{topic}: the object jumped {moved * 100:.1f} cm in "
+                                       f"{stamp_s - last_s:.3f} s (max {s.max_object_speed_m_s} m/s)")  # fmt: skip
+        except MessageError as e:
+            return self._reject(topic, e, self.object_in)
+        self.input_errors.pop(topic, None)
+        self.object_world = (stamp_s, world, quat)
+        self.object_in.steady_s = steady_s
+        self.object_in.fresh += 1
         return None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -327,6 +390,12 @@ class PolicyCore:
         if width is None:
             return why
         self.finger_width_m = width
+        if self.has_object:
+            if self.object_world is None:
+                return "no valid object_pose received" + _because(self.input_errors.get("object_pose"))
+            if steady_s - self.object_in.steady_s > s.object_pose_timeout_s:
+                return (f"object_pose stale ({steady_s - self.object_in.steady_s:.2f} s > {s.object_pose_timeout_s} "
+                        "s): is the marker in view?")  # fmt: skip
         if self.image_inputs:
             if self.image is None:
                 return "no valid image received" + _because(self.input_errors.get("camera/image_raw"))
@@ -346,6 +415,7 @@ class PolicyCore:
         assert self.q is not None
         self.gate.reset(self.q)
         self.state = self.bundle.initial_state()
+        self.motion.reset()
         self.active, self.holding, self.hold_since_s = True, False, math.inf
         if self.joints.missing(self.finger_names) and self.blocked_finger_width_m is not None:
             note = (f"no finger joints on joint_states or gripper/joint_states: the policy's gripper is blocked, so "
@@ -417,15 +487,17 @@ class PolicyCore:
 
     def _fresh_enough(self) -> bool:
         n = self.settings.fresh_inputs_to_resume
-        return self.joints_in.fresh >= n and (not self.image_inputs or self.image_in.fresh >= n)
+        return (self.joints_in.fresh >= n and (not self.image_inputs or self.image_in.fresh >= n)
+                and (not self.has_object or self.object_in.fresh >= n))  # fmt: skip
 
     def _hold(self, steady_s: float, reasons: list[str]) -> Tick:
         self.last_reasons = reasons
         if self.holding:
             return Tick("held", None, reasons)
         self.holding, self.hold_since_s = True, steady_s
-        self.joints_in.fresh = self.image_in.fresh = 0
+        self.joints_in.fresh = self.image_in.fresh = self.object_in.fresh = 0
         self.state = self.bundle.initial_state()
+        self.motion.reset()
         self.counts["holds"] += 1
         return Tick("hold", self.hold_command(), reasons)
 
@@ -433,9 +505,16 @@ class PolicyCore:
         """The policy's inputs from the latest messages (the same pipeline as the simulator's)."""
         assert self.q is not None and self.qd is not None and self.goal_world_m is not None
         raw = signals_from_joints(self.chain, self.q, self.qd, self.finger_width_m)
+        achieved = raw.ee_pos_m
+        if self.has_object:
+            assert self.object_world is not None
+            stamp_s, pos, quat = self.object_world
+            lin, ang = self.motion.update(stamp_s, pos, quat)
+            raw = replace(raw, object_pos_m=pos, object_quat_wxyz=quat, object_linvel_m_s=lin, object_angvel_rad_s=ang)
+            achieved = pos
         obs = {
-            "observation": build_observation(raw, False),
-            "achieved_goal": raw.ee_pos_m.astype(np.float32),
+            "observation": build_observation(raw, self.observes_object_state),
+            "achieved_goal": achieved.astype(np.float32),
             "desired_goal": self.goal_world_m.astype(np.float32),
         }
         for name in self.image_inputs:

@@ -77,6 +77,13 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     _core("max_consecutive_invalid", "invalid policy outputs in a row before a latched halt", range=(1, 1000)),
     _core("max_inference_s", "a slower inference is not applied; 0 = one control period", range=(0.0, 1.0)),
+    _core("object_pose_timeout_s", "object tasks: hold when object_pose is older (steady clock)", range=(0.001, 10.0)),
+    _core(
+        "object_region_tolerance_m",
+        "object tasks: refuse object poses this far off the trained region",
+        range=(0.0, 1.0),
+    ),  # fmt: skip
+    _core("max_object_speed_m_s", "object tasks: faster object_pose motion is a jump (refused)", range=(0.01, 10.0)),
 )
 PARAMETERS: tuple[ParamSpec, ...] = NODE_PARAMETERS + CORE_PARAMETERS
 
@@ -182,6 +189,10 @@ class PolicyNode(LifecycleNode):
             )
             for topic in JOINT_STATE_TOPICS  # merged by joint name: the arm's driver and the gripper's
         ] + [self.create_subscription(PoseStamped, "goal_pose", self._on_goal, goal_qos, callback_group=group)]
+        if self.core.has_object:  # the tracker's poses (sim2real-object-tracker), latest only
+            self.handles.append(
+                self.create_subscription(PoseStamped, "object_pose", self._on_object_pose, sensor, callback_group=group)
+            )
         if self.core.image_inputs:
             self.handles += [
                 self.create_subscription(Image, "camera/image_raw", self._on_image, sensor, callback_group=group),
@@ -326,6 +337,17 @@ class PolicyNode(LifecycleNode):
             why = self.core.on_goal(msg.header.frame_id, (p.x, p.y, p.z), (o.x, o.y, o.z, o.w), time.monotonic())
         if why:
             self.get_logger().warning(f"goal refused: {why}")
+
+    def _on_object_pose(self, msg: PoseStamped) -> None:
+        ros_s, steady_s = self._now()
+        p, o = msg.pose.position, msg.pose.orientation
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        assert self.core is not None
+        with self.lock:
+            why = self.core.on_object_pose(msg.header.frame_id, (p.x, p.y, p.z), (o.x, o.y, o.z, o.w), stamp, ros_s,
+                                           steady_s)  # fmt: skip
+        if why:
+            self.get_logger().warning(f"object_pose refused: {why}", throttle_duration_sec=2.0)
 
     # -- output ---------------------------------------------------------------------------------
     def _on_timer(self) -> None:

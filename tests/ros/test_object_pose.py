@@ -1,0 +1,149 @@
+"""The node's object_pose input (object tasks, ROS.md fault plan B.1 applied to the new topic) on a PolicyCore:
+the golden sim-vs-node observation for the same motion, and every bad pose refused with its reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from policies.bundle import load_bundle
+from sim.observation import field_slices
+from sim.scene import NEUTRAL_ARM_Q_RAD
+from sim2real_ros.policy_core import CoreSettings, PolicyCore
+
+ARM = [f"panda_joint{i}" for i in range(1, 8)]
+FINGERS = ["panda_finger_joint1", "panda_finger_joint2"]
+BASE = np.array([-0.6, 0.0, 0.0])  # panda_link0 in the training world
+GOAL_BASE = (0.6, 0.05, 0.02)
+XYZW = (0.0, 0.0, 0.0, 1.0)
+OBJ_BASE = (0.55, -0.05, 0.02)
+
+
+def _core(bundle: Path, **settings: float) -> PolicyCore:
+    return PolicyCore(load_bundle(bundle), CoreSettings(**settings))  # type: ignore[arg-type]
+
+
+def _feed(core: PolicyCore, t: float, obj: tuple = OBJ_BASE, stamp: float | None = None, **kw: object) -> str | None:
+    q = np.array(NEUTRAL_ARM_Q_RAD)
+    assert core.on_joint_state(ARM + FINGERS, [*q, 0.0, 0.0], [0.0] * 9, t, t, t) is None
+    frame = str(kw.get("frame", "panda_link0"))
+    quat = kw.get("quat", XYZW)
+    return core.on_object_pose(frame, obj, quat, t if stamp is None else stamp, t, t)  # type: ignore[arg-type]
+
+
+def test_object_tasks_wait_for_object_pose_then_act(push_bundle: Path) -> None:
+    core = _core(push_bundle)
+    q = np.array(NEUTRAL_ARM_Q_RAD)
+    assert core.on_joint_state(ARM + FINGERS, [*q, 0.0, 0.0], [0.0] * 9, 10.0, 10.0, 10.0) is None
+    assert core.on_goal("panda_link0", GOAL_BASE, XYZW, 10.0) is None
+    why = core.activate(10.0)
+    assert why is not None and "no valid object_pose" in why
+    assert _feed(core, 10.05) is None
+    assert core.activate(10.05) is None
+    assert core.tick(10.06).status == "act"
+    obs = core.observation()
+    np.testing.assert_allclose(obs["achieved_goal"], np.array(OBJ_BASE) + BASE, atol=1e-6)
+    np.testing.assert_allclose(obs["observation"][field_slices(True)["object_pos_m"]], np.array(OBJ_BASE) + BASE,
+                               atol=1e-6)  # fmt: skip
+
+
+def test_a_lost_marker_holds_and_fresh_poses_resume(push_bundle: Path) -> None:
+    core = _core(push_bundle, object_pose_timeout_s=0.3, fresh_inputs_to_resume=2)
+    _feed(core, 10.0)
+    core.on_goal("panda_link0", GOAL_BASE, XYZW, 10.0)
+    assert core.activate(10.0) is None
+    assert core.tick(10.1).status == "act"
+    q = np.array(NEUTRAL_ARM_Q_RAD)  # joints keep coming, the marker is hidden
+    core.on_joint_state(ARM + FINGERS, [*q, 0.0, 0.0], [0.0] * 9, 10.5, 10.5, 10.5)
+    tick = core.tick(10.5)
+    assert tick.status == "hold" and "object_pose stale" in tick.reasons[0] and tick.command_rad is not None
+    assert core.tick(10.55).status == "held"
+    _feed(core, 10.6)
+    assert core.tick(10.61).status == "held"  # one fresh pose is not enough
+    _feed(core, 10.64, obj=(0.551, -0.05, 0.02))
+    assert core.tick(10.65).status == "act"
+
+
+@pytest.mark.parametrize(
+    ("kw", "why"),
+    [
+        ({"frame": "camera_optical_frame"}, "object poses must be in 'panda_link0'"),
+        ({"obj": (float("nan"), 0.0, 0.02)}, "non-finite"),
+        ({"quat": (0.0, 0.0, 0.0, 2.0)}, "not a unit quaternion"),
+        ({"obj": (0.55, -0.05, -0.2)}, "off the table"),
+        ({"obj": (1.2, 0.0, 0.02)}, "off the table"),
+        ({"stamp": 0.0}, "stamp"),
+    ],
+)
+def test_bad_object_poses_are_refused(push_bundle: Path, kw: dict, why: str) -> None:  # B.1 #3 #12 for object_pose
+    core = _core(push_bundle)
+    got = _feed(core, 10.0, **kw)
+    assert got is not None and why in got
+    assert "object_pose" in core.input_errors
+    assert core.activate(10.0) is not None
+
+
+def test_jumps_and_out_of_order_poses_are_refused(push_bundle: Path) -> None:
+    core = _core(push_bundle, max_object_speed_m_s=1.0)
+    assert _feed(core, 10.0) is None
+    got = _feed(core, 10.1, obj=(0.55, 0.15, 0.02))  # 20 cm in 0.1 s
+    assert got is not None and "jumped 20.0 cm" in got
+    assert core.object_world is None  # neither pose is trusted now
+    assert _feed(core, 10.2, obj=(0.55, 0.15, 0.02)) is None
+    got = _feed(core, 10.3, stamp=10.1)
+    assert got is not None and "not newer" in got
+
+
+def test_reach_and_pick_and_place_bundles(reach_bundle: Path, push_bundle: Path, tmp_path: Path) -> None:
+    """Reach ignores object_pose; pick_and_place is refused until the node sends gripper commands."""
+    import json
+    import shutil
+
+    core = _core(reach_bundle)
+    assert core.on_object_pose("nowhere", (9.0, 9.0, 9.0), XYZW, 0.0, 1.0, 1.0) is None
+    pnp = tmp_path / "pnp"
+    shutil.copytree(push_bundle, pnp)
+    m = json.loads((pnp / "manifest.json").read_text())
+    m["env"]["task"] = "pick_and_place"
+    (pnp / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="commands the gripper"):
+        _core(pnp)
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "pybullet"])
+def test_sim_and_node_observe_the_same_push(push_bundle: Path, backend: str) -> None:
+    """Golden test: a Push episode on the engine, its joint states and object poses fed to the node as messages
+    stamped with the simulated time; the node's observation (forward kinematics, object velocities from pose
+    differences) equals the env's at every step."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401
+    from sim.transforms import wxyz_to_xyzw
+
+    env = gym.make("Sim2Real/Push-v0", backend=backend, control="ee")
+    core = _core(push_bundle, max_stamp_age_s=1e6)
+    u = env.unwrapped
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    goal_base = obs["desired_goal"] - BASE
+    t0, fastest = 100.0, 0.0
+    for k in range(25):
+        t = t0 + k * u.sim.scene.control_dt_s
+        q, qd = u.sim.joint_state()
+        pos, quat = u.sim.object_pose("object")
+        assert core.on_joint_state(ARM + FINGERS, q, qd, t, t, t) is None
+        assert core.on_object_pose("panda_link0", pos - BASE, wxyz_to_xyzw(quat), t, t, t) is None
+        if k == 0:
+            assert core.on_goal("panda_link0", goal_base, XYZW, t) is None
+        node = core.observation()
+        np.testing.assert_allclose(node["observation"], obs["observation"], atol=2e-4, err_msg=f"step {k}")
+        np.testing.assert_allclose(node["achieved_goal"], obs["achieved_goal"], atol=1e-6)
+        np.testing.assert_allclose(node["desired_goal"], obs["desired_goal"], atol=1e-6)
+        fastest = max(fastest, float(np.linalg.norm(node["observation"][field_slices(True)["object_linvel_m_s"]])))
+        # push the object about: toward it, then through it
+        ee = obs["observation"][field_slices(True)["ee_pos_m"]]
+        obs, *_ = env.step(np.clip((obs["achieved_goal"] - ee) / 0.05 + rng.normal(0, 0.1, 3), -1, 1))
+    env.close()
+    assert fastest > 0.02  # the object was pushed: the velocities compared were not all zero
