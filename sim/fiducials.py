@@ -117,15 +117,42 @@ def marker_corners_m(side_m: float) -> np.ndarray:
     return np.array([[-h, h, 0.0], [h, h, 0.0], [h, -h, 0.0], [-h, -h, 0.0]])
 
 
-def object_marker(parent: str, top_half_height_m: float, marker_id: int = OBJECT_MARKER_ID) -> PatternSpec:
-    """The ArUco marker on the top face of an upright object whose top lies `top_half_height_m` above its centre,
-    its frame aligned with the object's (the print's top row towards the object's +y)."""
-    cells = aruco_cells(OBJECT_MARKER_DICTIONARY, marker_id)
-    return PatternSpec(
-        name=f"{parent}_marker",
-        parent=parent,
-        cells=cells,
-        cell_m=OBJECT_MARKER_SIZE_M / len(cells),
-        pos_m=(0.0, 0.0, top_half_height_m + PATTERN_LIFT_M),
-        margin_m=0.004,
-    )
+#: The faces of a marker cube: (id offset, outward normal, the print's +x axis) in the object's frame. Id offset 0
+#: is the top face; a cylinder carries only that one.
+CUBE_FACES: tuple[tuple[int, Vec3, Vec3], ...] = (
+    (0, (0.0, 0.0, 1.0), (1.0, 0.0, 0.0)),
+    (1, (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
+    (2, (0.0, 1.0, 0.0), (-1.0, 0.0, 0.0)),
+    (3, (-1.0, 0.0, 0.0), (0.0, -1.0, 0.0)),
+    (4, (0.0, -1.0, 0.0), (1.0, 0.0, 0.0)),
+)
+
+
+def marker_frames(face_half_m: float, faces: int = len(CUBE_FACES)) -> dict[int, np.ndarray]:
+    """Id offset -> the 4x4 pose of each face's marker in the object's frame, for an object whose printed faces lie
+    `face_half_m` from its centre (the print PATTERN_LIFT_M proud of the face): what the tracker inverts."""
+    out = {}
+    for offset, normal, x_axis in CUBE_FACES[:faces]:
+        z, x = np.asarray(normal, float), np.asarray(x_axis, float)
+        t = np.eye(4)
+        t[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
+        t[:3, 3] = (face_half_m + PATTERN_LIFT_M) * z
+        out[offset] = t
+    return out
+
+
+def object_markers(
+    parent: str, face_half_m: float, faces: int, first_id: int = OBJECT_MARKER_ID
+) -> tuple[PatternSpec, ...]:
+    """ArUco markers first_id, first_id + 1, ... on the object's top face (faces=1) or its top and four sides
+    (faces=5, a cube of half side `face_half_m`), laid out as marker_frames says."""
+    from sim.transforms import mat_to_quat
+
+    out = []
+    for offset, t in marker_frames(face_half_m, faces).items():
+        cells = aruco_cells(OBJECT_MARKER_DICTIONARY, first_id + offset)
+        out.append(PatternSpec(name=f"{parent}_marker{offset}", parent=parent, cells=cells,
+                               cell_m=OBJECT_MARKER_SIZE_M / len(cells), pos_m=tuple(float(v) for v in t[:3, 3]),  # type: ignore[arg-type]
+                               quat=tuple(float(v) for v in mat_to_quat(t[:3, :3])),  # type: ignore[arg-type]
+                               margin_m=0.004))  # fmt: skip
+    return tuple(out)

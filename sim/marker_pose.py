@@ -37,6 +37,12 @@ class Sighting:
     """RMS distance between the detected corners and the pose's projection of them."""
 
     @property
+    def facing(self) -> float:
+        """Cosine of the angle between the print's normal and the line of sight to the camera (1: head-on)."""
+        to_camera = -self.pos_cam_marker_m / float(np.linalg.norm(self.pos_cam_marker_m))
+        return float(self.rot_cam_marker[:, 2] @ to_camera)
+
+    @property
     def side_px(self) -> float:
         """Mean side length of the marker in the image (px): how large it is seen."""
         c = self.corners_px
@@ -100,6 +106,26 @@ class MarkerDetector:
         if pos[2] <= 0 or not np.all(np.isfinite(rot)):
             return None
         return Sighting(marker_id, corners_px.astype(float), rot, pos, float(np.asarray(errors).ravel()[best]))
+
+
+def rigid_pose(
+    detector: MarkerDetector, sightings: list[Sighting], points_by_id: dict[int, np.ndarray]
+) -> tuple[np.ndarray, float]:
+    """One rigid body carrying several of the seen markers: its 4x4 pose in the optical frame from all their
+    corners at once (SQPnP, then Levenberg-Marquardt), and the RMS reprojection error (px). `points_by_id`: each
+    marker's corners (4, 3) in the body's frame, in OpenCV's order. Corners on several faces are not coplanar, so
+    the planar pose's two-fold ambiguity is gone."""
+    cv2 = detector.cv2
+    obj = np.concatenate([points_by_id[s.marker_id] for s in sightings]).astype(np.float64)
+    img = np.concatenate([s.corners_px for s in sightings]).astype(np.float64)
+    ok, rvec, tvec = cv2.solvePnP(obj, img, detector.k, detector.dist, flags=cv2.SOLVEPNP_SQPNP)
+    if not ok:
+        raise MarkerError("no rigid pose fits the seen markers")
+    rvec, tvec = cv2.solvePnPRefineLM(obj, img, detector.k, detector.dist, rvec, tvec)
+    projected, _ = cv2.projectPoints(obj, rvec, tvec, detector.k, detector.dist)
+    rms = float(np.sqrt(np.mean(np.sum((projected.reshape(-1, 2) - img) ** 2, axis=1))))
+    rot, _ = cv2.Rodrigues(rvec)
+    return to_homogeneous(rot, np.asarray(tvec, float).ravel()), rms
 
 
 def to_homogeneous(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:

@@ -140,8 +140,8 @@ class SceneSpec:
 
 
 #: The `front` camera: over the table's far edge, 0.5 m from the table centre it looks at (the object tracker's).
-FRONT_CAMERA_EYE_M: Vec3 = (0.3, 0.0, 0.4)
-FRONT_CAMERA_FOVY_DEG = 45.0
+FRONT_CAMERA_EYE_M: Vec3 = (0.45, 0.0, 0.3)
+FRONT_CAMERA_FOVY_DEG = 40.0
 
 
 def default_cameras() -> tuple[CameraSpec, ...]:

@@ -132,3 +132,25 @@ def print_calibrate_bench(result: dict[str, Any]) -> None:
                           f"{calibrated / nominal:.1%}")  # fmt: skip
         t.add_row("wall", "", f"{r['wall_s']:.0f} s", f"{r['evaluations']} evaluations")
         console.print(t)
+
+
+def print_vision_bench(result: dict[str, Any]) -> None:
+    """The tracker case: pose error against the ground truth and processing time per engine, with the targets."""
+    console = Console()
+    rows = result["cases"].get("tracker")
+    if not rows:
+        return
+    t = Table(title=f"sim2real bench vision: tracker - {result['machine']} - {result['date']}")
+    for col in ("engine", "tracked", "pos mm median / p95", "angle deg median / p95", "ms median / p99"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["backend"], f"{r['tracked']}/{r['frames']}",
+                  f"{r['position_mm_median']:.2f} / {r['position_mm_p95']:.2f}",
+                  f"{r['angle_deg_median']:.2f} / {r['angle_deg_p95']:.2f}",
+                  f"{r['processing_ms_median']:.2f} / {r['processing_ms_p99']:.2f}")  # fmt: skip
+    console.print(t)
+    targets = result["targets"]
+    console.print(
+        f"targets: position median <= {targets['position_mm_median']} mm, angle median <= "
+        f"{targets['angle_deg_median']} deg, processing p99 <= {targets['processing_ms_p99']} ms"
+    )

@@ -70,8 +70,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         run = lambda progress: bench_deploy(  # noqa: E731
             Path(args.bundle), goals=args.goals, backend=args.backend, seed=args.seed,
             duration_s=args.duration_s, progress=progress, camera=args.camera, trigger=args.trigger,
-            randomization=args.randomization,
+            randomization=args.randomization, object_pose=args.object_pose, start_joints=args.start_joints,
+            episode_ticks=args.episode_ticks,
         )  # fmt: skip
+    elif args.what == "vision":
+        from sim2real.bench_table import print_vision_bench as show
+        from sim2real.bench_vision import CASES, bench_vision
+
+        run = lambda progress: bench_vision(cases, frames=args.frames, seed=args.seed, progress=progress)  # noqa: E731
     elif args.what == "calibrate":
         from sim2real.bench_calibrate import CASES, bench_calibrate
         from sim2real.bench_table import print_calibrate_bench as show
@@ -81,7 +87,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
     else:
         console.print(
-            f"[red]sim2real bench {args.what}: not available yet; available: env, randomization, train, deploy, "
+            f"[red]sim2real bench {args.what}: not available yet; available: env, randomization, train, vision, "
+            "deploy, "
             "calibrate"
         )
         return 2
@@ -265,7 +272,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
             if not (w.isdigit() and h.isdigit()):
                 raise ConfigError(f"--camera-size must be WIDTHxHEIGHT such as 640x480, got {args.camera_size!r}")
             size = (int(w), int(h))
-        path = export_run(Path(args.run), Path(args.out) if args.out else None, size, force=args.force)
+        if args.run == SCRIPTED_PUSHER:  # no training: the scripted pusher as a bundle (rehearse object tasks)
+            from sim2real.scripted_push import export_scripted_push_bundle
+
+            if not args.out:
+                raise ConfigError(f"{SCRIPTED_PUSHER} needs --out DIR")
+            path = export_scripted_push_bundle(Path(args.out), force=args.force)
+        else:
+            path = export_run(Path(args.run), Path(args.out) if args.out else None, size, force=args.force)
     except (ConfigError, ExportError, FileNotFoundError) as e:
         return _refuse(console, "export", e)
     console.print(f"bundle written to [bold]{path}[/bold] (policy.onnx + manifest.json; ONNX matches torch)")
@@ -294,6 +308,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         launch = launch_arguments(
             bundle, args.sim or args.goals > 0, args.backend, args.randomization, args.controller,
             args.namespace, args.params_file, autostart=not args.no_autostart, trigger=args.trigger,
+            object_pose=args.object_pose, start_joints=args.start_joints,
         )  # fmt: skip
         console.print(workspace_line(verified_manifest(bundle)), highlight=False)
         if args.goals <= 0:
@@ -307,7 +322,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
             console.print(describe_episode(ep))
 
         result = run_goals(bundle, args.goals, args.backend, args.randomization, args.controller, args.seed,
-                           on_episode=show, trigger=args.trigger)  # fmt: skip
+                           on_episode=show, trigger=args.trigger, object_pose=args.object_pose,
+                           start_joints=args.start_joints, episode_ticks=args.episode_ticks)  # fmt: skip
     except (DeployError, TimeoutError, RuntimeError) as e:
         return _refuse(console, "deploy", e)
     n = len(result["episodes"])
@@ -405,6 +421,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out)
 
 
+#: `sim2real export scripted:push --out DIR`: the stateless scripted pusher (sim2real.scripted_push) as a bundle.
+SCRIPTED_PUSHER = "scripted:push"
+#: Flags of `deploy` and `bench deploy` for object tasks on the simulated arm.
+OBJECT_POSE_FLAG = (
+    ("--object-pose",),
+    {"choices": ["truth", "tracker"], "default": "truth", "dest": "object_pose",
+     "help": "object tasks on the simulated arm: the object's pose from the simulator, or from "
+     "sim2real-object-tracker on the marked object in the front camera (640x480, 30 Hz)"},
+)  # fmt: skip
+START_JOINTS_FLAG = (
+    ("--start-joints",),
+    {"default": "", "dest": "start_joints",
+     "help": "the simulated arm's start pose instead of the bundle's: neutral, ready or 7 angles (rad)"},
+)  # fmt: skip
+
+EPISODE_TICKS_FLAG = (
+    ("--episode-ticks",),
+    {"type": int, "default": 50, "dest": "episode_ticks",
+     "help": "control periods per goal episode on the simulated arm (default 50: the training episode)"},
+)  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available command."""
     from calibration.fit import METHODS
@@ -434,7 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
         "push_lstm, push_ff), trained unless a finished run exists, success against the targets. `calibrate`: the "
         "cost of one 10 s calibration replay per engine against a bare mj_step loop and mujoco.rollout.",
     )
-    b.add_argument("what", choices=["env", "randomization", "train", "deploy", "calibrate"], help="which benchmark")
+    b.add_argument(
+        "what", choices=["env", "randomization", "train", "vision", "deploy", "calibrate"], help="which benchmark"
+    )
+    b.add_argument("--frames", type=int, default=200, help="vision tracker: rendered frames per engine")
+    b.add_argument(*OBJECT_POSE_FLAG[0], **OBJECT_POSE_FLAG[1])  # type: ignore[arg-type]
+    b.add_argument(*START_JOINTS_FLAG[0], **START_JOINTS_FLAG[1])  # type: ignore[arg-type]
+    b.add_argument(*EPISODE_TICKS_FLAG[0], **EPISODE_TICKS_FLAG[1])  # type: ignore[arg-type]
     b.add_argument("--bundle", default="", help="deploy: the policy bundle to deploy")
     b.add_argument("--goals", type=int, default=20, help="deploy: goal episodes (in sim and over ROS 2)")
     b.add_argument("--backend", choices=BACKENDS, default="pybullet", help="deploy: simulated arm")
@@ -512,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
         "joint names and limits, control rate, camera, randomization provenance, SHA-256 of the ONNX file). "
         "Refuses to write a bundle whose ONNX outputs differ from torch by more than 1e-4.",
     )
-    ex.add_argument("run", help="a run folder written by sim2real train")
+    ex.add_argument(
+        "run", help=f"a run folder written by sim2real train, or {SCRIPTED_PUSHER} (the scripted Push pusher)"
+    )
     ex.add_argument("--out", default="", help="bundle folder (default bundles/<run name>)")
     ex.add_argument(
         "--force", action="store_true", help="replace the bundle already in --out (only a bundle, nothing else)"
@@ -552,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--namespace", default="", help="namespace of the nodes and topics")
     de.add_argument("--params-file", dest="params_file", default="", help="policy_node parameters (ROS 2 YAML)")
     de.add_argument("--trigger", choices=["timer", "image"], default="timer", help="act every period or per frame")
+    de.add_argument(*OBJECT_POSE_FLAG[0], **OBJECT_POSE_FLAG[1])  # type: ignore[arg-type]
+    de.add_argument(*START_JOINTS_FLAG[0], **START_JOINTS_FLAG[1])  # type: ignore[arg-type]
+    de.add_argument(*EPISODE_TICKS_FLAG[0], **EPISODE_TICKS_FLAG[1])  # type: ignore[arg-type]
     de.add_argument("--no-autostart", action="store_true", help="real arm: wait for a lifecycle manager to activate")
     de.add_argument("--seed", type=int, default=0, help="--goals: seed of the goal draws")
     de.add_argument("--print", action="store_true", help="show the processes without starting them")

@@ -48,8 +48,12 @@ def launch_arguments(
     trigger: str = "timer",
     command_delay_s: float = 0.0,
     joint_states_layout: str = "all",
+    object_pose: str = "truth",
+    start_joints: str = "",
 ) -> list[str]:
-    """`sim2real launch` arguments: the launch file, then name:=value pairs."""
+    """`sim2real launch` arguments: the launch file, then name:=value pairs. Object tasks on the simulated arm take
+    the object's pose from the simulator (`object_pose="truth"`) or from sim2real-object-tracker on the marked
+    object in the front camera (`"tracker"`); `start_joints` overrides the bundle's start pose."""
     manifest = verified_manifest(bundle)
     if controller not in COMMAND_INTERFACES:
         raise DeployError(f"--controller must be {' or '.join(COMMAND_INTERFACES)}, got {controller!r}")
@@ -69,13 +73,25 @@ def launch_arguments(
         if joint_states_layout not in ("all", "arm_only", "split"):
             raise DeployError(f"joint_states_layout must be all, arm_only or split, got {joint_states_layout!r}")
         env = manifest.env  # the simulated cell is the one the policy trained for
-        start = ",".join(f"{v:.6f}" for v in env.start_joints) if env.start_joints else ""
+        start = start_joints or (",".join(f"{v:.6f}" for v in env.start_joints) if env.start_joints else "")
         sim_args = [f"backend:={backend}", f"randomization:={randomization}", f"command_delay_s:={command_delay_s}",
                     f"joint_states_layout:={joint_states_layout}", f"table_height_m:={env.table_height_m or 0.0}",
-                    f"start_joints:={start}"]  # fmt: skip
+                    f"start_joints:={start}", f"task:={env.task}"]  # fmt: skip
         camera = manifest.camera
         if camera and sim_camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
             sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera.width}", f"image_height:={camera.height}"]
+        if env.task != "reach":
+            if object_pose not in ("truth", "tracker"):
+                raise DeployError(f"object_pose must be truth or tracker, got {object_pose!r}")
+            if object_pose == "truth":
+                sim_args.append("publish_object_pose:=true")
+            else:
+                if camera:
+                    raise DeployError("object_pose tracker: a pixel policy already films the scene; the tracker "
+                                      "rehearsal is for state policies")  # fmt: skip
+                sim_args += ["object_tracker:=true", "camera_name:=front", "camera_rate_hz:=30.0",
+                             "image_width:=640", "image_height:=480",
+                             f"camera_pose:={tracker_camera_pose(env.table_height_m or 0.0)}"]  # fmt: skip
         return [str(LAUNCH_DIR / "deploy_sim.launch.yaml"), *args, *sim_args]
     return [str(LAUNCH_DIR / "deploy.launch.yaml"), *args, f"autostart:={'true' if autostart else 'false'}"]
 
@@ -145,6 +161,22 @@ def rss_mb_of(name: str) -> float | None:
     return None
 
 
+def tracker_camera_pose(table_height_m: float = 0.0) -> str:
+    """The simulated front camera's optical frame in the base frame, 'x,y,z,qw,qx,qy,qz' (the exact extrinsics
+    sim2real-object-tracker takes as camera_pose; a real cell measures them with sim2real calibrate-camera)."""
+    import numpy as np
+
+    from sim.camera import base_from_optical
+    from sim.scene import SceneSpec
+    from sim.transforms import mat_to_quat
+
+    scene = SceneSpec()
+    cam = scene.camera("front")
+    t = base_from_optical(np.asarray(cam.pos_m), np.asarray(cam.quat), np.asarray(scene.robot_base_pos_m))
+    values = [*t[:3, 3], *mat_to_quat(t[:3, :3])]
+    return ",".join(f"{v:.6f}" for v in values)
+
+
 def run_goals(
     bundle: Path,
     goals: int,
@@ -159,6 +191,9 @@ def run_goals(
     trigger: str = "timer",
     command_delay_s: float = 0.0,
     joint_states_layout: str = "all",
+    object_pose: str = "truth",
+    start_joints: str = "",
+    episode_ticks: int = 50,
 ) -> dict[str, Any]:
     """Start the rehearsal (simulated arm + policy node), run `goals` episodes (or as many as fit in duration_s,
     sampling the policy node's memory), stop it; the figures as a dict. `command_delay_s`: the simulated arm's
@@ -172,11 +207,14 @@ def run_goals(
     replay = replay_frame(manifest, backend) if camera == "replay" and manifest.camera else None
     args = launch_arguments(
         bundle, True, backend, randomization, controller, sim_camera=replay is None, trigger=trigger,
-        command_delay_s=command_delay_s, joint_states_layout=joint_states_layout,
+        command_delay_s=command_delay_s, joint_states_layout=joint_states_layout, object_pose=object_pose,
+        start_joints=start_joints,
     )  # fmt: skip
     log_path = log_path or Path("out") / "deploy.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle), "backend": backend, "randomization": randomization}
+    if manifest.env.task != "reach":
+        result["object_pose"] = object_pose
     memory: list[tuple[float, float | None]] = []  # timed runs: (seconds, policy node RSS MB) after each episode
     started = time.monotonic()
 
@@ -190,9 +228,8 @@ def run_goals(
         proc = start_launch(args, log)
         try:
             alive = lambda: proc.poll() is None  # noqa: E731
-            report = run_goal_episodes(
-                manifest, goals, seed, on_episode=each, alive=alive, replay_frame=replay, duration_s=duration_s
-            )
+            report = run_goal_episodes(manifest, goals, seed, on_episode=each, alive=alive, replay_frame=replay,
+                                       duration_s=duration_s, episode_ticks=episode_ticks)  # fmt: skip
         except (TimeoutError, RuntimeError) as e:
             stop_launch(proc)
             tail = "".join(log_path.read_text().splitlines(keepends=True)[-8:])
@@ -233,6 +270,9 @@ def bench_deploy(
     camera: str = "sim",
     trigger: str = "timer",
     randomization: str = "none",
+    object_pose: str = "truth",
+    start_joints: str = "",
+    episode_ticks: int = 50,
 ) -> dict[str, Any]:
     """In-sim success of the bundle (runtime in the env, same engine) vs its success driving the simulated arm over
     DDS in separate processes (with `randomization` drawn on the arm), plus the node's control-loop timing."""
@@ -251,7 +291,8 @@ def bench_deploy(
             progress(f"over ROS 2: episode {len(done)}, {sum(done)} reached")
 
     ros = run_goals(bundle, goals, backend, randomization, seed=seed, duration_s=duration_s, on_episode=tick,
-                    camera=camera, trigger=trigger)  # fmt: skip
+                    camera=camera, trigger=trigger, object_pose=object_pose, start_joints=start_joints,
+                    episode_ticks=episode_ticks)  # fmt: skip
     t = ros["timing"]
     figures = {
         "in_sim_success": in_sim,
@@ -280,6 +321,9 @@ def bench_deploy(
         "duration_s": duration_s,
         "camera": camera if pixels else None,
         "trigger": trigger,
+        "object_pose": object_pose if verified_manifest(bundle).env.task != "reach" else None,
+        "start_joints": start_joints or None,
+        "episode_ticks": episode_ticks,
         "figures": figures,
         "run": ros,
         "machine": machine_description(),

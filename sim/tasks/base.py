@@ -14,7 +14,7 @@ from gymnasium import spaces
 from sim.backend import Backend
 from sim.cell import Cell, CellError
 from sim.engines import BACKENDS, make_backend
-from sim.fiducials import object_marker
+from sim.fiducials import object_markers
 from sim.ik import EE_BOUNDS_M, ee_step_target
 from sim.observation import ObjectMotion, RawSignals, build_observation, observation_dim
 from sim.properties import flat_layout, parse_name
@@ -192,14 +192,15 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return SceneSpec()
 
     def with_object_marker(self, scene: SceneSpec) -> SceneSpec:
-        """The scene with the ArUco marker of sim.fiducials.object_marker on the top face of the object (for a
-        camera tracker: the `object_marker` keyword)."""
+        """The scene with ArUco markers on the object (sim.fiducials.object_markers; the `object_marker` keyword,
+        for a camera tracker): a cube carries ids 0-4 on its top and four sides, a cylinder id 0 on its top."""
         obj = next((o for o in scene.objects if o.name == "object"), None)
         if obj is None:
             raise ValueError(f"object_marker: {self.task_name} has no object to put a marker on")
         if obj.shape == "sphere":
             raise ValueError("object_marker: a sphere has no flat top for the marker; use a cube or a cylinder")
-        return replace(scene, patterns=(*scene.patterns, object_marker(obj.name, obj.half_height_m)))
+        faces = 5 if obj.shape == "box" and len(set(obj.size_m)) == 1 else 1
+        return replace(scene, patterns=(*scene.patterns, *object_markers(obj.name, obj.half_height_m, faces)))
 
     def sample_goal(self) -> np.ndarray:
         """A goal (3,) m drawn from the task's goal box with `self.np_random`."""

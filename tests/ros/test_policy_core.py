@@ -367,9 +367,7 @@ def test_deactivate_returns_a_hold_and_stops_acting(reach_bundle: Path) -> None:
     assert core.activate(t + 0.02) is None  # fresh inputs: may activate again
 
 
-def test_an_observation_of_the_wrong_size_is_refused(
-    reach_bundle: Path, tmp_path: Path
-) -> None:  # B.2 #18
+def test_an_observation_of_the_wrong_size_is_refused(reach_bundle: Path, tmp_path: Path) -> None:  # B.2 #18
     import json
     import shutil
 

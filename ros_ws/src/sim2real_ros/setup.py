@@ -27,6 +27,7 @@ setup(
             "sim2real-sim-arm = sim2real_ros.sim_arm_node:main",
             "sim2real-policy-node = sim2real_ros.policy_node:main",
             "sim2real-recorder = sim2real_ros.recorder:main",
+            "sim2real-object-tracker = sim2real_ros.object_tracker_node:main",
         ]
     },
     maintainer="sim2real maintainers",

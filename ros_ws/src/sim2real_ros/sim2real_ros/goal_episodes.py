@@ -52,8 +52,12 @@ class GoalClient:
         self.goal = manifest.goal
         self.joints = list(manifest.joint_names)
         self.ee_world_m: np.ndarray | None = None
+        self.object_world_m: np.ndarray | None = None
+        self.has_object = manifest.env.task != "reach"
         self.timing: dict[str, str] = {}
         self.node.create_subscription(JointState, f"{self.ns}/joint_states", self._on_joints, QOS["sensor"])
+        if self.has_object:  # the simulated arm's true object pose scores object tasks (whatever the node sees)
+            self.node.create_subscription(PoseStamped, f"{self.ns}/sim/object_pose", self._on_object, QOS["sensor"])
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self.goal_pub = self.node.create_publisher(PoseStamped, f"{self.ns}/goal_pose", 1)
         if replay_frame is not None:
@@ -91,6 +95,10 @@ class GoalClient:
             return
         q = {j: float(msg.position[index[j]]) for j in self.joints}
         self.ee_world_m = self.chain.pose(q)[0]
+
+    def _on_object(self, msg: PoseStamped) -> None:
+        p = msg.pose.position
+        self.object_world_m = self.chain.base_pos_m + np.array([p.x, p.y, p.z])
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for s in msg.status:
@@ -130,6 +138,14 @@ class GoalClient:
         if not self.call(f"{self.ns}/sim_arm/reset").success:
             raise RuntimeError("the simulated arm refused ~/reset")
         time.sleep(0.3)  # fresh joint_states from the reset arm
+        if self.has_object:  # object goals lie on the table, at the height of the object's centre
+            self.object_world_m = None
+            deadline = time.monotonic() + 5.0
+            while self.object_world_m is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no {self.ns}/sim/object_pose from the simulated arm for 5 s")
+                time.sleep(0.01)
+            goal_base_m = np.array([goal_base_m[0], goal_base_m[1], self.object_world_m[2] - self.chain.base_pos_m[2]])
         self.send_goal(goal_base_m)
         goal_world = self.chain.base_pos_m + goal_base_m
         deadline = time.monotonic() + 5.0
@@ -141,8 +157,9 @@ class GoalClient:
         reached: float | None = None
         distance = float("inf")
         while time.monotonic() - start < duration_s:
-            if self.ee_world_m is not None:
-                distance = float(np.linalg.norm(self.ee_world_m - goal_world))
+            achieved = self.object_world_m if self.has_object else self.ee_world_m
+            if achieved is not None:
+                distance = float(np.linalg.norm(achieved - goal_world))
                 if distance < self.goal.distance_threshold_m:
                     reached = time.monotonic() - start
                     break

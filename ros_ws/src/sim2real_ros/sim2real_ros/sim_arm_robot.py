@@ -17,6 +17,9 @@ the simulated robot differs from the training nominal) in real time and speaks w
   holds its measured position) or `forward_position_controller/commands` (std_msgs/Float64MultiArray: 7 values in
   arm joint order, held until the next one with NO timeout, as forward_command_controller does; wrong-length and
   non-finite messages are dropped). Targets are clamped to the joint limits. The fingers stay closed;
+* for tasks with an object, `sim/object_pose` (geometry_msgs/PoseStamped, panda_link0) with the object's true pose
+  at each joint-state tick: the ground truth a tracker is scored against, or a stand-in for one; with
+  `object_marker` the object carries the ArUco marker `sim2real-object-tracker` looks for;
 * service `~/reset` (std_srvs/Trigger): the arm back to the task's start pose (neutral; Push: gripper low), a fresh
   randomization draw, no trajectory;
 * `/diagnostics` at 1 Hz: status `<node name>: robot` (hardware_id `sim:<backend>`) with the counters of commands
@@ -53,6 +56,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -90,7 +94,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("seed", 0, "Seed of the first randomization draw; each ~/reset uses the next one"),
     ParamSpec("joint_state_rate_hz", 100.0, "Physics tick and joint_states rate (Hz)", range=(1.0, 1000.0)),
-    ParamSpec("camera_name", "scene", "Simulated camera published on camera/image_raw: scene or wrist"),
+    ParamSpec(
+        "camera_name", "scene", "Simulated camera published on camera/image_raw: scene, wrist or front (the tracker's)"
+    ),
     ParamSpec("camera_rate_hz", 0.0, "Camera frame rate (Hz); 0 publishes no camera", range=(0.0, 120.0)),
     ParamSpec("image_width", 640, "Camera image width (pixels)", range=(8, 4096)),
     ParamSpec("image_height", 480, "Camera image height (pixels)", range=(8, 4096)),
@@ -116,6 +122,16 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "start_joints",
         "",
         "Arm start pose (and ~/reset's): neutral, ready or 7 comma-separated angles in rad; empty: the task's",
+    ),
+    ParamSpec(
+        "object_marker",
+        False,
+        "Object tasks: print the ArUco marker (sim.fiducials) on the object's top face, for sim2real-object-tracker",
+    ),
+    ParamSpec(
+        "publish_object_pose",
+        False,
+        "Object tasks: also publish the true pose on object_pose (a rehearsal without a tracker)",
     ),
     ParamSpec(
         "joint_states_layout",
@@ -198,6 +214,12 @@ class SimArmNode(Node):
             self.create_publisher(ClockMsg, "/clock", QoSProfile(depth=10)) if cfg["publish_clock"] else None
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=10))
+        self._truth_pubs = (  # the object's true pose, to score a tracker or stand in for it in a rehearsal
+            [self.create_publisher(PoseStamped, t, QoSProfile(depth=10))
+             for t in ("sim/object_pose", *(("object_pose",) if cfg["publish_object_pose"] else ()))]
+            if sim.scene.objects else []
+        )  # fmt: skip
+        self._base_m = np.asarray(sim.scene.robot_base_pos_m, float)
         self._subscribe_commands()
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.add_post_set_parameters_callback(self._on_parameters_set)
@@ -224,7 +246,8 @@ class SimArmNode(Node):
         spec = EnvSpec(task=self.task, backend=self.backend_name, table_height_m=float(cfg["table_height_m"]),
                        start_joints=str(cfg["start_joints"])).check()  # fmt: skip
         randomization = _randomization_arg(cfg["randomization"])  # the env draws uniformly from it at each reset
-        env = make_env(spec, randomization, image_size=size, cameras=(self.camera_name,))
+        extra = {"object_marker": True} if cfg["object_marker"] else {}
+        env = make_env(spec, randomization, image_size=size, cameras=(self.camera_name,), **extra)
         env.reset(seed=self._next_seed)
         self._next_seed += 1
         return env
@@ -277,8 +300,20 @@ class SimArmNode(Node):
             fingers.header.stamp = msg.header.stamp
             self._gripper_pub.publish(fingers)
         self._window["joint_states"] += 1
+        if self._truth_pubs:
+            self._publish_truth(msg.header.stamp)
         if self._clock_pub is not None:
             self._clock_pub.publish(ClockMsg(clock=Time(nanoseconds=round(sim_time_s * 1e9)).to_msg()))
+
+    def _publish_truth(self, stamp: TimeMsg) -> None:
+        pos, quat = self.arm.backend.object_pose("object")
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = stamp, "panda_link0"
+        p, o = pose.pose.position, pose.pose.orientation
+        p.x, p.y, p.z = (float(v) for v in pos - self._base_m)
+        o.w, o.x, o.y, o.z = (float(v) for v in quat)
+        for pub in self._truth_pubs:
+            pub.publish(pose)
 
     def _elapsed_s(self) -> float:
         return time.monotonic() - self._wall_start_s

@@ -2,8 +2,9 @@
 robot's base frame (sim2real_ros.object_tracker_node only moves messages). numpy and OpenCV only.
 
 Chain of frames: base <- camera optical frame (the extrinsics, `camera_pose`) <- marker (ArUco + planar PnP on the
-camera_info intrinsics) <- object (`object_offset_m`: the object's centre in the marker frame; the default is the
-marker sim.fiducials puts on the top face of the 4 cm cube, its axes the object's).
+camera_info intrinsics) <- object (the marker's place on the object: sim.fiducials.marker_frames, a `cube` layout
+with ids marker_id..marker_id+4 on the top and four sides, or a `top` layout with one marker). When several of the
+object's markers are seen, the one seen largest gives the pose.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,15 @@ from sim.fiducials import (
     OBJECT_MARKER_DICTIONARY,
     OBJECT_MARKER_ID,
     OBJECT_MARKER_SIZE_M,
-    PATTERN_LIFT_M,
+    marker_corners_m,
+    marker_frames,
 )
-from sim.marker_pose import MarkerDetector, MarkerError, check_transform, to_homogeneous
+from sim.marker_pose import MarkerDetector, MarkerError, check_transform, rigid_pose, to_homogeneous
 from sim.transforms import mat_to_quat, quat_to_mat
 from sim2real_ros.messages import MessageError, image_to_rgb
 
-#: Default object centre in the marker frame: the cube's half height and the print's lift below the marker.
-CUBE_OFFSET_M: tuple[float, float, float] = (0.0, 0.0, -(0.02 + PATTERN_LIFT_M))
+#: Marker layouts: how many faces carry a marker (sim.fiducials.CUBE_FACES order).
+LAYOUTS = {"cube": 5, "top": 1}
 #: Distortion models the tracker understands (OpenCV's 5-coefficient model under its ROS name); zeros for none.
 DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "")
 
@@ -37,27 +39,34 @@ class TrackerSettings:
     """What the tracker looks for and what it trusts (ROS parameters of the same names)."""
 
     marker_id: int = OBJECT_MARKER_ID
-    """The ArUco id printed on the object."""
+    """The ArUco id on the object's top face; a cube's sides carry the next four."""
     marker_size_m: float = OBJECT_MARKER_SIZE_M
     """Printed side of the marker, black border included (m)."""
     dictionary: str = OBJECT_MARKER_DICTIONARY
     """OpenCV's name of the ArUco dictionary."""
-    object_offset_m: tuple[float, float, float] = CUBE_OFFSET_M
-    """The object's centre in the marker frame (x right, y up, z out of the print) (m)."""
+    layout: str = "cube"
+    """Which faces carry markers: cube (top and four sides) or top."""
+    face_half_m: float = 0.02
+    """Distance from the object's centre to its marked faces (m; the 4 cm cube's 0.02)."""
     base_frame: str = "panda_link0"
     """frame_id of the published poses: the robot's base frame, which camera_pose is given in."""
     max_reprojection_px: float = 1.5
     """A pose whose corners reproject further than this (RMS px) is not published (blur, partial occlusion)."""
     min_side_px: float = 12.0
     """A marker seen smaller than this (px) is not trusted."""
+    max_view_angle_deg: float = 65.0
+    """A marker seen more obliquely than this (its normal against the line of sight) is not trusted: planar
+    poses of grazing squares flip."""
 
     def check(self) -> TrackerSettings:
         if not self.marker_size_m > 0:
             raise MarkerError(f"marker_size_m must be > 0, got {self.marker_size_m}")
         if self.marker_id < 0:
             raise MarkerError(f"marker_id must be >= 0, got {self.marker_id}")
-        if len(self.object_offset_m) != 3 or not all(math.isfinite(v) for v in self.object_offset_m):
-            raise MarkerError(f"object_offset_m must be 3 finite numbers (m), got {list(self.object_offset_m)}")
+        if self.layout not in LAYOUTS:
+            raise MarkerError(f"layout must be one of {list(LAYOUTS)}, got {self.layout!r}")
+        if not (math.isfinite(self.face_half_m) and self.face_half_m > 0):
+            raise MarkerError(f"face_half_m must be > 0 (m), got {self.face_half_m}")
         if not self.base_frame:
             raise MarkerError("base_frame must not be empty")
         return self
@@ -100,8 +109,12 @@ class ObjectTracker:
     def __init__(self, settings: TrackerSettings, base_from_optical: np.ndarray) -> None:
         self.settings = settings.check()
         self.base_from_optical = check_transform(base_from_optical, "camera_pose")
-        off = np.asarray(settings.object_offset_m, float)
-        self.marker_from_object = to_homogeneous(np.eye(3), off)
+        frames = marker_frames(settings.face_half_m, LAYOUTS[settings.layout])
+        #: marker id -> the object's pose in that marker's frame
+        self.marker_from_object = {settings.marker_id + k: np.linalg.inv(t) for k, t in frames.items()}
+        corners = np.c_[marker_corners_m(settings.marker_size_m), np.ones(4)]
+        #: marker id -> its corners (4, 3) in the object's frame
+        self.corners_in_object = {settings.marker_id + k: (corners @ t.T)[:, :3] for k, t in frames.items()}
         self.detector: MarkerDetector | None = None
         self.frame_id: str | None = None
         self.size: tuple[int, int] | None = None
@@ -153,18 +166,41 @@ class ObjectTracker:
         except MessageError as e:
             self.counts["refused"] += 1
             return str(e)
-        sightings = [s for s in self.detector.detect(rgb) if s.marker_id == self.settings.marker_id]
         s = self.settings
-        if len(sightings) != 1:
+        ids = sorted(self.marker_from_object)
+        sightings = [x for x in self.detector.detect(rgb) if x.marker_id in self.marker_from_object]
+        counts = np.bincount([x.marker_id for x in sightings], minlength=max(ids) + 1)
+        if np.any(counts > 1):
+            self.counts["not_seen"] += 1  # two prints of one id: which is the object's is unknown
+            return f"marker {int(np.argmax(counts))} seen {int(counts.max())} times: ambiguous"
+        min_cos = math.cos(math.radians(s.max_view_angle_deg))
+        trusted = [x for x in sightings if x.side_px >= s.min_side_px and x.reprojection_px <= s.max_reprojection_px
+                   and x.facing >= min_cos]  # fmt: skip
+        if not trusted:
             self.counts["not_seen"] += 1
-            return f"marker {s.marker_id} " + (f"seen {len(sightings)} times" if sightings else "not seen")
-        seen = sightings[0]
-        if seen.side_px < s.min_side_px or seen.reprojection_px > s.max_reprojection_px:
-            self.counts["not_seen"] += 1
-            return (f"marker {s.marker_id} not trusted: {seen.side_px:.1f} px wide (min {s.min_side_px}), "
-                    f"reprojection {seen.reprojection_px:.2f} px (max {s.max_reprojection_px})")  # fmt: skip
-        pose = self.base_from_optical @ to_homogeneous(seen.rot_cam_marker, seen.pos_cam_marker_m)
-        pose = pose @ self.marker_from_object
+            if not sightings:
+                return f"none of the object's markers {ids} seen"
+            x = max(sightings, key=lambda v: v.side_px)
+            oblique = math.degrees(math.acos(max(-1.0, min(1.0, x.facing))))
+            return (f"marker {x.marker_id} not trusted: {x.side_px:.1f} px wide (min {s.min_side_px}), "
+                    f"reprojection {x.reprojection_px:.2f} px (max {s.max_reprojection_px}), seen {oblique:.0f} deg "
+                    f"obliquely (max {s.max_view_angle_deg})")  # fmt: skip
+        seen = max(trusted, key=lambda v: v.side_px * v.facing)  # the largest, most frontal print
+        usable = [x for x in sightings if x.side_px >= s.min_side_px]
+        if len(usable) > 1:  # several faces: one pose from all their corners (no planar ambiguity)
+            try:
+                in_optical, rms = rigid_pose(self.detector, usable, self.corners_in_object)
+            except MarkerError as e:
+                self.counts["not_seen"] += 1
+                return str(e)
+            if rms > s.max_reprojection_px:
+                self.counts["not_seen"] += 1
+                return f"markers {[x.marker_id for x in usable]} fit no rigid pose ({rms:.2f} px RMS)"
+            pose = self.base_from_optical @ in_optical
+            seen = replace(seen, reprojection_px=rms)
+        else:
+            pose = self.base_from_optical @ to_homogeneous(seen.rot_cam_marker, seen.pos_cam_marker_m)
+            pose = pose @ self.marker_from_object[seen.marker_id]
         self.counts["published"] += 1
         return ObjectPose(stamp_s, pose[:3, 3].copy(), mat_to_quat(pose[:3, :3]), seen.reprojection_px,
                           seen.side_px, time.perf_counter() - started)  # fmt: skip
