@@ -41,7 +41,7 @@ def tracker_accuracy(
                    start_arm_q_rad=NEUTRAL_ARM_Q_RAD)  # fmt: skip
     u: Any = env.unwrapped
     rng = np.random.default_rng(seed)
-    pos_err, ang_err, ms, missed = [], [], [], 0
+    pos_err, ang_err, ms, missed = [], [], [], []
     try:
         env.reset(seed=seed)
         name = f"camera_fovy:{camera}"
@@ -58,7 +58,7 @@ def tracker_accuracy(
             true_pos, true_quat = u.sim.object_pose("object")
             out = tracker.on_image(size[1], size[0], "rgb8", 3 * size[0], rgb.tobytes(), "front", 1.0 + i)
             if isinstance(out, str):
-                missed += 1
+                missed.append(out)
                 continue
             base = np.asarray(u.sim.scene.robot_base_pos_m)
             pos_err.append(1e3 * float(np.linalg.norm(out.pos_m + base - true_pos)))
@@ -81,7 +81,8 @@ def tracker_accuracy(
         "angle_deg_p95": float(np.percentile(ang_err, 95)),
         "processing_ms_median": float(np.median(ms)),
         "processing_ms_p99": float(np.percentile(ms, 99)),
-        "missed": missed,
+        "missed": len(missed),
+        "missed_why": sorted(set(missed)),
     }
 
 

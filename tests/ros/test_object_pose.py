@@ -147,3 +147,41 @@ def test_sim_and_node_observe_the_same_push(push_bundle: Path, backend: str) -> 
         obs, *_ = env.step(np.clip((obs["achieved_goal"] - ee) / 0.05 + rng.normal(0, 0.1, 3), -1, 1))
     env.close()
     assert fastest > 0.02  # the object was pushed: the velocities compared were not all zero
+
+
+@pytest.mark.ros
+def test_the_policy_node_activates_on_object_pose_and_acts(push_bundle: Path) -> None:
+    """Over DDS: a push bundle with autostart stays inactive until object_pose arrives, then acts; a marker lost
+    while acting holds the arm."""
+    from geometry_msgs.msg import PoseStamped
+
+    from tests.ros.harness import FakeArm, console_script, lifecycle_state, probe, wait_for
+
+    args = ("-p", f"bundle:={push_bundle}", "-p", "autostart:=true")
+    with probe() as p, console_script("sim2real-policy-node", ros_args=args) as proc:
+        arm = FakeArm(p)
+        pub = p.publisher(PoseStamped, "object_pose", "reliable")
+        sending = {"on": False}
+
+        def send() -> None:
+            if sending["on"]:
+                msg = PoseStamped()
+                msg.header.frame_id, msg.header.stamp = "panda_link0", p.node.get_clock().now().to_msg()
+                msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = OBJ_BASE
+                msg.pose.orientation.w = 1.0
+                pub.publish(msg)
+
+        p.node.create_timer(1 / 30, send)
+        import time
+
+        time.sleep(3.0)
+        assert lifecycle_state(p, "/policy_node") != "active"  # joint_states alone: refused, waiting
+        sending["on"] = True
+        wait_for(lambda: lifecycle_state(p, "/policy_node") == "active", 60, "activation once object_pose flows")
+        arm.send_goal(GOAL_BASE)
+        wait_for(lambda: len(arm.commands) >= 3, 15, "policy commands")
+        sending["on"] = False
+        n = len(arm.commands)
+        time.sleep(1.0)
+        assert len(arm.commands) <= n + 12  # at most the ticks of the timeout and one hold, then nothing
+        assert proc.poll() is None

@@ -51,3 +51,23 @@ def test_engine_fast_reads_equal_the_generic_pipeline(backend_name: str) -> None
         with_object = obj is not None
         assert np.array_equal(build_observation(fast, with_object), build_observation(slow, with_object))
     b.close()
+
+
+def test_object_motion_is_the_pose_difference_over_time() -> None:
+    from sim.observation import ObjectMotion
+    from sim.transforms import rotation_vector
+
+    m = ObjectMotion()
+    q0 = np.array([1.0, 0.0, 0.0, 0.0])
+    lin, ang = m.update(1.0, np.zeros(3), q0)
+    assert not lin.any() and not ang.any()  # the first pose: nothing to difference
+    yaw = 0.2
+    q1 = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+    lin, ang = m.update(1.04, np.array([0.004, -0.002, 0.0]), q1)
+    np.testing.assert_allclose(lin, [0.1, -0.05, 0.0], atol=1e-12)
+    np.testing.assert_allclose(ang, [0.0, 0.0, yaw / 0.04], atol=1e-9)
+    again = m.update(1.04, np.array([9.0, 9.0, 9.0]), q0)  # not newer: ignored, velocities kept
+    np.testing.assert_allclose(again[0], lin)
+    np.testing.assert_allclose(rotation_vector(q1, -q0), [0.0, 0.0, -yaw], atol=1e-12)  # either sign, shorter way
+    m.reset()
+    assert not m.update(2.0, np.ones(3), q1)[0].any()

@@ -54,6 +54,8 @@ class TrackerSettings:
     """A pose whose corners reproject further than this (RMS px) is not published (blur, partial occlusion)."""
     min_side_px: float = 12.0
     """A marker seen smaller than this (px) is not trusted."""
+    max_rigid_reprojection_px: float = 2.5
+    """Several faces seen: their joint pose is used when it reprojects within this (RMS px), else the best face's."""
     max_view_angle_deg: float = 65.0
     """A marker seen more obliquely than this (its normal against the line of sight) is not trusted: planar
     poses of grazing squares flip."""
@@ -186,21 +188,17 @@ class ObjectTracker:
                     f"reprojection {x.reprojection_px:.2f} px (max {s.max_reprojection_px}), seen {oblique:.0f} deg "
                     f"obliquely (max {s.max_view_angle_deg})")  # fmt: skip
         seen = max(trusted, key=lambda v: v.side_px * v.facing)  # the largest, most frontal print
+        pose = self.base_from_optical @ to_homogeneous(seen.rot_cam_marker, seen.pos_cam_marker_m)
+        pose = pose @ self.marker_from_object[seen.marker_id]
         usable = [x for x in sightings if x.side_px >= s.min_side_px]
-        if len(usable) > 1:  # several faces: one pose from all their corners (no planar ambiguity)
+        if len(usable) > 1:  # several faces: one pose from all their corners (no planar ambiguity), if it fits
             try:
                 in_optical, rms = rigid_pose(self.detector, usable, self.corners_in_object)
-            except MarkerError as e:
-                self.counts["not_seen"] += 1
-                return str(e)
-            if rms > s.max_reprojection_px:
-                self.counts["not_seen"] += 1
-                return f"markers {[x.marker_id for x in usable]} fit no rigid pose ({rms:.2f} px RMS)"
-            pose = self.base_from_optical @ in_optical
-            seen = replace(seen, reprojection_px=rms)
-        else:
-            pose = self.base_from_optical @ to_homogeneous(seen.rot_cam_marker, seen.pos_cam_marker_m)
-            pose = pose @ self.marker_from_object[seen.marker_id]
+            except MarkerError:
+                rms = math.inf
+            if rms <= s.max_rigid_reprojection_px:
+                pose = self.base_from_optical @ in_optical
+                seen = replace(seen, reprojection_px=rms)
         self.counts["published"] += 1
         return ObjectPose(stamp_s, pose[:3, 3].copy(), mat_to_quat(pose[:3, :3]), seen.reprojection_px,
                           seen.side_px, time.perf_counter() - started)  # fmt: skip
