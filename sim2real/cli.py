@@ -308,7 +308,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         launch = launch_arguments(
             bundle, args.sim or args.goals > 0, args.backend, args.randomization, args.controller,
             args.namespace, args.params_file, autostart=not args.no_autostart, trigger=args.trigger,
-            object_pose=args.object_pose, start_joints=args.start_joints,
+            object_pose=args.object_pose, start_joints=args.start_joints, camera_pose=args.camera_pose,
         )  # fmt: skip
         console.print(workspace_line(verified_manifest(bundle)), highlight=False)
         if args.goals <= 0:
@@ -601,6 +601,11 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument(*OBJECT_POSE_FLAG[0], **OBJECT_POSE_FLAG[1])  # type: ignore[arg-type]
     de.add_argument(*START_JOINTS_FLAG[0], **START_JOINTS_FLAG[1])  # type: ignore[arg-type]
     de.add_argument(*EPISODE_TICKS_FLAG[0], **EPISODE_TICKS_FLAG[1])  # type: ignore[arg-type]
+    de.add_argument(
+        "--camera-pose", dest="camera_pose", default="",
+        help="real arm, object tasks: run sim2real-object-tracker with this camera optical frame in the base frame "
+        "(x,y,z,qw,qx,qy,qz)",
+    )  # fmt: skip
     de.add_argument("--no-autostart", action="store_true", help="real arm: wait for a lifecycle manager to activate")
     de.add_argument("--seed", type=int, default=0, help="--goals: seed of the goal draws")
     de.add_argument("--print", action="store_true", help="show the processes without starting them")

@@ -50,10 +50,12 @@ def launch_arguments(
     joint_states_layout: str = "all",
     object_pose: str = "truth",
     start_joints: str = "",
+    camera_pose: str = "",
 ) -> list[str]:
     """`sim2real launch` arguments: the launch file, then name:=value pairs. Object tasks on the simulated arm take
     the object's pose from the simulator (`object_pose="truth"`) or from sim2real-object-tracker on the marked
-    object in the front camera (`"tracker"`); `start_joints` overrides the bundle's start pose."""
+    object in the front camera (`"tracker"`); `start_joints` overrides the bundle's start pose. On a real arm,
+    `camera_pose` (the camera's optical frame in the base frame) starts sim2real-object-tracker beside the node."""
     manifest = verified_manifest(bundle)
     if controller not in COMMAND_INTERFACES:
         raise DeployError(f"--controller must be {' or '.join(COMMAND_INTERFACES)}, got {controller!r}")
@@ -93,6 +95,16 @@ def launch_arguments(
                              "image_width:=640", "image_height:=480",
                              f"camera_pose:={tracker_camera_pose(env.table_height_m or 0.0)}"]  # fmt: skip
         return [str(LAUNCH_DIR / "deploy_sim.launch.yaml"), *args, *sim_args]
+    if camera_pose:
+        from sim2real_ros.tracker_core import parse_camera_pose
+
+        try:
+            parse_camera_pose(camera_pose)
+        except ValueError as e:
+            raise DeployError(f"--camera-pose: {e}") from None
+        if manifest.env.task == "reach":
+            raise DeployError("--camera-pose runs the object tracker, which a reach policy does not use")
+        args += ["object_tracker:=true", f"camera_pose:={camera_pose}"]
     return [str(LAUNCH_DIR / "deploy.launch.yaml"), *args, f"autostart:={'true' if autostart else 'false'}"]
 
 

@@ -94,6 +94,22 @@ def test_deploy_sim_launch_adds_the_simulated_arm(tmp_path: Path) -> None:
     assert node_params["autostart"] == "true"
 
 
+def test_object_tasks_rehearse_with_the_tracker_or_the_truth(tmp_path: Path) -> None:
+    pose = "1.05,0,0.3,0.333654,-0.623438,-0.623438,0.333654"
+    plan = parse_launch(LAUNCH / "deploy_sim.launch.yaml", {"bundle": str(tmp_path), "task": "push",
+                        "object_tracker": "true", "camera_name": "front", "camera_pose": pose})  # fmt: skip
+    arm, node, tracker = plan.processes
+    assert tracker.argv[0] == "sim2real-object-tracker"
+    assert _ros_args(list(tracker.argv))[0] == {"camera_pose": pose}
+    arm_params = _ros_args(list(arm.argv))[0]
+    assert arm_params["object_marker"] == "true" and arm_params["camera_name"] == "front"
+    assert arm_params["publish_object_pose"] == "false"
+    truth = parse_launch(LAUNCH / "deploy_sim.launch.yaml", {"bundle": str(tmp_path), "task": "push",
+                         "publish_object_pose": "true"})  # fmt: skip
+    assert [p.argv[0] for p in truth.processes] == ["sim2real-sim-arm", "sim2real-policy-node"]
+    assert _ros_args(list(truth.processes[0].argv))[0]["publish_object_pose"] == "true"
+
+
 def test_the_params_file_sets_only_declared_parameters() -> None:
     import yaml
 

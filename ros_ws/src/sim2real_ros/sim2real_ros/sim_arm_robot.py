@@ -200,6 +200,7 @@ class SimArmNode(Node):
         self.arm = SimulatedArm(sim, command, tick_substeps)
         self.arm.rehome()
         self.pacer = RealTimePacer(sim.scene.physics_dt_s, MAX_LAG_S)
+        self._published_steps = -1  # physics steps behind the last joint_states (each state is published once)
         self._camera_info = self._make_camera_info(cfg["image_width"], cfg["image_height"])
 
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -284,12 +285,16 @@ class SimArmNode(Node):
             self._advance_to(due_s)
             apply()
         self._advance_to(now_s)
+        steps = self.pacer.steps_done + self.pacer.steps_skipped
+        if steps == self._published_steps:  # a tick right after the last (a slow frame's backlog): no new state
+            return
+        self._published_steps = steps
         q, qd = self.arm.backend.joint_state()
         sim_time_s = self.arm.sim_time_s
         n = len(self.joint_names) if self.layout == "all" else N_ARM
         msg = JointState(name=self.joint_names[:n], position=q[:n].tolist(), velocity=qd[:n].tolist())
         # stamped with the instant the state is of (as a driver stamps its read), not when stepping it ended
-        state_s = (self.pacer.steps_done + self.pacer.steps_skipped) * self.pacer.physics_dt_s
+        state_s = steps * self.pacer.physics_dt_s
         # (never later than now: the pacer rounds to the nearest physics step, up to half a step ahead of the clock)
         stamp_ns = min(self._ros_start_ns + round(state_s * 1e9), self.get_clock().now().nanoseconds)
         msg.header.stamp = Time(nanoseconds=stamp_ns).to_msg()
