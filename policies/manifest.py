@@ -75,6 +75,16 @@ class EeControl:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GripperControl:
+    """A policy that uses its gripper: how the last action value moves the fingers (robot.gripper)."""
+
+    step_m: float = required_field(POSITIVE)
+    """Change of each finger's position target per unit action per control step (m)."""
+    finger_limits_m: tuple[float, ...] = required_field(List(FINITE, length=2))
+    """(2,): low and high position of each finger (m); the finger width is twice the position."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class PolicyInfo:
     """What the network is (the env it acts in is `env`)."""
 
@@ -257,6 +267,9 @@ class RobotInfo:
     """The finger width a policy whose gripper is blocked (Reach, Push) trained with (m); the node observes it when
     the robot publishes no finger joints. Absent: the policy uses its gripper (or the bundle predates the field),
     and the finger joints are required."""
+    gripper: GripperControl | None = optional_field(Record(GripperControl))
+    """A policy that commands its gripper (PickAndPlace): how its last action value moves the fingers; absent
+    for a blocked gripper."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,8 +21,8 @@ class SafetyLimits:
     """Lower joint limits (n,) rad."""
     upper_rad: np.ndarray
     """Upper joint limits (n,) rad."""
-    margin_rad: float = 0.05
-    """Distance kept from every limit (rad)."""
+    margin_rad: np.ndarray | float = 0.05
+    """Distance kept from every limit ((n,) or one value; rad, or m for a finger)."""
     max_velocity_rad_s: np.ndarray | float = 1.0
     """Largest joint speed a command may ask for ((n,) or one value), rad/s."""
     control_period_s: float = 0.04
@@ -34,7 +34,8 @@ class SafetyLimits:
         lo, hi = np.asarray(self.lower_rad, float), np.asarray(self.upper_rad, float)
         if lo.shape != hi.shape or lo.ndim != 1 or not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise ValueError(f"joint limits must be two finite (n,) arrays, got {lo.shape} and {hi.shape}")
-        if not self.margin_rad >= 0 or np.any(hi - lo <= 2 * self.margin_rad):
+        margin = np.broadcast_to(np.asarray(self.margin_rad, float), lo.shape)
+        if not np.all(margin >= 0) or np.any(hi - lo <= 2 * margin):
             raise ValueError(f"margin_rad {self.margin_rad} must be >= 0 and leave room inside every joint range")
         v = np.broadcast_to(np.asarray(self.max_velocity_rad_s, float), lo.shape)
         if not (np.all(np.isfinite(v)) and np.all(v > 0)):
@@ -66,8 +67,9 @@ class SafetyGate:
 
     def __init__(self, limits: SafetyLimits) -> None:
         self.limits = limits
-        self._lo = np.asarray(limits.lower_rad, float) + limits.margin_rad
-        self._hi = np.asarray(limits.upper_rad, float) - limits.margin_rad
+        margin = np.broadcast_to(np.asarray(limits.margin_rad, float), np.shape(limits.lower_rad))
+        self._lo = np.asarray(limits.lower_rad, float) + margin
+        self._hi = np.asarray(limits.upper_rad, float) - margin
         self._step = np.broadcast_to(np.asarray(limits.max_velocity_rad_s, float), self._lo.shape) * (
             limits.control_period_s
         )

@@ -51,6 +51,7 @@ def export_run(
         EeControl,
         EnvInfo,
         GoalSpec,
+        GripperControl,
         PolicyInfo,
         RobotInfo,
     )
@@ -58,7 +59,7 @@ def export_run(
     from sim.ik import IK_DAMPING, IK_ORIENTATION_GAIN
     from sim.robot import panda
     from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
-    from sim.tasks.base import MAX_EE_STEP_M, MAX_JOINT_STEP_RAD
+    from sim.tasks.base import MAX_EE_STEP_M, MAX_FINGER_STEP_M, MAX_JOINT_STEP_RAD
 
     if not (run / "config.json").is_file() or not (run / "model.zip").is_file():
         raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
@@ -134,6 +135,9 @@ def export_run(
             ee_link=robot.ee_link,
             finger_joint_names=tuple(robot.finger_joint_names),
             blocked_finger_width_m=None if uses_gripper else 2 * float(robot.finger_limits_m[0]),
+            gripper=GripperControl(step_m=MAX_FINGER_STEP_M, finger_limits_m=_vec(robot.finger_limits_m))
+            if uses_gripper
+            else None,
             ee_chain=EeChain(
                 base_pos_m=_vec(chain.base_pos_m),
                 base_quat_wxyz=_vec(chain.base_quat_wxyz),

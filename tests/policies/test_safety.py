@@ -104,3 +104,24 @@ def test_the_velocity_limit_can_be_changed_between_ticks() -> None:
     assert np.allclose(gate.filter(np.ones(2)).command_rad, 0.15)
     with pytest.raises(ValueError, match="finite and > 0"):
         gate.set_max_velocity(float("nan"))
+
+
+def test_per_joint_margins_and_speeds_cover_a_finger_in_metres() -> None:
+    """A gate over 2 arm joints (rad) and one finger (m): each keeps its own margin and speed."""
+    gate = SafetyGate(
+        SafetyLimits(
+            np.array([-1.0, -1.0, 0.0]),
+            np.array([1.0, 1.0, 0.04]),
+            margin_rad=np.array([0.05, 0.05, 0.0]),
+            max_velocity_rad_s=np.array([1.0, 1.0, 0.1]),
+            control_period_s=0.04,
+        )  # fmt: skip
+    )
+    gate.reset(np.array([0.0, 0.0, 0.02]))
+    out = gate.filter(np.array([2.0, 0.0, 0.0]))
+    np.testing.assert_allclose(out.command_rad, [0.04, 0.0, 0.016])  # each rate-limited by its own speed
+    for _ in range(100):
+        out = gate.filter(np.array([2.0, 0.0, -1.0]))
+    np.testing.assert_allclose(out.command_rad, [0.95, 0.0, 0.0])  # arm inside its margin; the finger may close
+    with pytest.raises(ValueError, match="leave room"):
+        SafetyLimits(np.array([0.0]), np.array([0.04]), margin_rad=np.array([0.05]))

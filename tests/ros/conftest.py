@@ -46,3 +46,14 @@ def push_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
     out = tmp_path_factory.mktemp("push")
     run = quick_run(out / "run", task="push", agent="ppo", control="ee", steps=64)
     return export_run(run, out / "bundle")
+
+
+@pytest.fixture(scope="session")
+def pnp_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real exported PickAndPlace policy (64 PPO steps, end-effector control): it commands its gripper."""
+    from sim2real.export_run import export_run
+    from tests.quick_runs import quick_run
+
+    out = tmp_path_factory.mktemp("pnp")
+    run = quick_run(out / "run", task="pick_and_place", agent="ppo", control="ee", steps=64)
+    return export_run(run, out / "bundle")

@@ -116,6 +116,19 @@ def parse_trajectory(
     return np.array([float(p[4]) for p in points]), positions
 
 
+def parse_gripper_command(data: Sequence[float], finger_limits_m: tuple[float, float]) -> float:
+    """A gripper forward command's data -> the finger width (m): exactly one finite value; a width beyond the
+    fingers' range is clamped by the arm, a negative one refused (MessageError)."""
+    if len(data) != 1:
+        raise MessageError(f"gripper command has {len(data)} values, expected 1 (the finger width, m)")
+    width = float(data[0])
+    if not math.isfinite(width) or width < 0:
+        raise MessageError(f"gripper command width {width} must be finite and >= 0 (m)")
+    if width > 2 * finger_limits_m[1] + 1e-6:
+        raise MessageError(f"gripper command width {width} m exceeds the fingers' {2 * finger_limits_m[1]:.3f} m")
+    return width
+
+
 def parse_forward_command(data: Sequence[float], n_joints: int) -> np.ndarray:
     """Float64MultiArray data -> positions (n,) in arm joint order; refuses a wrong length and non-finite values
     (forward_command_controller >= 5.4 drops those) with MessageError."""
@@ -161,8 +174,9 @@ class RealTimePacer:
 
 
 class SimulatedArm:
-    """An engine backend driven like a position-controlled arm: the arm joints track a JointCommand, the fingers
-    hold where the last reset put them.
+    """An engine backend driven like a position-controlled arm: the arm joints track a JointCommand; the fingers
+    too when the command has more values than arm joints (the trajectory controller owns them: their mean is each
+    finger's target), else they hold where the last reset or `command_gripper` put them.
 
     `chunk_substeps`: physics steps taken per target update (the command is sampled at the end of each chunk, as a
     controller samples its trajectory once per update). Commands may come from other threads than `advance`.
@@ -175,6 +189,7 @@ class SimulatedArm:
         self.physics_dt_s = float(backend.scene.physics_dt_s)
         self.steps_done = 0
         self._n_arm = len(backend.robot.arm_joint_names)
+        self._n_cmd = int(np.asarray(command.target_rad(0.0)).shape[0])  # arm joints, fingers too if it owns them
         self._lock = threading.Lock()
         self._finger_m = float(backend.joint_state()[0][self._n_arm])
 
@@ -188,7 +203,13 @@ class SimulatedArm:
         q, _ = self.backend.joint_state()
         self._finger_m = float(q[self._n_arm])
         with self._lock:
-            self.command.set_positions(q[: self._n_arm])
+            self.command.set_positions(q[: self._n_cmd])
+
+    def command_gripper(self, width_m: float) -> None:
+        """A gripper forward command: both fingers to width_m / 2 each (clamped to their limits), held."""
+        lo, hi = self.backend.robot.finger_limits_m
+        with self._lock:
+            self._finger_m = float(np.clip(0.5 * width_m, lo, hi))
 
     def command_trajectory(self, times_from_start_s: np.ndarray, positions_rad: np.ndarray) -> None:
         """Follow a trajectory (parse_trajectory's output) from now, replacing any other."""
@@ -216,8 +237,9 @@ class SimulatedArm:
             k = min(n_substeps, self.chunk_substeps)
             q, _ = self.backend.joint_state()
             with self._lock:
-                self.command.check_timeout(self.sim_time_s, q[: self._n_arm])
+                self.command.check_timeout(self.sim_time_s, q[: self._n_cmd])
                 target = self.command.target_rad((self.steps_done + k) * self.physics_dt_s)
-            self.backend.step(target, self._finger_m, k)
+                finger = float(np.mean(target[self._n_arm :])) if self._n_cmd > self._n_arm else self._finger_m
+            self.backend.step(target[: self._n_arm], finger, k)
             self.steps_done += k
             n_substeps -= k

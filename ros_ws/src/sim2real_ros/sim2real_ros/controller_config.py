@@ -19,6 +19,9 @@ COMMAND_TOPICS: dict[str, str] = {
     JOINT_TRAJECTORY: f"{JOINT_TRAJECTORY_CONTROLLER}/joint_trajectory",
     FORWARD_POSITION: f"{FORWARD_POSITION_CONTROLLER}/commands",
 }
+#: The gripper's forward command controller topic: one value, the finger width (m), for a policy that commands its
+#: gripper when the fingers are not in the arm's JointTrajectory (policy node parameter gripper_in_trajectory).
+GRIPPER_TOPIC = "gripper_controller/commands"
 #: The command_interface values, the default first.
 COMMAND_INTERFACES: tuple[str, ...] = tuple(COMMAND_TOPICS)
 

@@ -66,6 +66,8 @@ class CoreSettings:
     object_region_tolerance_m: float = 0.1
     """Object tasks: an object_pose this far (m) beyond the trained object/goal box across the table, or more than
     3 cm below its bottom (off the table), is refused."""
+    max_finger_velocity_m_s: float = 0.1
+    """Policies that command the gripper: the largest finger speed a command may ask for (m/s, each finger)."""
     max_object_speed_m_s: float = 1.0
     """Object tasks: an object_pose that moved faster than this since the previous one (plus 1 cm) is a jump
     (a wrong detection) and is refused."""
@@ -109,9 +111,11 @@ class PolicyCore:
         inputs = {spec.name: spec for spec in m.observation.inputs}
         self.image_inputs = sorted(n for n, spec in inputs.items() if spec.is_image)
         obs_dim = inputs["observation"].shape[0] if "observation" in inputs else 0
-        if m.env.task == "pick_and_place":
-            raise BundleError(f"{bundle.path}: a pick_and_place policy commands the gripper, which this node does "
-                              "not yet send; it deploys reach and push policies")  # fmt: skip
+        self.gripper = m.robot.gripper
+        """How the policy's last action value moves the fingers (None: the gripper is blocked)."""
+        if m.env.task == "pick_and_place" and self.gripper is None:
+            raise BundleError(f"{bundle.path}: a pick_and_place policy commands its gripper but the manifest has no "
+                              "robot.gripper; re-export it with this version of sim2real")  # fmt: skip
         self.has_object = m.env.task != "reach"
         """The policy observes an object: its pose comes on object_pose (sim2real-object-tracker, or a mocap)."""
         if obs_dim not in (0, observation_dim(self.has_object)):
@@ -134,12 +138,18 @@ class PolicyCore:
         self.action_shape = m.action.shape
         self.camera = m.camera
         self.goal_spec = m.goal
+        # the gate filters the arm joints and, for a policy that commands its gripper, one finger's position
+        gate_limits = self.limits_rad
+        margins = np.full(len(self.joint_names), s.position_margin_rad)
+        if self.gripper is not None:
+            gate_limits = np.vstack([gate_limits, self.gripper.finger_limits_m])
+            margins = np.r_[margins, 0.0]  # finger limits are end stops: a command may close them fully
         self.gate = SafetyGate(
             SafetyLimits(
-                self.limits_rad[:, 0],
-                self.limits_rad[:, 1],
-                margin_rad=s.position_margin_rad,
-                max_velocity_rad_s=s.max_joint_velocity_rad_s * s.velocity_scale,
+                gate_limits[:, 0],
+                gate_limits[:, 1],
+                margin_rad=margins,
+                max_velocity_rad_s=self.max_velocity(s.velocity_scale),
                 control_period_s=self.period_s,
                 max_consecutive_rejects=s.max_consecutive_invalid,
             )
@@ -167,6 +177,17 @@ class PolicyCore:
         self.last_reasons: list[str] = []
         self.last_inference_s = 0.0
         self.input_errors: dict[str, str] = {}
+
+    def max_velocity(self, scale: float) -> np.ndarray:
+        """The gate's velocity limits: the arm joints' x `scale` (rad/s) and, with a gripper, the finger's (m/s)."""
+        s = self.settings
+        v = np.full(len(self.joint_names), s.max_joint_velocity_rad_s * scale)
+        return v if self.gripper is None else np.r_[v, s.max_finger_velocity_m_s * scale]
+
+    def _measured(self) -> np.ndarray:
+        """What the gate holds and starts from: the measured arm joints, and the measured finger position."""
+        assert self.q is not None
+        return self.q.copy() if self.gripper is None else np.r_[self.q, 0.5 * self.finger_width_m]
 
     # -- inputs ---------------------------------------------------------------------------------
     def _check_stamp(self, topic: str, stamp_s: float, ros_s: float) -> None:
@@ -413,7 +434,7 @@ class PolicyCore:
         if reason is not None:
             return reason
         assert self.q is not None
-        self.gate.reset(self.q)
+        self.gate.reset(self._measured())
         self.state = self.bundle.initial_state()
         self.motion.reset()
         self.active, self.holding, self.hold_since_s = True, False, math.inf
@@ -444,14 +465,15 @@ class PolicyCore:
             return f"resume refused: {reason}"
         assert self.q is not None
         self.halted, self.halt_reason = False, ""
-        self.gate.resume(self.q)
+        self.gate.resume(self._measured())
         self.state = self.bundle.initial_state()
         self.holding, self.hold_since_s = False, math.inf
         return None
 
     def hold_command(self) -> np.ndarray | None:
-        """Hold = the measured joints (None before any joint_states arrived)."""
-        return None if self.q is None else self.q.copy()
+        """Hold = the measured joints, and the measured finger position for a policy that commands its gripper
+        (None before any joint_states arrived)."""
+        return None if self.q is None else self._measured()
 
     def _latch(self, reason: str) -> None:
         self.halted, self.halt_reason = True, reason
@@ -480,7 +502,7 @@ class PolicyCore:
             return self._hold(steady_s, [f"goal older than goal_timeout_s ({s.goal_timeout_s} s)"])
         if self.holding:  # fresh again: start over from the measured joints with a fresh LSTM state
             assert self.q is not None
-            self.gate.reset(self.q)
+            self.gate.reset(self._measured())
             self.state = self.bundle.initial_state()
             self.holding, self.hold_since_s = False, math.inf
         return self._act(steady_s)
@@ -534,6 +556,11 @@ class PolicyCore:
             if np.any(np.abs(action) > 1.0 + ACTION_TOLERANCE):
                 raise BundleError(f"action {action.tolist()} outside the trained range [-1, 1]")
             target = out["joint_target_rad"] if self.ee_control is None else self._ee_target(action)
+            if self.gripper is not None:  # the env's finger step: measured position + step x the last action value
+                g = self.gripper
+                finger = 0.5 * self.finger_width_m + g.step_m * float(action.reshape(-1)[-1])
+                lo, hi = g.finger_limits_m
+                target = np.r_[np.asarray(target, float).reshape(-1), min(max(finger, lo), hi)]
         except Exception as e:  # a broken model or a non-finite output: never act on it
             return self._invalid(steady_s, self.gate.reject(f"policy output rejected: {e}"))
         finally:

@@ -33,7 +33,13 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from policies.bundle import BundleError, load_bundle
-from sim2real_ros.controller_config import COMMAND_INTERFACES, COMMAND_TOPICS, FORWARD_POSITION, JOINT_TRAJECTORY
+from sim2real_ros.controller_config import (
+    COMMAND_INTERFACES,
+    COMMAND_TOPICS,
+    FORWARD_POSITION,
+    GRIPPER_TOPIC,
+    JOINT_TRAJECTORY,
+)
 from sim2real_ros.parameters import ParamSpec, declare_parameters
 from sim2real_ros.policy_core import CoreSettings, PolicyCore
 
@@ -58,6 +64,12 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("trigger", "timer", "timer: act every control period; image: act on each new image (pixel policies)"),
     ParamSpec("autostart", False, "configure and activate by itself (retrying activation at 2 Hz)"),
     ParamSpec("require_command_subscriber", True, "refuse to activate until the controller subscribes"),
+    ParamSpec(
+        "gripper_in_trajectory",
+        False,
+        "policies that command the gripper, joint_trajectory interface: the finger joints go in the JointTrajectory "
+        "(the controller owns them); false: the finger width on gripper_controller/commands",
+    ),
 )
 #: The safety parameters, passed to PolicyCore as its CoreSettings.
 CORE_PARAMETERS: tuple[ParamSpec, ...] = (
@@ -118,6 +130,8 @@ class PolicyNode(LifecycleNode):
         self.input_group = MutuallyExclusiveCallbackGroup()
         self.control_timer: Any = None
         self.command_pub: Any = None
+        self.gripper_pub: Any = None
+        self.fingers_in_trajectory = False
         self.interface = ""
         self.trigger = "timer"
         self.point_time_s = 0.0
@@ -149,9 +163,8 @@ class PolicyNode(LifecycleNode):
                         successful=False, reason="velocity_scale may only decrease while active (deactivate first)"
                     )
                 if self.core is not None:
-                    v_max = float(self.get_parameter("max_joint_velocity_rad_s").value)
                     with self.lock:
-                        self.core.gate.set_max_velocity(v_max * float(p.value))
+                        self.core.gate.set_max_velocity(self.core.max_velocity(float(p.value)))
         return SetParametersResult(successful=True)
 
     def _settings(self) -> CoreSettings:
@@ -202,10 +215,20 @@ class PolicyNode(LifecycleNode):
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         msg_type = JointTrajectory if self.interface == JOINT_TRAJECTORY else Float64MultiArray
         self.command_pub = self.create_lifecycle_publisher(msg_type, COMMAND_TOPICS[self.interface], reliable)
+        self.fingers_in_trajectory = bool(self.get_parameter("gripper_in_trajectory").value)
+        if self.fingers_in_trajectory and self.interface != JOINT_TRAJECTORY:
+            self.get_logger().error("gripper_in_trajectory needs command_interface joint_trajectory")
+            return TransitionCallbackReturn.FAILURE
+        self.gripper_pub = (  # a forward command controller on the gripper: finger width (m)
+            self.create_lifecycle_publisher(Float64MultiArray, GRIPPER_TOPIC, reliable)
+            if self.core.gripper is not None and not self.fingers_in_trajectory
+            else None
+        )
         m = self.core.bundle.manifest
         self.get_logger().info(
             f"configured: bundle {self.core.bundle.path} ({m.policy.agent} {m.env.task}, "
             f"sha256 {m.onnx_sha256[:12]}), {1 / self.core.period_s:g} Hz -> {self.command_pub.topic_name}"
+            + (f" and {self.gripper_pub.topic_name}" if self.gripper_pub is not None else "")
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -217,8 +240,10 @@ class PolicyNode(LifecycleNode):
         ros_s, steady_s = self._now()
         if ros_s <= 0.0:
             return "the ROS clock reads zero (use_sim_time without /clock?)"
-        if self.get_parameter("require_command_subscriber").value and self.command_pub.get_subscription_count() < 1:
-            return f"nothing subscribes to {self.command_pub.topic_name} (controller not running, or QoS mismatch)"
+        if self.get_parameter("require_command_subscriber").value:
+            for pub in (self.command_pub, self.gripper_pub):
+                if pub is not None and pub.get_subscription_count() < 1:
+                    return f"nothing subscribes to {pub.topic_name} (controller not running, or QoS mismatch)"
         with self.lock:
             return self.core.activate(steady_s)
 
@@ -254,9 +279,10 @@ class PolicyNode(LifecycleNode):
         for h in self.handles:
             self.destroy_subscription(h)
         self.handles = []
-        if self.command_pub is not None:
-            self.destroy_lifecycle_publisher(self.command_pub)
-            self.command_pub = None
+        for pub in (self.command_pub, self.gripper_pub):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self.command_pub = self.gripper_pub = None
         self.core = None
         return TransitionCallbackReturn.SUCCESS
 
@@ -390,6 +416,14 @@ class PolicyNode(LifecycleNode):
         if command_rad is None or self.command_pub is None or self.core is None:
             return
         values = [float(x) for x in command_rad]
+        names = list(self.core.joint_names)
+        if self.core.gripper is not None:  # the last value is one finger's position
+            finger = values.pop()
+            if self.gripper_pub is not None:
+                self.gripper_pub.publish(Float64MultiArray(data=[2.0 * finger]))
+            elif self.fingers_in_trajectory:
+                names += list(self.core.finger_names)
+                values += [finger] * len(self.core.finger_names)
         if self.interface == FORWARD_POSITION:
             self.command_pub.publish(Float64MultiArray(data=values))
             return
@@ -399,7 +433,7 @@ class PolicyNode(LifecycleNode):
             velocities=[0.0] * len(values),
             time_from_start=Duration(sec=int(t), nanosec=int(round((t % 1.0) * 1e9))),
         )
-        self.command_pub.publish(JointTrajectory(joint_names=list(self.core.joint_names), points=[point]))
+        self.command_pub.publish(JointTrajectory(joint_names=names, points=[point]))
 
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray()

@@ -16,7 +16,10 @@ the simulated robot differs from the training nominal) in real time and speaks w
   command by linear interpolation and their last point held; `cmd_timeout_s` after a trajectory's end the arm
   holds its measured position) or `forward_position_controller/commands` (std_msgs/Float64MultiArray: 7 values in
   arm joint order, held until the next one with NO timeout, as forward_command_controller does; wrong-length and
-  non-finite messages are dropped). Targets are clamped to the joint limits. The fingers stay closed;
+  non-finite messages are dropped). Targets are clamped to the joint limits. The fingers follow the
+  JointTrajectory with `gripper_in_trajectory` (it then names the 7 arm joints and both fingers), else
+  `gripper_controller/commands` (Float64MultiArray: one value, the finger width in m, held; a forward command
+  controller on the gripper);
 * for tasks with an object, `sim/object_pose` (geometry_msgs/PoseStamped, panda_link0) with the object's true pose
   at each joint-state tick: the ground truth a tracker is scored against, or a stand-in for one; with
   `object_marker` the object carries the ArUco marker `sim2real-object-tracker` looks for;
@@ -73,8 +76,21 @@ from trajectory_msgs.msg import JointTrajectory
 
 from sim.engines import BACKENDS
 from sim.registration import TASKS
-from sim2real_ros.arm_sim import JointCommand, RealTimePacer, SimulatedArm, parse_forward_command, parse_trajectory
-from sim2real_ros.controller_config import COMMAND_INTERFACES, COMMAND_TOPICS, FORWARD_POSITION, JOINT_TRAJECTORY
+from sim2real_ros.arm_sim import (
+    JointCommand,
+    RealTimePacer,
+    SimulatedArm,
+    parse_forward_command,
+    parse_gripper_command,
+    parse_trajectory,
+)
+from sim2real_ros.controller_config import (
+    COMMAND_INTERFACES,
+    COMMAND_TOPICS,
+    FORWARD_POSITION,
+    GRIPPER_TOPIC,
+    JOINT_TRAJECTORY,
+)
 from sim2real_ros.messages import MessageError
 from sim2real_ros.parameters import ParamSpec, declare_parameters, parameters_help
 
@@ -141,6 +157,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "gripper/joint_states)",
     ),
     ParamSpec(
+        "gripper_in_trajectory",
+        False,
+        "The trajectory controller owns the fingers too (JointTrajectory names the 7 arm joints and the 2 fingers); "
+        "false: the fingers take gripper_controller/commands (one value: the finger width, m)",
+    ),
+    ParamSpec(
         "command_interface",
         JOINT_TRAJECTORY,
         f"Command topic to subscribe: {JOINT_TRAJECTORY} ({COMMAND_TOPICS[JOINT_TRAJECTORY]}) or {FORWARD_POSITION} "
@@ -182,7 +204,7 @@ class SimArmNode(Node):
         self.camera_name: str = cfg["camera_name"]
         self._next_seed = int(cfg["seed"])
         self._closed = False
-        self.counters = {"commands_received": 0, "commands_rejected": 0, "resets": 0}
+        self.counters = {"commands_received": 0, "commands_rejected": 0, "gripper_commands": 0, "resets": 0}
         self._camera_rate_hz = float(cfg["camera_rate_hz"])
         self._camera_ready_at_s = 0.0  # monotonic time before which no frame is rendered (the half-time budget)
         self._window = {"joint_states": 0, "frames": 0}  # published since the last diagnostics
@@ -194,7 +216,15 @@ class SimArmNode(Node):
         sim = self.env.unwrapped.sim
         self.joint_names: list[str] = [j.name for j in sim.robot.movable_joints]
         self.arm_joint_names: list[str] = list(sim.robot.arm_joint_names)
-        command = JointCommand(np.zeros(len(self.arm_joint_names)), sim.robot.arm_limits_rad, cfg["cmd_timeout_s"])
+        self.gripper_in_trajectory = bool(cfg["gripper_in_trajectory"])
+        if self.gripper_in_trajectory and self.command_interface != JOINT_TRAJECTORY:
+            raise ValueError("gripper_in_trajectory needs command_interface joint_trajectory")
+        #: The joints the trajectory (or forward) command names: the arm's, and the fingers when the JTC owns them.
+        self.command_joint_names = self.joint_names if self.gripper_in_trajectory else self.arm_joint_names
+        limits = sim.robot.arm_limits_rad
+        if self.gripper_in_trajectory:
+            limits = np.vstack([limits, [sim.robot.finger_limits_m] * (len(self.joint_names) - N_ARM)])
+        command = JointCommand(np.zeros(len(self.command_joint_names)), limits, cfg["cmd_timeout_s"])
         period_s = 1.0 / cfg["joint_state_rate_hz"]
         tick_substeps = max(1, round(period_s / sim.scene.physics_dt_s))
         self.arm = SimulatedArm(sim, command, tick_substeps)
@@ -274,6 +304,8 @@ class SimArmNode(Node):
             self.create_subscription(JointTrajectory, topic, self._on_trajectory, QoSProfile(depth=10))
         else:
             self.create_subscription(Float64MultiArray, topic, self._on_forward_command, QoSProfile(depth=10))
+        if not self.gripper_in_trajectory:
+            self.create_subscription(Float64MultiArray, GRIPPER_TOPIC, self._on_gripper_command, QoSProfile(depth=10))
 
     # -- callbacks -----------------------------------------------------------------------------------------
     def _on_physics_tick(self) -> None:
@@ -363,7 +395,7 @@ class SimArmNode(Node):
         ]
         try:
             times_s, positions_rad = parse_trajectory(
-                msg.joint_names, points, self.arm_joint_names, _stamp_s(msg.header.stamp)
+                msg.joint_names, points, self.command_joint_names, _stamp_s(msg.header.stamp)
             )
         except MessageError as e:
             self._reject("JointTrajectory", str(e))
@@ -378,6 +410,15 @@ class SimArmNode(Node):
             self._reject("Float64MultiArray", str(e))
             return
         self._command(lambda: self.arm.command_positions(q_rad))
+
+    def _on_gripper_command(self, msg: Float64MultiArray) -> None:
+        self.counters["gripper_commands"] += 1
+        try:
+            width_m = parse_gripper_command(msg.data, self.arm.backend.robot.finger_limits_m)
+        except MessageError as e:
+            self._reject("gripper command", str(e))
+            return
+        self._command(lambda: self.arm.command_gripper(width_m))
 
     def _reject(self, what: str, reason: str) -> None:
         self.counters["commands_rejected"] += 1
