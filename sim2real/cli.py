@@ -71,7 +71,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             Path(args.bundle), goals=args.goals, backend=args.backend, seed=args.seed,
             duration_s=args.duration_s, progress=progress, camera=args.camera, trigger=args.trigger,
             randomization=args.randomization, object_pose=args.object_pose, start_joints=args.start_joints,
-            episode_ticks=args.episode_ticks,
+            episode_ticks=args.episode_ticks, params_file=args.params_file,
         )  # fmt: skip
     elif args.what == "vision":
         from sim2real.bench_table import print_vision_bench as show
@@ -323,7 +323,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
         result = run_goals(bundle, args.goals, args.backend, args.randomization, args.controller, args.seed,
                            on_episode=show, trigger=args.trigger, object_pose=args.object_pose,
-                           start_joints=args.start_joints, episode_ticks=args.episode_ticks)  # fmt: skip
+                           start_joints=args.start_joints, episode_ticks=args.episode_ticks,
+                           params_file=args.params_file)  # fmt: skip
     except (DeployError, TimeoutError, RuntimeError) as e:
         return _refuse(console, "deploy", e)
     n = len(result["episodes"])
@@ -426,9 +427,10 @@ SCRIPTED_PUSHER = "scripted:push"
 #: Flags of `deploy` and `bench deploy` for object tasks on the simulated arm.
 OBJECT_POSE_FLAG = (
     ("--object-pose",),
-    {"choices": ["truth", "tracker"], "default": "truth", "dest": "object_pose",
-     "help": "object tasks on the simulated arm: the object's pose from the simulator, or from "
-     "sim2real-object-tracker on the marked object in the front camera (640x480, 30 Hz)"},
+    {"choices": ["truth", "truth_filmed", "tracker"], "default": "truth", "dest": "object_pose",
+     "help": "object tasks on the simulated arm: the object's pose from the simulator (truth_filmed: while the arm "
+     "also renders the tracker's camera, the same load), or from sim2real-object-tracker on the marked object in "
+     "the front camera (640x480, 30 Hz)"},
 )  # fmt: skip
 START_JOINTS_FLAG = (
     ("--start-joints",),
@@ -479,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(*OBJECT_POSE_FLAG[0], **OBJECT_POSE_FLAG[1])  # type: ignore[arg-type]
     b.add_argument(*START_JOINTS_FLAG[0], **START_JOINTS_FLAG[1])  # type: ignore[arg-type]
     b.add_argument(*EPISODE_TICKS_FLAG[0], **EPISODE_TICKS_FLAG[1])  # type: ignore[arg-type]
+    b.add_argument("--params-file", dest="params_file", default="", help="deploy: policy_node parameters (YAML)")
     b.add_argument("--bundle", default="", help="deploy: the policy bundle to deploy")
     b.add_argument("--goals", type=int, default=20, help="deploy: goal episodes (in sim and over ROS 2)")
     b.add_argument("--backend", choices=BACKENDS, default="pybullet", help="deploy: simulated arm")

@@ -35,6 +35,11 @@ def verified_manifest(bundle: Path) -> Manifest:
         raise DeployError(f"the bundle does not verify: {e}") from None
 
 
+#: Where object tasks on the simulated arm get the object's pose: the simulator's truth; the truth while the arm
+#: also renders the tracker's camera (the same load, to compare with); sim2real-object-tracker on that camera.
+OBJECT_POSE_SOURCES = ("truth", "truth_filmed", "tracker")
+
+
 def launch_arguments(
     bundle: Path,
     sim: bool,
@@ -83,10 +88,12 @@ def launch_arguments(
         if camera and sim_camera:  # a pixel policy: the simulated arm films at the bundle's camera size, 30 Hz
             sim_args += ["camera_rate_hz:=30.0", f"image_width:={camera.width}", f"image_height:={camera.height}"]
         if env.task != "reach":
-            if object_pose not in ("truth", "tracker"):
-                raise DeployError(f"object_pose must be truth or tracker, got {object_pose!r}")
-            if object_pose == "truth":
+            if object_pose not in OBJECT_POSE_SOURCES:
+                raise DeployError(f"object_pose must be one of {list(OBJECT_POSE_SOURCES)}, got {object_pose!r}")
+            if object_pose in ("truth", "truth_filmed"):
                 sim_args.append("publish_object_pose:=true")
+                if object_pose == "truth_filmed":  # the tracker's camera load on the arm, its poses unused
+                    sim_args += ["camera_name:=front", "camera_rate_hz:=30.0", "image_width:=640", "image_height:=480"]
             else:
                 if camera:
                     raise DeployError("object_pose tracker: a pixel policy already films the scene; the tracker "
@@ -206,6 +213,7 @@ def run_goals(
     object_pose: str = "truth",
     start_joints: str = "",
     episode_ticks: int = 50,
+    params_file: str = "",
 ) -> dict[str, Any]:
     """Start the rehearsal (simulated arm + policy node), run `goals` episodes (or as many as fit in duration_s,
     sampling the policy node's memory), stop it; the figures as a dict. `command_delay_s`: the simulated arm's
@@ -220,7 +228,7 @@ def run_goals(
     args = launch_arguments(
         bundle, True, backend, randomization, controller, sim_camera=replay is None, trigger=trigger,
         command_delay_s=command_delay_s, joint_states_layout=joint_states_layout, object_pose=object_pose,
-        start_joints=start_joints,
+        start_joints=start_joints, params_file=params_file,
     )  # fmt: skip
     log_path = log_path or Path("out") / "deploy.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -285,6 +293,7 @@ def bench_deploy(
     object_pose: str = "truth",
     start_joints: str = "",
     episode_ticks: int = 50,
+    params_file: str = "",
 ) -> dict[str, Any]:
     """In-sim success of the bundle (runtime in the env, same engine) vs its success driving the simulated arm over
     DDS in separate processes (with `randomization` drawn on the arm), plus the node's control-loop timing."""
@@ -304,7 +313,7 @@ def bench_deploy(
 
     ros = run_goals(bundle, goals, backend, randomization, seed=seed, duration_s=duration_s, on_episode=tick,
                     camera=camera, trigger=trigger, object_pose=object_pose, start_joints=start_joints,
-                    episode_ticks=episode_ticks)  # fmt: skip
+                    episode_ticks=episode_ticks, params_file=params_file)  # fmt: skip
     t = ros["timing"]
     figures = {
         "in_sim_success": in_sim,
@@ -336,6 +345,7 @@ def bench_deploy(
         "object_pose": object_pose if verified_manifest(bundle).env.task != "reach" else None,
         "start_joints": start_joints or None,
         "episode_ticks": episode_ticks,
+        "params_file": params_file or None,
         "figures": figures,
         "run": ros,
         "machine": machine_description(),
