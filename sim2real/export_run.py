@@ -40,26 +40,14 @@ def export_run(
     Pixel policies take camera frames of `camera_size` (width, height; default the trained image size) with the
     training camera's vertical field of view; the graph crops and resamples them to the trained size. `out` must
     be new or empty, or hold a bundle that `force` replaces; it is never a run folder or inside one."""
-    import numpy as np
 
     from policies.agents import agent_spec, load_agent
     from policies.export import export_bundle
-    from policies.manifest import (
-        CameraSpec,
-        EeChain,
-        EeChainJoint,
-        EeControl,
-        EnvInfo,
-        GoalSpec,
-        GripperControl,
-        PolicyInfo,
-        RobotInfo,
-    )
+    from policies.manifest import CameraSpec, PolicyInfo
     from sim.env_spec import make_env
-    from sim.ik import IK_DAMPING, IK_ORIENTATION_GAIN
     from sim.robot import panda
-    from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
-    from sim.tasks.base import MAX_EE_STEP_M, MAX_FINGER_STEP_M, MAX_JOINT_STEP_RAD
+    from sim.scene import SceneSpec
+    from sim.tasks.base import MAX_JOINT_STEP_RAD
 
     if not (run / "config.json").is_file() or not (run / "model.zip").is_file():
         raise ConfigError(f"{run} is not a finished run (needs config.json and model.zip)")
@@ -70,15 +58,11 @@ def export_run(
     env = make_env(spec) if agent_spec(cfg.agent).her else None  # HER models load their buffer class with an env
     model = load_agent(cfg.agent, str(run / "model.zip"), env, device="cpu")
     robot = panda()
-    limits = robot.arm_limits_rad
     scene = SceneSpec()
-    base = np.eye(4)
-    base[:3, 3] = scene.robot_base_pos_m
-    cell = spec.cell()
+    limits = robot.arm_limits_rad
     # the cell (goal box, ee bounds, start pose) as the env resolved it: the HER env's, or one made for this
     probe = (env if env is not None else make_env(spec)).unwrapped
-    goal_low, goal_high, ee_bounds = probe.goal_low_m, probe.goal_high_m, probe._ee_bounds_m
-    start_q, uses_gripper = probe._neutral_q, probe.uses_gripper
+    cell_fields, ee_control = cell_manifest_fields(spec, probe)
     if env is None:
         probe.close()
     norm_path = run / "obs_normalization.json"
@@ -103,19 +87,49 @@ def export_run(
         )
     elif camera_size is not None:
         raise ConfigError(f"{run}: --camera-size is for pixel policies; this one observes states")
+    fields: dict[str, Any] = {
+        "source": {"run": str(run), "seed": cfg.seed},
+        "policy": PolicyInfo(agent=cfg.agent, recurrent=agent_spec(cfg.agent).recurrent, ee_control=ee_control),
+        **cell_fields,
+        "camera": camera,
+        "randomization": json.loads(rand_path.read_text()) if rand_path.is_file() else None,
+    }
+    joint_target = None
+    if spec.control == "joint":
+        joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
+    normalization = json.loads(norm_path.read_text()) if norm_path.is_file() else None
+    return export_bundle(model, out, fields, normalization, joint_target, cfg.seed, camera_hw, force=force)
+
+
+def cell_manifest_fields(spec: Any, probe: Any) -> tuple[dict[str, Any], Any]:
+    """The manifest fields that describe the env's cell and robot (env, joint_names, joint_limits_rad, robot, goal,
+    control_rate_hz), and policy.ee_control (None for joint control), from `spec` (sim.env_spec.EnvSpec) and the
+    unwrapped env `probe` that resolved its cell (goal box, end-effector bounds, start pose, gripper use)."""
+    import numpy as np
+
+    from policies.manifest import EeChain, EeChainJoint, EeControl, EnvInfo, GoalSpec, GripperControl, RobotInfo
+    from sim.ik import IK_DAMPING, IK_ORIENTATION_GAIN
+    from sim.robot import panda
+    from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
+    from sim.tasks.base import MAX_EE_STEP_M, MAX_FINGER_STEP_M
+
+    robot = panda()
+    scene = SceneSpec()
+    base = np.eye(4)
+    base[:3, 3] = scene.robot_base_pos_m
+    cell = spec.cell()
+    start_q, uses_gripper = probe._neutral_q, probe.uses_gripper
     ee_control = None
     if spec.control == "ee":  # the node turns the action into joint targets with the env's own IK step
         ee_control = EeControl(
             max_step_m=float(MAX_EE_STEP_M),
             ik_damping=float(IK_DAMPING),
             orientation_gain=float(IK_ORIENTATION_GAIN),
-            bounds_world_m=_rows(ee_bounds),
+            bounds_world_m=_rows(probe._ee_bounds_m),
             down_quat_wxyz=_vec(robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1]),
         )
     chain = robot.kinematic_chain(robot.ee_link, base)
-    fields: dict[str, Any] = {
-        "source": {"run": str(run), "seed": cfg.seed},
-        "policy": PolicyInfo(agent=cfg.agent, recurrent=agent_spec(cfg.agent).recurrent, ee_control=ee_control),
+    fields = {
         "env": EnvInfo(
             task=spec.task,
             backend=spec.backend,
@@ -128,7 +142,7 @@ def export_run(
             start_joints=_vec(start_q) if cell.start_arm_q_rad is not None else None,
         ),
         "joint_names": tuple(j.name for j in robot.arm_joints),
-        "joint_limits_rad": _rows(limits),
+        "joint_limits_rad": _rows(robot.arm_limits_rad),
         "robot": RobotInfo(
             name=robot.name,
             base_link=robot.base_link,
@@ -152,19 +166,13 @@ def export_run(
         # goals arrive in the robot's base frame; the policy saw them in the training world, base at base_pos_m
         "goal": GoalSpec(
             frame_id=robot.base_link,
-            world_low_m=_vec(goal_low),
-            world_high_m=_vec(goal_high),
-            distance_threshold_m=0.05,
+            world_low_m=_vec(probe.goal_low_m),
+            world_high_m=_vec(probe.goal_high_m),
+            distance_threshold_m=float(probe.distance_threshold_m),
         ),
         "control_rate_hz": 1.0 / scene.control_dt_s,
-        "camera": camera,
-        "randomization": json.loads(rand_path.read_text()) if rand_path.is_file() else None,
     }
-    joint_target = None
-    if spec.control == "joint":
-        joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
-    normalization = json.loads(norm_path.read_text()) if norm_path.is_file() else None
-    return export_bundle(model, out, fields, normalization, joint_target, cfg.seed, camera_hw, force=force)
+    return fields, ee_control
 
 
 def _vec(values: Any) -> tuple[float, ...]:

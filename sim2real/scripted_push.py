@@ -147,79 +147,23 @@ def export_scripted_push_bundle(out_dir: str | Path, backend: str = "mujoco", fo
     `out_dir` must be new or empty, or hold a bundle that `force` replaces (policies.export.check_bundle_target).
     """
     from policies.export import check_bundle_target, export_bundle
-    from policies.manifest import EeChain, EeChainJoint, EeControl, EnvInfo, GoalSpec, PolicyInfo, RobotInfo
+    from policies.manifest import PolicyInfo
     from sim.env_spec import EnvSpec, make_env
-    from sim.ik import IK_DAMPING, IK_ORIENTATION_GAIN
-    from sim.robot import panda
-    from sim.scene import NEUTRAL_ARM_Q_RAD, SceneSpec
-    from sim.tasks.base import MAX_EE_STEP_M
-    from sim2real.export_run import _rows, _vec
+    from sim2real.export_run import cell_manifest_fields
 
     out = Path(out_dir)
     check_bundle_target(out, force)  # before an engine starts
     spec = EnvSpec(task="push", backend=backend, control="ee", obs_mode="state", reward="sparse").check()
     env = make_env(spec)
     try:
-        probe = env.unwrapped
-        goal_low, goal_high, ee_bounds = probe.goal_low_m, probe.goal_high_m, probe._ee_bounds_m
-        start_q, uses_gripper = probe._neutral_q, probe.uses_gripper
-        threshold_m = float(probe.distance_threshold_m)
+        cell_fields, ee_control = cell_manifest_fields(spec, env.unwrapped)
         model = _ScriptedModel(scripted_push_module(), env.observation_space, env.action_space)
     finally:
         env.close()
-    robot = panda()
-    scene = SceneSpec()
-    base = np.eye(4)
-    base[:3, 3] = scene.robot_base_pos_m
-    cell = spec.cell()
-    chain = robot.kinematic_chain(robot.ee_link, base)
-    ee_control = EeControl(
-        max_step_m=float(MAX_EE_STEP_M),
-        ik_damping=float(IK_DAMPING),
-        orientation_gain=float(IK_ORIENTATION_GAIN),
-        bounds_world_m=_rows(ee_bounds),
-        down_quat_wxyz=_vec(robot.link_pose(robot.ee_link, np.array(NEUTRAL_ARM_Q_RAD))[1]),
-    )
     fields: dict[str, Any] = {
         "source": {"scripted": f"{__name__}.scripted_push_action", "trained": False},
         "policy": PolicyInfo(agent=AGENT, recurrent=False, ee_control=ee_control),
-        "env": EnvInfo(
-            task=spec.task,
-            backend=spec.backend,
-            control=spec.control,
-            obs_mode=spec.obs_mode,
-            reward=spec.reward,
-            randomization=spec.randomization,
-            goal_workspace_base_m=cell.goal_workspace_base_m,
-            table_height_m=cell.table_height_m if cell.table_height_m else None,
-            start_joints=_vec(start_q) if cell.start_arm_q_rad is not None else None,
-        ),
-        "joint_names": tuple(j.name for j in robot.arm_joints),
-        "joint_limits_rad": _rows(robot.arm_limits_rad),
-        "robot": RobotInfo(
-            name=robot.name,
-            base_link=robot.base_link,
-            ee_link=robot.ee_link,
-            finger_joint_names=tuple(robot.finger_joint_names),
-            blocked_finger_width_m=None if uses_gripper else 2 * float(robot.finger_limits_m[0]),
-            ee_chain=EeChain(
-                base_pos_m=_vec(chain.base_pos_m),
-                base_quat_wxyz=_vec(chain.base_quat_wxyz),
-                joints=tuple(
-                    EeChainJoint(
-                        name=j.name, type=j.type, xyz_m=_vec(j.xyz_m), rpy_rad=_vec(j.rpy_rad), axis=_vec(j.axis)
-                    )
-                    for j in chain.joints
-                ),
-            ),
-        ),
-        "goal": GoalSpec(
-            frame_id=robot.base_link,
-            world_low_m=_vec(goal_low),
-            world_high_m=_vec(goal_high),
-            distance_threshold_m=threshold_m,
-        ),
-        "control_rate_hz": 1.0 / scene.control_dt_s,
+        **cell_fields,
         "camera": None,
         "randomization": None,
     }
