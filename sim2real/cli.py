@@ -606,8 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument(*EPISODE_TICKS_FLAG[0], **EPISODE_TICKS_FLAG[1])  # type: ignore[arg-type]
     de.add_argument(
         "--camera-pose", dest="camera_pose", default="",
-        help="real arm, object tasks: run sim2real-object-tracker with this camera optical frame in the base frame "
-        "(x,y,z,qw,qx,qy,qz)",
+        help="real arm, object tasks: run sim2real-object-tracker with this camera: camera.yaml from sim2real "
+        "calibrate-camera, or the optical frame in the base frame as x,y,z,qw,qx,qy,qz",
     )  # fmt: skip
     de.add_argument("--no-autostart", action="store_true", help="real arm: wait for a lifecycle manager to activate")
     de.add_argument("--seed", type=int, default=0, help="--goals: seed of the goal draws")

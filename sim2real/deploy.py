@@ -103,15 +103,17 @@ def launch_arguments(
                              f"camera_pose:={tracker_camera_pose(env.table_height_m or 0.0)}"]  # fmt: skip
         return [str(LAUNCH_DIR / "deploy_sim.launch.yaml"), *args, *sim_args]
     if camera_pose:
-        from sim2real_ros.tracker_core import parse_camera_pose
+        from sim2real_ros.tracker_core import parse_camera_pose, read_camera_yaml
 
+        is_yaml = Path(camera_pose).suffix in (".yaml", ".yml")
         try:
-            parse_camera_pose(camera_pose)
+            read_camera_yaml(camera_pose) if is_yaml else parse_camera_pose(camera_pose)
         except ValueError as e:
             raise DeployError(f"--camera-pose: {e}") from None
         if manifest.env.task == "reach":
             raise DeployError("--camera-pose runs the object tracker, which a reach policy does not use")
-        args += ["object_tracker:=true", f"camera_pose:={camera_pose}"]
+        where = f"camera_yaml:={Path(camera_pose).resolve()}" if is_yaml else f"camera_pose:={camera_pose}"
+        args += ["object_tracker:=true", where]
     return [str(LAUNCH_DIR / "deploy.launch.yaml"), *args, f"autostart:={'true' if autostart else 'false'}"]
 
 

@@ -144,6 +144,38 @@ def test_bad_settings_are_refused(kw: dict, why: str) -> None:
         ObjectTracker(TrackerSettings(**kw), np.eye(4))
 
 
+def test_camera_yaml_gives_the_extrinsics_and_checks_camera_info(front_frame: dict[str, Any], tmp_path: Path) -> None:
+    import yaml
+
+    from sim.transforms import mat_to_quat
+    from sim2real_ros.tracker_core import read_camera_yaml
+
+    t = front_frame["base_from_optical"]
+    pose = ",".join(f"{v:.9f}" for v in [*t[:3, 3], *mat_to_quat(t[:3, :3])])
+    k = np.asarray(front_frame["k"]).reshape(3, 3).tolist()
+    cal = {"schema_version": 1, "image_width": 640, "image_height": 480, "K": k,
+           "base_from_optical": {"camera_pose": pose}}  # fmt: skip
+    path = tmp_path / "camera.yaml"
+    path.write_text(yaml.safe_dump({"schema_version": 1, "parameters": [], "provenance": {"camera_calibration": cal}}))
+    calibrated = read_camera_yaml(str(path))
+    np.testing.assert_allclose(calibrated.base_from_optical, t, atol=1e-6)
+    tracker = ObjectTracker(TrackerSettings(), calibrated.base_from_optical, calibrated)
+    assert tracker.on_camera_info(640, 480, front_frame["k"], [0.0] * 5, "plumb_bob", "f") is None
+    zoomed = [front_frame["k"][0] * 1.1, *front_frame["k"][1:]]
+    assert "differ from the calibration's" in str(tracker.on_camera_info(640, 480, zoomed, [], "plumb_bob", "f"))
+    assert "differ from the calibration's" in str(tracker.on_camera_info(1280, 960, front_frame["k"], [], "", "f"))
+    for bad, why in [({"schema_version": 2}, "schema_version 2"), ({"base_from_optical": None}, "no base_from_optical"),
+                     ({"K": [[1.0]]}, "K must be a finite 3x3")]:  # fmt: skip
+        path.write_text(yaml.safe_dump({"provenance": {"camera_calibration": {**cal, **bad}}}))
+        with pytest.raises(MarkerError, match=why):
+            read_camera_yaml(str(path))
+    path.write_text("parameters: []\n")
+    with pytest.raises(MarkerError, match="no provenance.camera_calibration"):
+        read_camera_yaml(str(path))
+    with pytest.raises(MarkerError, match="cannot read it"):
+        read_camera_yaml(str(tmp_path / "missing.yaml"))
+
+
 # -- over DDS ---------------------------------------------------------------------------------------------
 @pytest.mark.ros
 def test_the_tracker_node_publishes_object_pose_on_a_robot_pc(front_frame: dict[str, Any], tmp_path: Path) -> None:
@@ -188,4 +220,4 @@ def test_the_tracker_refuses_to_start_without_extrinsics() -> None:
 
     with console_script("sim2real-object-tracker") as proc:
         assert proc.wait(timeout=60) == 1
-        assert "camera_pose is required" in output_of(proc)
+        assert "give exactly one of camera_yaml" in output_of(proc)

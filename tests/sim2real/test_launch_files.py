@@ -100,7 +100,7 @@ def test_object_tasks_rehearse_with_the_tracker_or_the_truth(tmp_path: Path) -> 
                         "object_tracker": "true", "camera_name": "front", "camera_pose": pose})  # fmt: skip
     arm, node, tracker = plan.processes
     assert tracker.argv[0] == "sim2real-object-tracker"
-    assert _ros_args(list(tracker.argv))[0] == {"camera_pose": pose}
+    assert _ros_args(list(tracker.argv))[0] == {"camera_pose": pose, "camera_yaml": "''"}
     arm_params = _ros_args(list(arm.argv))[0]
     assert arm_params["object_marker"] == "true" and arm_params["camera_name"] == "front"
     assert arm_params["publish_object_pose"] == "false"

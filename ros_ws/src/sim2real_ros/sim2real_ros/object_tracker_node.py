@@ -23,7 +23,13 @@ from sim2real_ros.tracker_core import LAYOUTS, TrackerSettings
 SCRIPT = "sim2real-object-tracker"
 DEFAULTS = TrackerSettings()
 PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("camera_pose", "", "The camera's optical frame in the base frame: 'x,y,z,qw,qx,qy,qz' (m; required)"),
+    ParamSpec("camera_pose", "", "The camera's optical frame in the base frame: 'x,y,z,qw,qx,qy,qz' (m)"),
+    ParamSpec(
+        "camera_yaml",
+        "",
+        "camera.yaml from sim2real calibrate-camera: the extrinsics (instead of camera_pose) "
+        "and the intrinsics camera_info must match",
+    ),  # fmt: skip
     ParamSpec(
         "marker_id", DEFAULTS.marker_id, "ArUco id on the object's top (a cube's sides: the next 4)", range=(0, 100000)
     ),  # fmt: skip
@@ -52,22 +58,24 @@ def run(argv: list[str]) -> int:
     from sensor_msgs.msg import CameraInfo, Image
 
     from sim.marker_pose import MarkerError
-    from sim2real_ros.tracker_core import ObjectPose, ObjectTracker, parse_camera_pose
+    from sim2real_ros.tracker_core import ObjectPose, ObjectTracker, parse_camera_pose, read_camera_yaml
 
     class TrackerNode(Node):
         def __init__(self) -> None:
             super().__init__("object_tracker")
             cfg = declare_parameters(self, PARAMETERS)
-            if not cfg["camera_pose"]:
-                raise ValueError("parameter camera_pose is required: the camera's optical frame in the base frame "
-                                 "'x,y,z,qw,qx,qy,qz' (sim2real calibrate-camera writes it)")  # fmt: skip
+            if bool(cfg["camera_pose"]) == bool(cfg["camera_yaml"]):
+                raise ValueError("give exactly one of camera_yaml (sim2real calibrate-camera's camera.yaml) and "
+                                 "camera_pose (the optical frame in the base frame: x,y,z,qw,qx,qy,qz)")  # fmt: skip
+            calibrated = read_camera_yaml(str(cfg["camera_yaml"])) if cfg["camera_yaml"] else None
             settings = TrackerSettings(
                 marker_id=int(cfg["marker_id"]), marker_size_m=float(cfg["marker_size_m"]),
                 dictionary=str(cfg["dictionary"]),
                 layout=str(cfg["layout"]), face_half_m=float(cfg["face_half_m"]),
                 base_frame=str(cfg["base_frame"]), max_reprojection_px=float(cfg["max_reprojection_px"]),
             )  # fmt: skip
-            self.tracker = ObjectTracker(settings, parse_camera_pose(str(cfg["camera_pose"])))
+            extrinsics = calibrated.base_from_optical if calibrated else parse_camera_pose(str(cfg["camera_pose"]))
+            self.tracker = ObjectTracker(settings, extrinsics, calibrated)
             self.pub = self.create_publisher(PoseStamped, "object_pose", QoSProfile(depth=10))
             self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=10))
             # best available: reliable with a reliable camera driver (a best-effort 640x480 frame is lost whenever

@@ -95,8 +95,9 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "object tasks: refuse object poses this far off the trained region",
         range=(0.0, 1.0),
     ),  # fmt: skip
-    _core("max_finger_velocity_m_s", "gripper policies: largest finger speed a command may ask for",
-          range=(0.001, 1.0)),  # fmt: skip
+    _core(
+        "max_finger_velocity_m_s", "gripper policies: largest finger speed a command may ask for", range=(0.001, 1.0)
+    ),  # fmt: skip
     _core("max_object_speed_m_s", "object tasks: faster object_pose motion is a jump (refused)", range=(0.01, 10.0)),
 )
 PARAMETERS: tuple[ParamSpec, ...] = NODE_PARAMETERS + CORE_PARAMETERS

@@ -105,12 +105,64 @@ def parse_camera_pose(text: str | Sequence[float]) -> np.ndarray:
     return check_transform(to_homogeneous(quat_to_mat(q), np.asarray(values[:3])), "camera_pose")
 
 
+#: The version of camera.yaml's provenance.camera_calibration this tracker reads (sim2real calibrate-camera's).
+CAMERA_YAML_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class CalibratedCamera:
+    """What the tracker takes from camera.yaml (sim2real calibrate-camera): the extrinsics, and the intrinsics
+    camera_info must agree with."""
+
+    base_from_optical: np.ndarray
+    k: np.ndarray
+    width: int
+    height: int
+
+
+def read_camera_yaml(path: str) -> CalibratedCamera:
+    """camera.yaml's `provenance.camera_calibration` (a fixed scene camera's); MarkerError naming the file and the
+    field otherwise."""
+    import yaml
+
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise MarkerError(f"camera_yaml {path}: cannot read it ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise MarkerError(f"camera_yaml {path}: not YAML ({e})") from None
+    cal = ((data or {}).get("provenance") or {}).get("camera_calibration") if isinstance(data, dict) else None
+    if not isinstance(cal, dict):
+        raise MarkerError(f"camera_yaml {path}: no provenance.camera_calibration (write it with sim2real "
+                          "calibrate-camera)")  # fmt: skip
+    if cal.get("schema_version") != CAMERA_YAML_SCHEMA:
+        raise MarkerError(f"camera_yaml {path}: provenance.camera_calibration.schema_version "
+                          f"{cal.get('schema_version')!r}; this tracker reads {CAMERA_YAML_SCHEMA}")  # fmt: skip
+    extrinsics = cal.get("base_from_optical")
+    if not isinstance(extrinsics, dict) or "camera_pose" not in extrinsics:
+        raise MarkerError(f"camera_yaml {path}: no base_from_optical.camera_pose (a wrist camera's calibration "
+                          f"(mount {cal.get('mount')!r}) cannot place a fixed tracker camera)")  # fmt: skip
+    k = np.asarray(cal.get("K"), float)
+    if k.shape != (3, 3) or not np.all(np.isfinite(k)):
+        raise MarkerError(f"camera_yaml {path}: K must be a finite 3x3 matrix")
+    try:
+        width, height = int(cal["image_width"]), int(cal["image_height"])
+    except (KeyError, TypeError, ValueError):
+        raise MarkerError(f"camera_yaml {path}: image_width and image_height must be integers") from None
+    return CalibratedCamera(parse_camera_pose(str(extrinsics["camera_pose"])), k, width, height)
+
+
 class ObjectTracker:
     """Turns camera images into object poses in the base frame. Give it camera_info before images."""
 
-    def __init__(self, settings: TrackerSettings, base_from_optical: np.ndarray) -> None:
+    def __init__(
+        self, settings: TrackerSettings, base_from_optical: np.ndarray, calibrated: CalibratedCamera | None = None
+    ) -> None:
         self.settings = settings.check()
         self.base_from_optical = check_transform(base_from_optical, "camera_pose")
+        self.calibrated = calibrated
+        """The calibration the extrinsics came from: camera_info must match its size and intrinsics (2%)."""
         frames = marker_frames(settings.face_half_m, LAYOUTS[settings.layout])
         #: marker id -> the object's pose in that marker's frame
         self.marker_from_object = {settings.marker_id + k: np.linalg.inv(t) for k, t in frames.items()}
@@ -138,6 +190,14 @@ class ObjectTracker:
                                   f"use one of {[m for m in DISTORTION_MODELS if m]}")  # fmt: skip
             if len(k) != 9:
                 raise MarkerError(f"camera_info: k has {len(k)} values, not 9")
+            c = self.calibrated
+            if c is not None and (
+                (width, height) != (c.width, c.height)
+                or not np.allclose(np.asarray(k, float), c.k.ravel(), rtol=0.02, atol=1.0)
+            ):
+                raise MarkerError(f"camera_info: {width}x{height}, k {list(k)} differ from the calibration's "
+                                  f"{c.width}x{c.height}, k {c.k.ravel().tolist()} (by more than 2%): another "
+                                  "camera, resolution or zoom than the one calibrated")  # fmt: skip
             dist = np.zeros(5) if not len(d) else np.asarray(d, float)
             detector = MarkerDetector(self.settings.marker_size_m, np.asarray(k, float), dist,
                                       self.settings.dictionary)  # fmt: skip
