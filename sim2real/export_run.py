@@ -75,13 +75,14 @@ def export_run(
         shape = model.observation_space.spaces["image_scene"].shape  # (3, h, w) as trained
         width, height = camera_size or (int(shape[2]), int(shape[1]))
         camera_hw = (height, width)
+        calibrated_k = calibrated_intrinsics(spec.randomization, width, height)
         camera = CameraSpec(
             name=cam.name,
             width=width,
             height=height,
             encoding="rgb8",
             fovy_deg=float(cam.fovy_deg),
-            k=_rows(intrinsics(cam.fovy_deg, width, height)),
+            k=_rows(intrinsics(cam.fovy_deg, width, height) if calibrated_k is None else calibrated_k),
             trained_width=int(shape[2]),
             trained_height=int(shape[1]),
         )
@@ -99,6 +100,29 @@ def export_run(
         joint_target = {"q_slice": [0, 7], "step_rad": MAX_JOINT_STEP_RAD, "limits_rad": limits.tolist()}
     normalization = json.loads(norm_path.read_text()) if norm_path.is_file() else None
     return export_bundle(model, out, fields, normalization, joint_target, cfg.seed, camera_hw, force=force)
+
+
+def calibrated_intrinsics(randomization: str | None, width: int, height: int) -> Any:
+    """The real camera's K (3, 3) at width x height when the run trained on a camera.yaml of `sim2real
+    calibrate-camera` (its provenance.camera_calibration), so the node checks camera_info against the camera that
+    was measured; None for any other randomization."""
+    import numpy as np
+
+    if not randomization:
+        return None
+    from randomization.space import SpaceError, space_from
+
+    try:
+        cal = dict(space_from(randomization).provenance).get("camera_calibration")
+    except (SpaceError, OSError, ValueError):
+        return None
+    if not isinstance(cal, dict) or "K" not in cal:
+        return None
+    k = np.array(cal["K"], float)
+    sx, sy = width / float(cal["image_width"]), height / float(cal["image_height"])
+    k[0] *= sx  # fx, skew, cx scale with the width
+    k[1] *= sy  # fy, cy with the height
+    return k
 
 
 def cell_manifest_fields(spec: Any, probe: Any) -> tuple[dict[str, Any], Any]:

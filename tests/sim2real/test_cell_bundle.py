@@ -78,3 +78,22 @@ def test_train_refuses_an_impossible_cell_naming_the_bound(tmp_path: Path) -> No
     r = subprocess.run([*cli, "--goal-workspace", "0.5,0.1"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "takes 6 numbers" in r.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_trained_on_a_camera_calibration_exports_the_measured_intrinsics(tmp_path: Path) -> None:
+    """camera.yaml (sim2real calibrate-camera) as the training randomization: the bundle's camera K is the
+    measured one, scaled to the deployed size, so the node checks camera_info against the real camera."""
+    import yaml
+
+    from sim2real.export_run import calibrated_intrinsics
+
+    k = [[610.0, 0.0, 318.0], [0.0, 612.0, 243.0], [0.0, 0.0, 1.0]]
+    cal = {"schema_version": 1, "image_width": 640, "image_height": 480, "K": k}
+    space = {"schema_version": 1, "parameters": [{"name": "camera_fovy:scene", "nominal": 43.0, "low": 42.0,
+             "high": 44.0}], "provenance": {"camera_calibration": cal}}  # fmt: skip
+    path = tmp_path / "camera.yaml"
+    path.write_text(yaml.safe_dump(space))
+    np.testing.assert_allclose(calibrated_intrinsics(str(path), 640, 480), k)
+    np.testing.assert_allclose(calibrated_intrinsics(str(path), 320, 240)[:2], [[305.0, 0, 159.0], [0, 306.0, 121.5]])
+    assert calibrated_intrinsics("dynamics", 640, 480) is None  # a preset: no calibration in it
+    assert calibrated_intrinsics(None, 640, 480) is None
