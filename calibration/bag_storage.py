@@ -144,11 +144,19 @@ class _Decoder:
     (or when that fails on a message) with the default typestore; notes which it used. HEADER_ONLY_TYPES give
     their header stamp alone."""
 
-    def __init__(self, topic: str, msgtype: str, msgdef: MessageDefinition, default: Typestore, notes: list[str]):
+    def __init__(
+        self,
+        topic: str,
+        msgtype: str,
+        msgdef: MessageDefinition,
+        default: Typestore,
+        notes: list[str],
+        whole: bool = False,
+    ):
         self.topic, self.msgtype, self.notes = topic, msgtype, notes
         self.default = default
         self.failures = 0
-        self.header_only = msgtype in HEADER_ONLY_TYPES
+        self.header_only = msgtype in HEADER_ONLY_TYPES and not whole
         self.typestore: Typestore | None = None if self.header_only else _stored_typestore(msgtype, msgdef)
         if self.typestore is None and not self.header_only:
             if msgtype not in default.fielddefs:
@@ -222,8 +230,10 @@ class BagStorage:
     `counts` the messages decoded per topic, `notes` the fallbacks taken and problems met (one line each), and
     `unreadable` why the storage files that gave nothing failed."""
 
-    def __init__(self, path: Path, default_typestore: str = "ros2_kilted"):
+    def __init__(self, path: Path, default_typestore: str = "ros2_kilted", whole_images: bool = False):
         self.path = path
+        self.whole_images = whole_images
+        """Deserialize images and camera_info whole (camera calibration); by default only their header stamps."""
         self.default = get_typestore(Stores(default_typestore))
         self.topics: dict[str, str] = {}
         self.counts: dict[str, int] = {}
@@ -262,7 +272,7 @@ class BagStorage:
     def _decoder(self, topic: str, msgtype: str, msgdef: MessageDefinition) -> _Decoder:
         key = (topic, msgtype)
         if key not in self._decoders:
-            self._decoders[key] = _Decoder(topic, msgtype, msgdef, self.default, self.notes)
+            self._decoders[key] = _Decoder(topic, msgtype, msgdef, self.default, self.notes, self.whole_images)
         return self._decoders[key]
 
     def _read(self, reader: Reader, label: str, select: Selector) -> Iterator[Decoded]:
@@ -350,7 +360,7 @@ class Samples:
         return int(self.log_ns.shape[0])
 
 
-class _Buffer:
+class TopicBuffer:
     """Compact growing storage for one topic (arrays of C doubles, not Python objects per message)."""
 
     def __init__(self, topic: str, role: str, joint_names: Sequence[str]):
@@ -453,7 +463,7 @@ def gather(
                 out.notes.append(f"{topic} has type {msgtype or 'unknown'}, not {TOPIC_TYPES[role]}: ignored")
         return decided[key]
 
-    buffers: dict[str, _Buffer] = {}
+    buffers: dict[str, TopicBuffer] = {}
     patterns = tuple(p.lower() for p in halt_patterns)
     for item in storage.messages(select):
         role = topic_role(item.topic, namespace)
@@ -471,7 +481,7 @@ def gather(
             continue
         buf = buffers.get(item.topic)
         if buf is None:
-            buf = buffers[item.topic] = _Buffer(item.topic, role, joint_names)
+            buf = buffers[item.topic] = TopicBuffer(item.topic, role, joint_names)
         try:
             _add(buf, item, forward_joint_names)
         except (AttributeError, TypeError, ValueError, IndexError):  # decoded, but not the fields we expect
@@ -482,7 +492,7 @@ def gather(
     return out
 
 
-def _add(buf: _Buffer, item: Decoded, forward_joint_names: Sequence[str]) -> None:
+def _add(buf: TopicBuffer, item: Decoded, forward_joint_names: Sequence[str]) -> None:
     msg = item.msg
     if buf.role == JOINT_STATES:
         buf.add(item.log_time_ns, _stamp_ns(msg), msg.name, msg.position, msg.velocity)

@@ -416,6 +416,64 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate_camera(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from rich.console import Console
+
+    from sim2real.calibrate_camera import (
+        CalibrateCameraConfig,
+        CalibrateCameraError,
+        RenderViewsConfig,
+        calibrate_camera,
+        render_views,
+        summary_lines,
+    )  # fmt: skip
+    from sim2real_ros.dataclass_flags import given_fields
+
+    console = Console(stderr=True)
+    # every config field has its flag (add_config_flags); source and out are the positional and --out
+    given = given_fields(args, CalibrateCameraConfig)
+    status = contextlib.nullcontext() if args.no_progress else console.status("calibrate-camera")
+    try:
+        if args.render_views:
+            if args.source:
+                raise CalibrateCameraError("give SOURCE to calibrate or --render-views DIR to render views, not both")
+            render = RenderViewsConfig(
+                out=args.render_views, backend=args.backend, camera=args.camera, views=args.views,
+                mount=given.get("mount", "scene"), seed=args.seed, board=given.get("board", "9x6"),
+                square_m=given.get("square_m", 0.0),
+            )  # fmt: skip
+            with status as s:
+                truth = render_views(render, progress=s.update if s is not None else None)
+            b = truth["board"]
+            pose = truth.get("base_from_optical", truth.get("link_from_optical", {})).get("camera_pose", "")
+            mount = "" if truth["mount"] == "scene" else " --mount wrist"
+            camera = (
+                "" if truth["camera"] == "scene" or truth["mount"] == "wrist" else f" --camera-name {truth['camera']}"
+            )
+            console.print(
+                f"rendered {truth['views']} views of a {b['squares']} board ({b['square_m']} m squares) in the "
+                f"{truth['camera']} camera on {truth['backend']} into {args.render_views} (truth.json: fovy "
+                f"{truth['fovy_deg']} deg, camera_pose {pose}); calibrate with: sim2real calibrate-camera "
+                f"{args.render_views} --board {b['squares']} --square-m {b['square_m']}{mount}{camera} "
+                "--out camera.yaml",
+                markup=False, highlight=False, soft_wrap=True,
+            )  # fmt: skip
+            return 0
+        if not args.source or not args.out:
+            raise CalibrateCameraError(
+                "give the views (an image folder with joints.csv, or a bag) and --out camera.yaml"
+            )
+        with status as s:
+            summary = calibrate_camera(CalibrateCameraConfig(**given), progress=s.update if s is not None else None)
+    except CalibrateCameraError as e:
+        return _refuse(console, "calibrate-camera", e)
+    for line in summary_lines(summary):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sim2real.demo import run_demo
 
@@ -660,6 +718,46 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ca.add_argument("--no-progress", action="store_true", help="no progress bar")
     ca.set_defaults(func=_cmd_calibrate)
+
+    from calibration.camera import DISTORTION_MODELS, MOUNTS
+    from sim2real.calibrate_camera import CalibrateCameraConfig
+
+    cc = sub.add_parser(
+        "calibrate-camera",
+        help="camera intrinsics and camera-to-base extrinsics from checkerboard views; writes camera.yaml",
+        description="Finds a checkerboard (--board COLSxROWS squares of --square-m) in each view (OpenCV "
+        "findChessboardCorners + cornerSubPix), fits the intrinsics (calibrateCamera: K and plumb_bob distortion) "
+        "and, from the arm's joint positions at each view (forward kinematics of --urdf, default the Panda), the "
+        "extrinsics by hand-eye calibration (calibrateHandEye, then refined on every corner through the chain): "
+        "--mount scene, a fixed camera with the board on --board-link (eye-to-hand), gives the camera's optical "
+        "frame in the base frame (the camera_pose sim2real-object-tracker and deploy --camera-pose take); --mount "
+        "wrist, the camera on --board-link and the board fixed, gives it in that link. SOURCE is a folder of images "
+        "with joints.csv (file, then the arm joints in rad) or a rosbag2 bag from sim2real record (camera/image_raw "
+        "paired with the joint_states nearest each stamp, within --max-pair-ms, only while the arm stands still). "
+        "Writes --out camera.yaml: a randomization space (sim2real train --randomization camera.yaml) that places "
+        "the simulated camera (camera_pos, camera_quat, camera_fovy of --camera-name) centred on the measurement, "
+        "with the calibration in provenance.camera_calibration. Refuses too few views, a board never found, views "
+        "without rotation spread, non-finite joints and a chain that does not close, naming the files. "
+        "--render-views DIR renders demo views in the simulator instead (PNGs, joints.csv, truth.json).",
+    )
+    cc.add_argument("source", nargs="?", default="", help="image folder with joints.csv, or a rosbag2 bag")
+    cc.add_argument("--out", default="", help="camera.yaml to write (an existing file is never replaced)")
+    add_config_flags(
+        cc, CalibrateCameraConfig, {"mount": MOUNTS, "distortion": DISTORTION_MODELS}, skip=("source", "out")
+    )
+    cc.add_argument(
+        "--render-views", dest="render_views", default="", metavar="DIR",
+        help="render checkerboard views in the simulator into the new folder DIR (view_NNN.png, joints.csv, "
+        "truth.json with the exact camera) instead of calibrating",
+    )  # fmt: skip
+    cc.add_argument("--backend", choices=BACKENDS, default="mujoco", help="--render-views: the engine that renders")
+    cc.add_argument(
+        "--camera", default="", help="--render-views: the simulated camera (default scene; wrist with --mount wrist)"
+    )
+    cc.add_argument("--views", type=_positive, default=20, help="--render-views: how many views (default 20)")
+    cc.add_argument("--seed", type=int, default=0, help="--render-views: seed of the drawn poses")
+    cc.add_argument("--no-progress", action="store_true", help="no progress display")
+    cc.set_defaults(func=_cmd_calibrate_camera)
 
     d = sub.add_parser(
         "demo",

@@ -20,6 +20,9 @@ from sim.robot import RobotDescription
 from sim.scene import ObjectSpec, SceneSpec
 from sim.transforms import mat_to_quat, quat_to_mat, wxyz_to_xyzw, xyzw_to_wxyz
 
+#: Shapes one pybullet visual shape array keeps (its b3 limit); longer lists lose the rest.
+SHAPES_PER_ARRAY = 16
+
 #: Velocity scale (rad/s or m/s) of the smooth sign function that models dry joint friction: tanh(qd / scale).
 FRICTIONLOSS_VEL_SCALE = 0.01
 #: Solver iterations per physics step (pybullet's own default, set explicitly so it is visible).
@@ -231,7 +234,7 @@ class PybulletBackend(Backend):
                 self._collision[spec.name] = (self._obj_ids[spec.name], -1)
             self._visual[spec.name] = (self._obj_ids[spec.name], -1)
             self._rgba[spec.name] = np.array(spec.rgba, dtype=float)
-        self._patterns = [(p, *self._make_pattern(p)) for p in scene.patterns]
+        self._patterns = [(p, self._make_pattern(p)) for p in scene.patterns]
 
         self._lights = {
             lt.name: {
@@ -580,9 +583,10 @@ class PybulletBackend(Backend):
             "lightSpecularCoeff": float(np.mean(light["specular"])) / 4.0,
         }
 
-    def _make_pattern(self, pattern: PatternSpec) -> tuple[int, int]:
-        """A print as two visual-only bodies (white plate, black cells), moved onto their parent at each render
-        (pybullet cannot add shapes to a built body)."""
+    def _make_pattern(self, pattern: PatternSpec) -> tuple[int, ...]:
+        """A print as visual-only bodies (the white plate; the black cells, at most SHAPES_PER_ARRAY per body: a
+        visual shape array keeps no more), moved onto their parent at each render (pybullet cannot add shapes to a
+        built body)."""
         if pattern.parent not in self._obj_ids and pattern.parent not in self._link_index:
             raise KeyError(f"pattern {pattern.name!r}: parent {pattern.parent!r} is neither a scene object nor a link")
         cid = self._cid
@@ -594,20 +598,23 @@ class PybulletBackend(Backend):
             rgbaColor=list(WHITE_RGBA),
             physicsClientId=cid,
         )
+        bodies = [pb.createMultiBody(0.0, -1, plate, physicsClientId=cid)]
         boxes = black_boxes(pattern)
-        cells = pb.createVisualShapeArray(
-            shapeTypes=[pb.GEOM_BOX] * len(boxes),
-            halfExtents=[[bx, by, 0.5 * CELL_THICKNESS_M] for _, (bx, by) in boxes],
-            visualFramePositions=[[x, y, -0.5 * CELL_THICKNESS_M] for (x, y), _ in boxes],
-            physicsClientId=cid,
-        )
-        bodies = tuple(pb.createMultiBody(0.0, -1, v, physicsClientId=cid) for v in (plate, cells))
-        pb.changeVisualShape(bodies[1], -1, rgbaColor=list(BLACK_RGBA), physicsClientId=cid)
-        return bodies[0], bodies[1]
+        for i in range(0, len(boxes), SHAPES_PER_ARRAY):
+            chunk = boxes[i : i + SHAPES_PER_ARRAY]
+            cells = pb.createVisualShapeArray(
+                shapeTypes=[pb.GEOM_BOX] * len(chunk),
+                halfExtents=[[bx, by, 0.5 * CELL_THICKNESS_M] for _, (bx, by) in chunk],
+                visualFramePositions=[[x, y, -0.5 * CELL_THICKNESS_M] for (x, y), _ in chunk],
+                physicsClientId=cid,
+            )
+            bodies.append(pb.createMultiBody(0.0, -1, cells, physicsClientId=cid))
+            pb.changeVisualShape(bodies[-1], -1, rgbaColor=list(BLACK_RGBA), physicsClientId=cid)
+        return tuple(bodies)
 
     def _place_patterns(self) -> None:
         """Put every print where its parent object or link is now."""
-        for pattern, *bodies in self._patterns:
+        for pattern, bodies in self._patterns:
             parent = pattern.parent
             pos, quat = self.object_pose(parent) if parent in self._obj_ids else self.link_pose(parent)
             rot = quat_to_mat(quat)
