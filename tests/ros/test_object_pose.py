@@ -97,7 +97,8 @@ def test_jumps_and_out_of_order_poses_are_refused(push_bundle: Path) -> None:
 
 
 def test_reach_and_pick_and_place_bundles(reach_bundle: Path, push_bundle: Path, tmp_path: Path) -> None:
-    """Reach ignores object_pose; pick_and_place is refused until the node sends gripper commands."""
+    """Reach ignores object_pose; a pick_and_place manifest without robot.gripper (how to move the fingers) is
+    refused."""
     import json
     import shutil
 
@@ -108,7 +109,7 @@ def test_reach_and_pick_and_place_bundles(reach_bundle: Path, push_bundle: Path,
     m = json.loads((pnp / "manifest.json").read_text())
     m["env"]["task"] = "pick_and_place"
     (pnp / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(ValueError, match="commands the gripper"):
+    with pytest.raises(ValueError, match="commands its gripper but the manifest has no robot.gripper"):
         _core(pnp)
 
 
