@@ -104,6 +104,12 @@ def test_reach_and_pick_and_place_bundles(reach_bundle: Path, push_bundle: Path,
 
     core = _core(reach_bundle)
     assert core.on_object_pose("nowhere", (9.0, 9.0, 9.0), XYZW, 0.0, 1.0, 1.0) is None
+    pixels = tmp_path / "pixels"  # a pixel Push policy observes proprioception only, and still needs object_pose
+    shutil.copytree(push_bundle, pixels)
+    m = json.loads((pixels / "manifest.json").read_text())
+    next(i for i in m["observation"]["inputs"] if i["name"] == "observation").update(shape=[21], normalization=None)
+    (pixels / "manifest.json").write_text(json.dumps(m))
+    assert _core(pixels).has_object and not _core(pixels).observes_object_state
     pnp = tmp_path / "pnp"
     shutil.copytree(push_bundle, pnp)
     m = json.loads((pnp / "manifest.json").read_text())

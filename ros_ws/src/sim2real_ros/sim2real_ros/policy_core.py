@@ -118,9 +118,10 @@ class PolicyCore:
                               "robot.gripper; re-export it with this version of sim2real")  # fmt: skip
         self.has_object = m.env.task != "reach"
         """The policy observes an object: its pose comes on object_pose (sim2real-object-tracker, or a mocap)."""
-        if obs_dim not in (0, observation_dim(self.has_object)):
+        allowed = (0, observation_dim(False)) + ((observation_dim(True),) if self.has_object else ())
+        if obs_dim not in allowed:  # pixel modes observe proprioception only; state modes of object tasks the object
             raise BundleError(f"{bundle.path}: the observation has {obs_dim} values; a {m.env.task} policy's has "
-                              f"{observation_dim(self.has_object)} (re-export it with this version)")  # fmt: skip
+                              f"{' or '.join(map(str, allowed[1:]))} (re-export it with this version)")  # fmt: skip
         self.observes_object_state = obs_dim == observation_dim(True)
         self.joint_names = list(m.joint_names)
         self.finger_names = list(m.robot.finger_joint_names)
