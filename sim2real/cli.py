@@ -474,6 +474,31 @@ def _cmd_calibrate_camera(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sim2real.demos import CollectDemosConfig, DemosError, collect_demos
+
+    console = Console(stderr=True)
+    try:
+        cfg = CollectDemosConfig(
+            out=args.out, task=args.task, script=args.script, episodes=args.episodes, backend=args.backend,
+            randomization=args.randomization, seed=args.seed, successful_only=args.successful_only,
+        ).check()  # fmt: skip
+        columns = (TextColumn("demos"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("demos", total=cfg.episodes)
+            manifest = collect_demos(cfg, lambda done, total: bar.update(task, completed=done))
+    except (DemosError, ValueError, KeyError) as e:
+        return _refuse(console, "collect demos", e)
+    kept = sum(s["episodes"] for s in manifest["shards"])
+    wins = sum(s["successes"] for s in manifest["shards"])
+    console.print(f"[bold]{kept} episodes[/bold] ({wins} solved, {manifest['tried']} tried) in {args.out}; "
+                  f"{sum(s['transitions'] for s in manifest['shards'])} transitions")  # fmt: skip
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sim2real.demo import run_demo
 
@@ -758,6 +783,24 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument("--seed", type=int, default=0, help="--render-views: seed of the drawn poses")
     cc.add_argument("--no-progress", action="store_true", help="no progress display")
     cc.set_defaults(func=_cmd_calibrate_camera)
+
+    co = sub.add_parser(
+        "collect",
+        help="collect datasets: demonstrations of a scripted policy on randomized scenes",
+        description="`collect demos`: episodes of a scripted demonstrator (the Push pusher) on randomized scenes, "
+        "written shard by shard into OUT (demos.json + shard_NNNNN.npz: observations, goals, actions, rewards, "
+        "lengths, successes, reset seeds; README, Training). Run the same command again to continue a stopped one.",
+    )
+    co.add_argument("what", choices=["demos"], help="what to collect")
+    co.add_argument("--out", required=True, help="dataset folder (new or empty, or a dataset to continue)")
+    co.add_argument("--task", default="push", help="task (the script must solve it)")
+    co.add_argument("--script", default="pusher", help="scripted demonstrator: pusher (Push)")
+    co.add_argument("--episodes", type=_positive, default=100, help="episodes in the dataset")
+    co.add_argument("--backend", choices=["mujoco", "pybullet"], default="mujoco", help="physics engine")
+    co.add_argument("--randomization", default="object_dynamics", help="scene randomization: a preset, YAML or none")
+    co.add_argument("--seed", type=int, default=0, help="episode k resets with seed + k")
+    co.add_argument("--successful-only", dest="successful_only", action="store_true", help="keep solved episodes")
+    co.set_defaults(func=_cmd_collect)
 
     d = sub.add_parser(
         "demo",

@@ -147,6 +147,11 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
         sampler.load_state_dict(json.loads(state.read_text()))
     env, vecnorm = _training_env(cfg, settings, sampler, ckpt)
     model = _agent(cfg, settings, env, run, ckpt)
+    if cfg.demos and ckpt is None:  # a resume has them in its saved buffer, or refills without them
+        from sim2real.demos import load_demos, prefill_replay_buffer
+
+        added = prefill_replay_buffer(model.replay_buffer, load_demos(cfg.demos))
+        print(f"replay buffer: {added} demonstration transitions from {cfg.demos}", flush=True)
     recurrent = agent_spec(cfg.agent).recurrent
     obs_fn = None if vecnorm is None else vecnorm.normalize_obs
     # Randomized evaluation draws uniformly over the space's full ranges whatever the training sampler (ADR's

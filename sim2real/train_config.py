@@ -62,6 +62,9 @@ class TrainConfig:
     """Overrides of the agent's tuned settings (policies.hyperparams keys only; unknown keys are errors)."""
     gif: bool = True
     """Write a short rollout GIF of the final policy to the results folder."""
+    demos: str = ""
+    """A demonstration dataset (sim2real collect demos) added to the replay buffer before training (HER agents;
+    HER relabels demonstrations like any episode); empty: none."""
 
     def run_dir(self) -> Path:
         return Path(self.out or f"runs/{self.env.task}-{self.agent}-{self.randomizer_name()}-s{self.seed}")
@@ -154,6 +157,15 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
             known_cfg(**cfg.randomizer_settings)
         except TypeError as e:
             raise ConfigError(f"randomizer_settings: {e}") from None
+    if cfg.demos:
+        from sim2real.demos import DemosError, check_demos_for
+
+        if not AGENTS[cfg.agent].her:
+            raise ConfigError(f"demos go into a HER replay buffer; agent {cfg.agent} has none (use tqc_her or sac_her)")
+        try:
+            check_demos_for(cfg.demos, cfg.env.task, cfg.env.control, cfg.env.obs_mode)
+        except DemosError as e:
+            raise ConfigError(str(e)) from None
     settings = defaults(cfg.agent, cfg.env.task)
     known = set(settings) | OPTIONAL[cfg.agent]
     for key, value in cfg.settings.items():
