@@ -114,10 +114,10 @@ def _episode(env: Any, act: Callable[[dict[str, np.ndarray]], np.ndarray], seed:
         if terminated or truncated:
             break
     n = len(actions)
-    out = {k: np.stack(v + [v[-1]] * (EPISODE_STEPS - n)) for k, v in seen.items()}
+    out: dict[str, np.ndarray] = {k: np.stack(v + [v[-1]] * (EPISODE_STEPS - n)) for k, v in seen.items()}
     out["action"] = np.stack(actions + [np.zeros_like(actions[0])] * (EPISODE_STEPS - n))
     out["reward"] = np.array(rewards + [np.float32(0.0)] * (EPISODE_STEPS - n), np.float32)
-    out["length"], out["success"], out["seed"] = np.int32(n), np.bool_(success), np.int64(seed)
+    out["length"], out["success"], out["seed"] = np.array(n, np.int32), np.array(success), np.array(seed, np.int64)
     return out
 
 
@@ -195,7 +195,7 @@ def _write_shard(out: Path, manifest: dict[str, Any], batch: list[dict[str, np.n
     name = f"shard_{len(manifest['shards']):05d}.npz"
     arrays = {k: np.stack([ep[k] for ep in batch]) for k in batch[0]}
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, allow_pickle=False, **arrays)
     write_atomic(out / name, buf.getvalue())
     manifest["shards"].append({"file": name, "episodes": len(batch), "successes": int(arrays["success"].sum()),
                                "transitions": int(arrays["length"].sum())})  # fmt: skip
