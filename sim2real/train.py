@@ -148,7 +148,7 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
     env, vecnorm = _training_env(cfg, settings, sampler, ckpt)
     model = _agent(cfg, settings, env, run, ckpt)
     if cfg.demos and ckpt is None:  # a resume has them in its saved buffer, or refills without them
-        from sim2real.demos import load_demos, prefill_replay_buffer
+        from sim2real.demos_dataset import load_demos, prefill_replay_buffer
 
         added = prefill_replay_buffer(model.replay_buffer, load_demos(cfg.demos))
         print(f"replay buffer: {added} demonstration transitions from {cfg.demos}", flush=True)

@@ -158,7 +158,7 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         except TypeError as e:
             raise ConfigError(f"randomizer_settings: {e}") from None
     if cfg.demos:
-        from sim2real.demos import DemosError, check_demos_for
+        from sim2real.demos_dataset import DemosError, check_demos_for
 
         if not AGENTS[cfg.agent].her:
             raise ConfigError(f"demos go into a HER replay buffer; agent {cfg.agent} has none (use tqc_her or sac_her)")

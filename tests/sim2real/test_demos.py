@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim2real.demos import EPISODE_STEPS, MANIFEST, CollectDemosConfig, DemosError, collect_demos, load_demos
+from sim2real.demos import CollectDemosConfig, collect_demos
+from sim2real.demos_dataset import EPISODE_STEPS, MANIFEST, DemosError, load_demos
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -103,7 +104,7 @@ def test_demos_fill_a_her_buffer_with_whole_episodes(demos_dir: Path) -> None:
 
     import sim  # noqa: F401
     from policies.agents import build_agent
-    from sim2real.demos import prefill_replay_buffer
+    from sim2real.demos_dataset import prefill_replay_buffer
     from tests.quick_runs import SMALL
 
     env = DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0", control="ee")] * 2)
