@@ -23,8 +23,8 @@ from calibration.rotations import (
     robust_mean_pose,
     rotation_angles_deg,
     rotation_spread_deg,
-    transform,
 )
+from sim.transforms import homogeneous
 
 #: Version of the `provenance.camera_calibration` mapping in camera.yaml.
 SCHEMA_VERSION = 1
@@ -278,7 +278,7 @@ def calibrate_intrinsics(
         if attempt or not bad.any() or len(idx) - bad.sum() < MIN_VIEWS:
             break
         kept[np.asarray(idx)[bad]] = False
-    poses = np.stack([transform(cv2.Rodrigues(r)[0], t) for r, t in zip(rvecs, tvecs)])
+    poses = np.stack([homogeneous(cv2.Rodrigues(r)[0], t) for r, t in zip(rvecs, tvecs)])
     std = np.asarray(std_in, float).reshape(-1)[:4]
     return Intrinsics(np.asarray(k, float), np.asarray(dist, float).reshape(-1)[:5], float(rms), std, per_view,
                       poses, kept, first)  # fmt: skip
@@ -334,7 +334,7 @@ def solve_hand_eye(
                                         method=getattr(cv2, f"CALIB_HAND_EYE_{method}"))  # fmt: skip
         except cv2.error:
             continue
-        x = transform(np.asarray(r, float), np.asarray(t, float))
+        x = homogeneous(np.asarray(r, float), np.asarray(t, float))
         if not np.all(np.isfinite(x)) or abs(np.linalg.det(x[:3, :3]) - 1.0) > 1e-6:
             continue
         y, _ = robust_mean_pose(a @ x @ b)
@@ -371,8 +371,8 @@ def refine_chain(
     a_inv = invert(a)
 
     def unpack(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (transform(cv2.Rodrigues(p[0:3])[0], p[3:6] + x[:3, 3]),
-                transform(cv2.Rodrigues(p[6:9])[0], p[9:12] + y[:3, 3]))  # fmt: skip
+        return (homogeneous(cv2.Rodrigues(p[0:3])[0], p[3:6] + x[:3, 3]),
+                homogeneous(cv2.Rodrigues(p[6:9])[0], p[9:12] + y[:3, 3]))  # fmt: skip
 
     def residual(p: np.ndarray) -> np.ndarray:
         xx, yy = unpack(p)

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from calibration.camera import MOUNTS, BoardSpec, CameraCalibrationError, detect_corners
-from calibration.rotations import invert, pose_string, quat_wxyz, transform
+from calibration.rotations import invert, quat_wxyz
+from sim.transforms import homogeneous, pose_string
 
 #: The board the demo renders: OpenCV's classic 9 x 6 squares (8 x 5 inner corners), of 3 cm, on a white plate
 #: with a 1.5 cm margin: an A4 print (30 x 21 cm).
@@ -135,7 +136,7 @@ def board_in_camera(
     tilt = math.radians(rng.uniform(*tilt_deg))
     roll = math.radians(rng.uniform(-roll_deg, roll_deg))
     rot = _axis_angle(in_plane, tilt) @ _axis_angle(z, roll) @ rot
-    return transform(rot, distance_m * rng.uniform(0.85, 1.15) * ray)
+    return homogeneous(rot, distance_m * rng.uniform(0.85, 1.15) * ray)
 
 
 def solve_ik(chain: Any, target: np.ndarray, seeds: Sequence[np.ndarray], limits: np.ndarray) -> np.ndarray | None:
@@ -214,13 +215,13 @@ def render_views(
         world_from_optical = base_from_optical(cam_pos, cam_quat, np.zeros(3))
         if mount == "scene":
             x = base_from_optical(cam_pos, cam_quat, base_pos)
-            y = transform(np.eye(3), board_origin(mount))
+            y = homogeneous(np.eye(3), board_origin(mount))
         else:
             link_pos, link_quat = sim.link_pose(LINK)
             from sim.transforms import quat_to_mat
 
-            x = invert(transform(quat_to_mat(link_quat), link_pos)) @ world_from_optical
-            y = transform(np.eye(3), board_origin(mount) - base_pos)
+            x = invert(homogeneous(quat_to_mat(link_quat), link_pos)) @ world_from_optical
+            y = homogeneous(np.eye(3), board_origin(mount) - base_pos)
         table_top_m = scene.table.pos_m[2] + scene.table.size_m[2]
         rows = board.rows * board.square_m + 2 * BOARD_MARGIN_M
         distance = float(np.clip(k[1, 1] * rows / (BOARD_FILL * size[1]), 0.25, 1.2))

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from calibration.camera import SCHEMA_VERSION, BoardSpec, CameraCalibration, CameraCalibrationError
-from calibration.rotations import pose_string, quat_wxyz
+from calibration.rotations import quat_wxyz
+from sim.transforms import pose_string
 
 #: MuJoCo's camera frame (looks along -z, +y up) is the optical frame turned 180 deg about x.
 _OPTICAL_TO_SIM = np.diag([1.0, -1.0, -1.0])

@@ -4,7 +4,6 @@ spreads, and poses as the tracker's `camera_pose` strings."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -99,17 +98,3 @@ def invert(t: np.ndarray) -> np.ndarray:
     out[..., :3, 3] = -np.einsum("...ij,...j->...i", rt, t[..., :3, 3])
     out[..., 3, 3] = 1.0
     return out
-
-
-def transform(rotation: np.ndarray, translation: np.ndarray | Sequence[float]) -> np.ndarray:
-    """A 4x4 rigid transform from a rotation (3, 3) and a translation (3,)."""
-    t = np.eye(4)
-    t[:3, :3] = rotation
-    t[:3, 3] = np.asarray(translation, float).reshape(3)
-    return t
-
-
-def pose_string(t: np.ndarray) -> str:
-    """A 4x4 transform as `x,y,z,qw,qx,qy,qz` (m; sim2real-object-tracker's camera_pose and deploy --camera-pose)."""
-    q = quat_wxyz(t[:3, :3])
-    return ",".join(f"{v:.6f}" for v in t[:3, 3]) + "," + ",".join(f"{v:.7f}" for v in q)

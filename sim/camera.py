@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.transforms import quat_to_mat
+from sim.transforms import homogeneous, quat_to_mat
 
 
 def intrinsics(fovy_deg: float, width: int, height: int) -> np.ndarray:
@@ -48,7 +48,4 @@ def base_from_optical(
     camera calibration measures, exact."""
     optical = quat_to_mat(np.asarray(camera_quat_wxyz, float)) @ np.diag([1.0, -1.0, -1.0])
     base = np.eye(3) if base_quat_wxyz is None else quat_to_mat(np.asarray(base_quat_wxyz, float))
-    out = np.eye(4)
-    out[:3, :3] = base.T @ optical
-    out[:3, 3] = base.T @ (np.asarray(camera_pos_m, float) - np.asarray(base_pos_m, float))
-    return out
+    return homogeneous(base.T @ optical, base.T @ (np.asarray(camera_pos_m, float) - np.asarray(base_pos_m, float)))

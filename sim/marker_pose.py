@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sim.fiducials import OBJECT_MARKER_DICTIONARY, marker_corners_m
+from sim.transforms import homogeneous
 
 #: Images are gray or RGB uint8; anything else is refused by name.
 GRAY, RGB = 2, 3
@@ -125,14 +126,7 @@ def rigid_pose(
     projected, _ = cv2.projectPoints(obj, rvec, tvec, detector.k, detector.dist)
     rms = float(np.sqrt(np.mean(np.sum((projected.reshape(-1, 2) - img) ** 2, axis=1))))
     rot, _ = cv2.Rodrigues(rvec)
-    return to_homogeneous(rot, np.asarray(tvec, float).ravel()), rms
-
-
-def to_homogeneous(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """The 4x4 transform of rotation `rot` (3, 3) and translation `pos` (3,)."""
-    t = np.eye(4)
-    t[:3, :3], t[:3, 3] = rot, pos
-    return t
+    return homogeneous(rot, np.asarray(tvec, float).ravel()), rms
 
 
 def check_transform(t: Any, what: str) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -100,6 +102,21 @@ def look_at_quat(eye: np.ndarray, target: np.ndarray, up: tuple[float, float, fl
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     return mat_to_quat(np.stack([x, y, z], axis=1))
+
+
+def homogeneous(rotation: np.ndarray, translation: np.ndarray | Sequence[float]) -> np.ndarray:
+    """The 4x4 rigid transform of a rotation (3, 3) and a translation (3,)."""
+    t = np.eye(4)
+    t[:3, :3] = rotation
+    t[:3, 3] = np.asarray(translation, float).reshape(3)
+    return t
+
+
+def pose_string(t: np.ndarray) -> str:
+    """A 4x4 transform as `x,y,z,qw,qx,qy,qz` (m; the object tracker's camera_pose, `sim2real deploy
+    --camera-pose`)."""
+    q = mat_to_quat(np.asarray(t, float)[:3, :3])
+    return ",".join(f"{v:.6f}" for v in np.asarray(t, float)[:3, 3]) + "," + ",".join(f"{v:.7f}" for v in q)
 
 
 def box_in_frame(

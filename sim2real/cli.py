@@ -478,19 +478,17 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from sim2real.demos import CollectDemosConfig, DemosError, collect_demos
+    from sim2real.demos import CollectDemosConfig, collect_demos
+    from sim2real_ros.dataclass_flags import given_fields
 
     console = Console(stderr=True)
-    try:
-        cfg = CollectDemosConfig(
-            out=args.out, task=args.task, script=args.script, episodes=args.episodes, backend=args.backend,
-            randomization=args.randomization, seed=args.seed, successful_only=args.successful_only,
-        ).check()  # fmt: skip
+    try:  # every config field has its flag (add_config_flags)
+        cfg = CollectDemosConfig(**{**given_fields(args, CollectDemosConfig), "out": args.out}).check()
         columns = (TextColumn("demos"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("demos", total=cfg.episodes)
             manifest = collect_demos(cfg, lambda done, total: bar.update(task, completed=done))
-    except (DemosError, ValueError, KeyError) as e:
+    except (ValueError, KeyError) as e:  # DemosError is a ValueError; KeyError: an unknown preset or camera
         return _refuse(console, "collect demos", e)
     kept = sum(s["episodes"] for s in manifest["shards"])
     wins = sum(s["successes"] for s in manifest["shards"])
@@ -535,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.env_spec import CHOICES as ENV_CHOICES
     from sim.env_spec import EnvSpec
     from sim2real.calibrate import CalibrateConfig
+    from sim2real.demos import SCRIPTS, CollectDemosConfig
     from sim2real.train_config import TRAIN_CHOICES, TrainConfig
     from sim2real_ros.controller_config import COMMAND_INTERFACES, JOINT_TRAJECTORY
     from sim2real_ros.dataclass_flags import add_config_flags
@@ -793,13 +792,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     co.add_argument("what", choices=["demos"], help="what to collect")
     co.add_argument("--out", required=True, help="dataset folder (new or empty, or a dataset to continue)")
-    co.add_argument("--task", default="push", help="task (the script must solve it)")
-    co.add_argument("--script", default="pusher", help="scripted demonstrator: pusher (Push)")
-    co.add_argument("--episodes", type=_positive, default=100, help="episodes in the dataset")
-    co.add_argument("--backend", choices=["mujoco", "pybullet"], default="mujoco", help="physics engine")
-    co.add_argument("--randomization", default="object_dynamics", help="scene randomization: a preset, YAML or none")
-    co.add_argument("--seed", type=int, default=0, help="episode k resets with seed + k")
-    co.add_argument("--successful-only", dest="successful_only", action="store_true", help="keep solved episodes")
+    add_config_flags(co, CollectDemosConfig, {"backend": BACKENDS, "script": SCRIPTS}, skip=("out",),
+                     parsers={"episodes": _positive, "shard_episodes": _positive})  # fmt: skip
     co.set_defaults(func=_cmd_collect)
 
     d = sub.add_parser(

@@ -67,10 +67,14 @@ class CollectDemosConfig:
         return d
 
 
-def _action(script: str) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+def _pusher(obs: dict[str, np.ndarray]) -> np.ndarray:
     from sim2real.scripted_push import scripted_push_action
 
-    return lambda obs: scripted_push_action(obs["observation"], obs["achieved_goal"], obs["desired_goal"])
+    return scripted_push_action(obs["observation"], obs["achieved_goal"], obs["desired_goal"])
+
+
+#: Scripted demonstrators: name -> the action it takes for an observation dict (SCRIPTS names their tasks).
+ACTIONS: dict[str, Callable[[dict[str, np.ndarray]], np.ndarray]] = {"pusher": _pusher}
 
 
 def _episode(env: Any, act: Callable[[dict[str, np.ndarray]], np.ndarray], seed: int) -> dict[str, np.ndarray]:
@@ -126,7 +130,7 @@ def collect_demos(cfg: CollectDemosConfig, progress: Callable[[int, int], None] 
     if kept >= cfg.episodes:
         return manifest
     env = make_env(spec, randomization)
-    act = _action(cfg.script)
+    act = ACTIONS[cfg.script]
     batch: list[dict[str, np.ndarray]] = []
     try:
         while kept + len(batch) < cfg.episodes:

@@ -100,7 +100,7 @@ def launch_arguments(
                                       "rehearsal is for state policies")  # fmt: skip
                 sim_args += ["object_tracker:=true", "camera_name:=front", "camera_rate_hz:=30.0",
                              "image_width:=640", "image_height:=480",
-                             f"camera_pose:={tracker_camera_pose(env.table_height_m or 0.0)}"]  # fmt: skip
+                             f"camera_pose:={tracker_camera_pose()}"]  # fmt: skip
         return [str(LAUNCH_DIR / "deploy_sim.launch.yaml"), *args, *sim_args]
     if camera_pose:
         from sim2real_ros.tracker_core import parse_camera_pose, read_camera_yaml
@@ -182,20 +182,20 @@ def rss_mb_of(name: str) -> float | None:
     return None
 
 
-def tracker_camera_pose(table_height_m: float = 0.0) -> str:
+def tracker_camera_pose() -> str:
     """The simulated front camera's optical frame in the base frame, 'x,y,z,qw,qx,qy,qz' (the exact extrinsics
     sim2real-object-tracker takes as camera_pose; a real cell measures them with sim2real calibrate-camera)."""
     import numpy as np
 
     from sim.camera import base_from_optical
     from sim.scene import SceneSpec
-    from sim.transforms import mat_to_quat
+    from sim.transforms import pose_string
 
     scene = SceneSpec()
     cam = scene.camera("front")
-    t = base_from_optical(np.asarray(cam.pos_m), np.asarray(cam.quat), np.asarray(scene.robot_base_pos_m))
-    values = [*t[:3, 3], *mat_to_quat(t[:3, :3])]
-    return ",".join(f"{v:.6f}" for v in values)
+    return pose_string(
+        base_from_optical(np.asarray(cam.pos_m), np.asarray(cam.quat), np.asarray(scene.robot_base_pos_m))
+    )
 
 
 def run_goals(

@@ -24,9 +24,9 @@ from calibration.rotations import (  # noqa: E402
     robust_mean_pose,
     rotation_angles_deg,
     rotation_spread_deg,
-    transform,
 )
 from randomization.space import Parameter  # noqa: E402
+from sim.transforms import homogeneous  # noqa: E402
 from sim2real.calibrate_camera import (  # noqa: E402
     CalibrateCameraConfig,
     CalibrateCameraError,
@@ -252,7 +252,7 @@ def test_a_bag_pairs_still_images_with_their_joint_states(tmp_path: Path) -> Non
 def _pose(c: dict[str, Any]) -> np.ndarray:
     from calibration.rotations import rotation_matrix
 
-    return transform(
+    return homogeneous(
         rotation_matrix(np.asarray(c["base_from_optical"]["quat_wxyz"])), c["base_from_optical"]["position_m"]
     )
 
@@ -395,12 +395,12 @@ def test_rotation_averages_spreads_and_robust_poses() -> None:
     one_axis = np.stack([mean @ _rot([0, 0, 1], a) for a in np.linspace(-30, 30, 11)])
     s = rotation_spread_deg(one_axis)
     assert s[0] > 15 and s[1] < 1e-6
-    poses = np.stack([transform(r, [0.1, 0.2, 0.3]) for r in rots])
-    poses[7] = transform(_rot([0, 1, 0], 40) @ mean, [0.5, 0.2, 0.3])  # an outlier
+    poses = np.stack([homogeneous(r, [0.1, 0.2, 0.3]) for r in rots])
+    poses[7] = homogeneous(_rot([0, 1, 0], 40) @ mean, [0.5, 0.2, 0.3])  # an outlier
     robust, keep = robust_mean_pose(poses)
     assert not keep[7] and keep.sum() >= 40
     np.testing.assert_allclose(robust[:3, 3], [0.1, 0.2, 0.3], atol=1e-9)
-    facing = np.stack([transform(np.eye(3), [0, 0, 1])] * 5)
+    facing = np.stack([homogeneous(np.eye(3), [0, 0, 1])] * 5)
     assert board_tilt_rms_deg(facing) == pytest.approx(0.0, abs=1e-9)
 
 

@@ -191,4 +191,6 @@ def test_the_policy_node_activates_on_object_pose_and_acts(push_bundle: Path) ->
         n = len(arm.commands)
         time.sleep(1.0)
         assert len(arm.commands) <= n + 12  # at most the ticks of the timeout and one hold, then nothing
+        hold = arm.commands[-1].points[0].positions
+        np.testing.assert_allclose(hold, NEUTRAL_ARM_Q_RAD, atol=1e-9)  # the last command: the measured joints
         assert proc.poll() is None

@@ -147,11 +147,11 @@ def test_bad_settings_are_refused(kw: dict, why: str) -> None:
 def test_camera_yaml_gives_the_extrinsics_and_checks_camera_info(front_frame: dict[str, Any], tmp_path: Path) -> None:
     import yaml
 
-    from sim.transforms import mat_to_quat
+    from sim.transforms import pose_string
     from sim2real_ros.tracker_core import read_camera_yaml
 
     t = front_frame["base_from_optical"]
-    pose = ",".join(f"{v:.9f}" for v in [*t[:3, 3], *mat_to_quat(t[:3, :3])])
+    pose = pose_string(t)
     k = np.asarray(front_frame["k"]).reshape(3, 3).tolist()
     cal = {"schema_version": 1, "image_width": 640, "image_height": 480, "K": k,
            "base_from_optical": {"camera_pose": pose}}  # fmt: skip
@@ -182,13 +182,13 @@ def test_the_tracker_node_publishes_object_pose_on_a_robot_pc(front_frame: dict[
     from geometry_msgs.msg import PoseStamped
     from sensor_msgs.msg import CameraInfo, Image
 
-    from sim.transforms import mat_to_quat
+    from sim.transforms import pose_string
     from tests.ros.harness import console_script, probe, wait_for
     from tests.ros.test_robot_install import BLOCKER
 
     (tmp_path / "sitecustomize.py").write_text(BLOCKER)
     t = front_frame["base_from_optical"]
-    pose = ",".join(f"{v:.9f}" for v in [*t[:3, 3], *mat_to_quat(t[:3, :3])])
+    pose = pose_string(t)
     rgb = front_frame["rgb"]
     with probe() as p, console_script("sim2real-object-tracker", ros_args=("-p", f"camera_pose:={pose}"),
                                       env={"PYTHONPATH": str(tmp_path)}) as proc:  # fmt: skip

@@ -20,7 +20,7 @@ from policies.safety import GateResult, SafetyGate, SafetyLimits
 from sim.ik import ee_step_target
 from sim.kinematics import KinematicChain
 from sim.observation import ObjectMotion, build_observation, observation_dim, signals_from_joints
-from sim.transforms import mat_to_quat, quat_to_mat
+from sim.transforms import mat_to_quat, quat_to_mat, xyzw_to_wxyz
 from sim2real_ros.joint_merge import JointMerger
 from sim2real_ros.messages import MessageError, check_stamp, image_to_rgb, limits_violation, workspace_text
 
@@ -371,7 +371,7 @@ class PolicyCore:
                 raise MessageError(f"{topic}: orientation is not a unit quaternion (norm {np.linalg.norm(qn):.4f})")
             base_rot = quat_to_mat(self.chain.base_quat_wxyz)
             world = base_rot @ p + self.chain.base_pos_m
-            quat = mat_to_quat(base_rot @ quat_to_mat(np.array([qn[3], qn[0], qn[1], qn[2]])))
+            quat = mat_to_quat(base_rot @ quat_to_mat(xyzw_to_wxyz(qn)))
             lo = np.asarray(self.goal_spec.world_low_m, float)
             hi = np.asarray(self.goal_spec.world_high_m, float)
             tol = s.object_region_tolerance_m

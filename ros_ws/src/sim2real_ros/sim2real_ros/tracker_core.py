@@ -24,8 +24,8 @@ from sim.fiducials import (
     marker_corners_m,
     marker_frames,
 )
-from sim.marker_pose import MarkerDetector, MarkerError, check_transform, rigid_pose, to_homogeneous
-from sim.transforms import mat_to_quat, quat_to_mat
+from sim.marker_pose import MarkerDetector, MarkerError, check_transform, rigid_pose
+from sim.transforms import homogeneous, mat_to_quat, quat_to_mat
 from sim2real_ros.messages import MessageError, image_to_rgb
 
 #: Marker layouts: how many faces carry a marker (sim.fiducials.CUBE_FACES order).
@@ -102,7 +102,7 @@ def parse_camera_pose(text: str | Sequence[float]) -> np.ndarray:
     q = np.asarray(values[3:])
     if abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
         raise MarkerError(f"camera_pose: the quaternion {values[3:]} is not a unit quaternion")
-    return check_transform(to_homogeneous(quat_to_mat(q), np.asarray(values[:3])), "camera_pose")
+    return check_transform(homogeneous(quat_to_mat(q), np.asarray(values[:3])), "camera_pose")
 
 
 #: The version of camera.yaml's provenance.camera_calibration this tracker reads (sim2real calibrate-camera's).
@@ -248,7 +248,7 @@ class ObjectTracker:
                     f"reprojection {x.reprojection_px:.2f} px (max {s.max_reprojection_px}), seen {oblique:.0f} deg "
                     f"obliquely (max {s.max_view_angle_deg})")  # fmt: skip
         seen = max(trusted, key=lambda v: v.side_px * v.facing)  # the largest, most frontal print
-        pose = self.base_from_optical @ to_homogeneous(seen.rot_cam_marker, seen.pos_cam_marker_m)
+        pose = self.base_from_optical @ homogeneous(seen.rot_cam_marker, seen.pos_cam_marker_m)
         pose = pose @ self.marker_from_object[seen.marker_id]
         usable = [x for x in sightings if x.side_px >= s.min_side_px]
         if len(usable) > 1:  # several faces: one pose from all their corners (no planar ambiguity), if it fits
