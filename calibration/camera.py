@@ -325,6 +325,11 @@ def solve_hand_eye(
     estimates of Y and X in turn (numpy-quaternion). Returns X, Y and the method's name."""
     import cv2
 
+    if not hasattr(cv2, "calibrateHandEye"):  # OpenCV 5 moved hand-eye calibration out of the main package
+        raise CameraCalibrationError(
+            f"hand-eye calibration needs cv2.calibrateHandEye, which OpenCV {cv2.__version__} lacks: "
+            "install opencv-python-headless>=4.8,<5 (pyproject's range)"
+        )
     a = _chain_inputs(base_from_link, mount)
     b = np.asarray(optical_from_board, float)
     best: tuple[float, np.ndarray, np.ndarray, str] | None = None
