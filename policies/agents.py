@@ -86,7 +86,8 @@ def build_agent(
     verbose: int = 0,
 ) -> Any:
     """A new SB3 model for `env` (a VecEnv). `settings` are the algorithm's keyword arguments plus our own keys:
-    `her` (HER replay settings, goal-conditioned agents only) and `total_steps` and `normalize` (the pipeline's:
+    `her` (HER replay settings, goal-conditioned agents only; with `goal_relative_slice` [start, stop] the buffer
+    recomputes that slice of `observation` from relabelled goals, policies.her_buffer) and `total_steps` and `normalize` (the pipeline's:
     ignored here)."""
     spec = agent_spec(name)
     kwargs = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
@@ -104,6 +105,10 @@ def build_agent(
         if strategy not in HER_STRATEGIES:
             raise ValueError(f"HER goal_selection_strategy must be one of {list(HER_STRATEGIES)}, got {strategy!r}")
         kwargs["replay_buffer_class"] = HerReplayBuffer
+        if "goal_relative_slice" in her:  # observation layout 2: the goal-relative slice follows relabelled goals
+            from policies.her_buffer import GoalRelativeHerBuffer
+
+            kwargs["replay_buffer_class"] = GoalRelativeHerBuffer
         kwargs["replay_buffer_kwargs"] = her
     elif her:
         raise ValueError(f"agent {name!r} is on-policy and takes no HER settings")
