@@ -22,7 +22,7 @@ def with_goal_relative(obs: dict[str, np.ndarray], start: int, stop: int) -> dic
     return {**obs, "observation": vec}
 
 
-class GoalRelativeHerBuffer(HerReplayBuffer):  # type: ignore[misc]
+class GoalRelativeHerBuffer(HerReplayBuffer):
     """HerReplayBuffer whose samples have observation[goal_relative_slice] recomputed from their goals."""
 
     def __init__(self, *args: Any, goal_relative_slice: tuple[int, int] | list[int], **kwargs: Any) -> None:
@@ -35,7 +35,8 @@ class GoalRelativeHerBuffer(HerReplayBuffer):  # type: ignore[misc]
             raise ValueError(f"goal_relative_slice {[start, stop]} lies outside the {n}-value observation")
         self.goal_relative_slice = (start, stop)
 
-    def _normalize_obs(self, obs: Any, env: Any = None) -> Any:
+    # SB3's is a staticmethod that every sample path calls through self: an instance method takes its place
+    def _normalize_obs(self, obs: Any, env: Any = None) -> Any:  # type: ignore[override]
         # every sample path (real and relabelled) normalises here, right after the goals are set
         if isinstance(obs, dict) and "desired_goal" in obs:
             obs = with_goal_relative(obs, *self.goal_relative_slice)

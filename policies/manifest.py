@@ -118,6 +118,8 @@ class EnvInfo:
     """The table top's height in the base frame it trained with (m); absent: 0."""
     start_joints: tuple[float, ...] | None = optional_field(List(FINITE, length=7))
     """The arm's start pose it trained from, resolved to joint angles (rad); absent: the task's own."""
+    obs_layout: int | None = optional_field(Int(ge=1))
+    """The `observation` vector's layout (sim.observation: 2 appends the relative features); absent: 1."""
 
 
 @dataclass(frozen=True, kw_only=True)

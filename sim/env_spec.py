@@ -12,6 +12,7 @@ import numpy as np
 
 from sim.cell import Cell, CellError, parse_box, parse_start_joints
 from sim.engines import BACKENDS
+from sim.observation import check_layout
 from sim.registration import TASKS
 
 __all__ = ["TASKS", "EnvSpec", "EnvSpecError", "make_env", "make_sampler", "task_class"]
@@ -50,6 +51,9 @@ class EnvSpec:
     20 cm pedestal."""
     start_joints: str = ""
     """The arm's start pose: a name (neutral, ready), or 7 comma-separated joint angles in rad; empty: the task's."""
+    obs_layout: int = 1
+    """The state observation's layout (sim.observation): 1, or 2 with FetchPush's relative features appended (the
+    object relative to the end-effector, the goal relative to the achieved goal)."""
 
     def __post_init__(self) -> None:
         # a YAML list or "a,b,..." becomes the tuple the field holds (a malformed one is left for check() to name)
@@ -72,6 +76,10 @@ class EnvSpec:
             value = getattr(self, name)
             if value not in allowed:
                 raise EnvSpecError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+        try:
+            check_layout(self.obs_layout)
+        except ValueError as e:
+            raise EnvSpecError(str(e)) from None
         if not isinstance(self.randomization, str):
             raise EnvSpecError(f"randomization must be a preset name or a YAML path, got {self.randomization!r}")
         try:
@@ -97,6 +105,8 @@ class EnvSpec:
         kw: dict[str, Any] = {"backend": self.backend, "control": self.control, "obs_mode": self.obs_mode}
         if self.reward != "auto":
             kw["reward_type"] = self.reward
+        if self.obs_layout != 1:
+            kw["obs_layout"] = self.obs_layout
         cell = self.cell()  # only what differs from the task's own, so default specs make the envs they always did
         if cell.goal_workspace_base_m is not None:
             kw["goal_workspace_base_m"] = cell.goal_workspace_base_m

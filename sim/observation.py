@@ -29,6 +29,13 @@ OBJECT_FIELDS: tuple[tuple[str, int], ...] = (
 )
 PROPRIO_DIM = sum(n for _, n in PROPRIO_FIELDS)
 OBJECT_DIM = sum(n for _, n in OBJECT_FIELDS)
+#: Observation layouts: 1 is the fields above; 2 appends FetchPush's relative features (RELATIVE_FIELDS). A
+#: manifest names its layout (bundles without one are layout 1).
+OBSERVATION_LAYOUTS = (1, 2)
+#: Layout 2's extra fields, after the layout-1 vector: the object relative to the end-effector (object tasks only)
+#: and the goal relative to the achieved goal (desired - achieved: the object, or the end-effector in Reach).
+#: The goal-relative field depends on the goal, so HER relabelling rewrites it (policies.her_buffer).
+RELATIVE_FIELDS: tuple[tuple[str, int], ...] = (("object_rel_ee_m", 3), ("goal_rel_achieved_m", 3))
 
 
 @dataclass(frozen=True)
@@ -90,9 +97,38 @@ class ObjectMotion:
         return self.linvel_m_s.copy(), self.angvel_rad_s.copy()
 
 
-def observation_dim(with_object: bool) -> int:
+def observation_dim(with_object: bool, layout: int = 1) -> int:
     """Length of the observation vector."""
-    return PROPRIO_DIM + (OBJECT_DIM if with_object else 0)
+    base = PROPRIO_DIM + (OBJECT_DIM if with_object else 0)
+    return base if layout == 1 else base + sum(n for _, n in _relative_fields(with_object))
+
+
+def check_layout(layout: object) -> int:
+    """The layout number itself when it is one of OBSERVATION_LAYOUTS; ValueError naming them otherwise."""
+    if isinstance(layout, bool) or layout not in OBSERVATION_LAYOUTS:
+        raise ValueError(f"obs_layout must be one of {list(OBSERVATION_LAYOUTS)}, got {layout!r}")
+    return int(layout)
+
+
+def _relative_fields(with_object: bool) -> tuple[tuple[str, int], ...]:
+    return RELATIVE_FIELDS if with_object else RELATIVE_FIELDS[1:]
+
+
+def with_layout(
+    observation: np.ndarray, achieved_goal: np.ndarray, desired_goal: np.ndarray, with_object: bool, layout: int
+) -> np.ndarray:
+    """The layout-`layout` vector from a layout-1 `observation` (as build_observation, and any sensor noise or delay
+    made it) and the goals beside it, (..., D) arrays: layout 1 unchanged, layout 2 with RELATIVE_FIELDS appended
+    (float32)."""
+    if layout == 1:
+        return observation
+    check_layout(layout)
+    obs = np.asarray(observation, np.float32)
+    goal_rel = np.asarray(desired_goal, np.float32) - np.asarray(achieved_goal, np.float32)
+    if not with_object:
+        return np.concatenate([obs, goal_rel], axis=-1)
+    ee, pos = _LAYOUT1_OBJECT["ee_pos_m"], _LAYOUT1_OBJECT["object_pos_m"]
+    return np.concatenate([obs, obs[..., pos] - obs[..., ee], goal_rel], axis=-1)
 
 
 def build_observation(raw: RawSignals, with_object: bool) -> np.ndarray:
@@ -122,8 +158,14 @@ def build_observation(raw: RawSignals, with_object: bool) -> np.ndarray:
 _ZERO3 = np.zeros(3)
 
 
-def field_slices(with_object: bool) -> dict[str, slice]:
-    """Where each field (PROPRIO_FIELDS, then OBJECT_FIELDS) sits in the observation vector."""
+def field_slices(with_object: bool, layout: int = 1) -> dict[str, slice]:
+    """Where each field (PROPRIO_FIELDS, then OBJECT_FIELDS, then layout 2's RELATIVE_FIELDS) sits in the
+    observation vector."""
     fields = PROPRIO_FIELDS + (OBJECT_FIELDS if with_object else ())
+    if layout != 1:
+        fields += _relative_fields(with_object)
     offsets = np.cumsum([0] + [n for _, n in fields])
     return {name: slice(int(a), int(b)) for (name, _), a, b in zip(fields, offsets[:-1], offsets[1:])}
+
+
+_LAYOUT1_OBJECT = field_slices(True)

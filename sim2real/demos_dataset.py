@@ -99,12 +99,18 @@ def check_demos_for(demos_path: str, task: str, control: str, obs_mode: str) -> 
     return demos
 
 
-def prefill_replay_buffer(buffer: Any, demos: Demos) -> int:
+def prefill_replay_buffer(buffer: Any, demos: Demos, obs_layout: int = 1) -> int:
     """Add the demonstrations to an SB3 (HER) replay buffer of `buffer.n_envs` env columns, as if those envs had
     played them: episodes are dealt round-robin to the columns and streamed step by step; so that every column
     ends at an episode boundary, each stops after the shortest column's transitions (its episode then ends as a
-    time-limit truncation, which HER samples like any episode). Returns the transitions added."""
+    time-limit truncation, which HER samples like any episode). Datasets hold layout-1 observations; `obs_layout`
+    is the run's (sim.observation.with_layout builds it from them). Returns the transitions added."""
     a = demos.arrays
+    if obs_layout != 1:
+        from sim.observation import with_layout
+
+        vec = with_layout(a["observation"], a["achieved_goal"], a["desired_goal"], True, obs_layout)
+        a = {**a, "observation": vec}
     n_envs = int(buffer.n_envs)
     columns: list[list[tuple[int, int]]] = [[] for _ in range(n_envs)]  # (episode, step) per transition
     for e in range(demos.n_episodes):

@@ -164,6 +164,7 @@ def cell_manifest_fields(spec: Any, probe: Any) -> tuple[dict[str, Any], Any]:
             goal_workspace_base_m=cell.goal_workspace_base_m,
             table_height_m=cell.table_height_m if cell.table_height_m else None,
             start_joints=_vec(start_q) if cell.start_arm_q_rad is not None else None,
+            obs_layout=spec.obs_layout if spec.obs_layout != 1 else None,
         ),
         "joint_names": tuple(j.name for j in robot.arm_joints),
         "joint_limits_rad": _rows(robot.arm_limits_rad),
@@ -231,7 +232,7 @@ def evaluate_bundle(
     space = randomization if randomization is not None else ""
     backend = backend or trained.backend
     spec = EnvSpec(task=trained.task, backend=backend, control=trained.control, obs_mode=trained.obs_mode,
-                   reward=trained.reward, randomization=space).check()  # fmt: skip
+                   reward=trained.reward, randomization=space, obs_layout=trained.obs_layout or 1).check()  # fmt: skip
     sampler = make_sampler(spec, "uniform", np.random.default_rng([0, 3]))
     pixels: dict[str, Any] = {"image_size": (camera.width, camera.height)} if camera else {}
     env = make_env(spec, sampler, **pixels)

@@ -150,7 +150,7 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
     if cfg.demos and ckpt is None:  # a resume has them in its saved buffer, or refills without them
         from sim2real.demos_dataset import load_demos, prefill_replay_buffer
 
-        added = prefill_replay_buffer(model.replay_buffer, load_demos(cfg.demos))
+        added = prefill_replay_buffer(model.replay_buffer, load_demos(cfg.demos), cfg.env.obs_layout)
         print(f"replay buffer: {added} demonstration transitions from {cfg.demos}", flush=True)
     recurrent = agent_spec(cfg.agent).recurrent
     obs_fn = None if vecnorm is None else vecnorm.normalize_obs
@@ -236,12 +236,15 @@ def _training_env(cfg: TrainConfig, settings: dict[str, Any], sampler: Any, ckpt
 def _agent(cfg: TrainConfig, settings: dict[str, Any], env: Any, run: Path, ckpt: Checkpoint | None) -> Any:
     """A new agent with the run's settings, or the checkpoint's (optimizer, replay buffer when saved, generator
     states) for a resume."""
-    from policies.agents import build_agent, load_agent
+    from policies.agents import agent_spec, build_agent, load_agent
     from sim2real import checkpoints
 
     tb = str(run / "tensorboard")
     if ckpt is None:
         agent_settings = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
+        goal_slice = env.get_attr("goal_relative_slice")[0] if agent_spec(cfg.agent).her else None
+        if goal_slice is not None:  # layout 2: relabelled goals rewrite the goal-relative slice (policies.her_buffer)
+            agent_settings["her"] = {**agent_settings.get("her", {}), "goal_relative_slice": list(goal_slice)}
         try:
             return build_agent(cfg.agent, env, agent_settings, cfg.seed, tensorboard_log=tb, device=cfg.device)
         except Exception as e:  # a setting our checks let through but the library refuses (SB3 asserts some)

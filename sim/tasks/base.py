@@ -16,7 +16,15 @@ from sim.cell import Cell, CellError
 from sim.engines import BACKENDS, make_backend
 from sim.fiducials import object_markers
 from sim.ik import EE_BOUNDS_M, ee_step_target
-from sim.observation import ObjectMotion, RawSignals, build_observation, observation_dim
+from sim.observation import (
+    ObjectMotion,
+    RawSignals,
+    build_observation,
+    check_layout,
+    field_slices,
+    observation_dim,
+    with_layout,
+)
 from sim.properties import flat_layout, parse_name
 from sim.property_target import FlatSetter, PropertyTarget
 from sim.randomized import RandomizationArg, Randomizer
@@ -40,6 +48,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     Observations: dict with `observation` (float32, see sim.observation), `achieved_goal` and `desired_goal`
     (3,) m, plus `image_<camera>` (H, W, 3) uint8 in pixel modes. In `pixels` mode `observation` holds only the
     robot's proprioception; the object is seen through the cameras.
+    `obs_layout` 2 appends the relative features of sim.observation.RELATIVE_FIELDS to `observation`.
     Actions in [-1, 1]: joint mode (7 joint-target deltas), ee mode (3 end-effector deltas), each followed by
     one gripper command in tasks that use the gripper.
     """
@@ -70,11 +79,13 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         table_height_m: float = 0.0,
         start_arm_q_rad: Sequence[float] | None = None,
         object_marker: bool = False,
+        obs_layout: int = 1,
     ) -> None:
         _choice("backend", backend, BACKENDS)
         _choice("obs_mode", obs_mode, OBS_MODES)
         _choice("control", control, CONTROLS)
         _choice("reward_type", reward_type, REWARD_TYPES)
+        self.obs_layout = check_layout(obs_layout)
         if render_mode is not None:
             _choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
         width, height = (image_size, image_size) if isinstance(image_size, int) else image_size
@@ -119,7 +130,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._obs_with_object = obs_with_object
         inf = np.inf
         obs_spaces: dict[str, spaces.Space[Any]] = {
-            "observation": spaces.Box(-inf, inf, (observation_dim(obs_with_object),), np.float32),
+            "observation": spaces.Box(-inf, inf, (observation_dim(obs_with_object, self.obs_layout),), np.float32),
             "achieved_goal": spaces.Box(-inf, inf, (3,), np.float32),
             "desired_goal": spaces.Box(-inf, inf, (3,), np.float32),
         }
@@ -148,7 +159,12 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self.sim.close()
             raise
         self._last_q = np.concatenate([self._neutral_q, [self._finger_closed] * 2])
-        self._prev_obs = np.zeros(observation_dim(obs_with_object), np.float32)
+        self._prev_obs = np.zeros(observation_dim(obs_with_object, self.obs_layout), np.float32)
+        #: [start, stop] of `goal_rel_achieved_m` in `observation` (layout 2; HER relabelling rewrites it), or None.
+        self.goal_relative_slice: list[int] | None = None
+        if self.obs_layout != 1:
+            rel = field_slices(obs_with_object, self.obs_layout)["goal_rel_achieved_m"]
+            self.goal_relative_slice = [rel.start, rel.stop]
         self.effects = SignalEffects(obs_with_object)
         self.randomizer: Randomizer | None = None
         if randomization is not None:
@@ -247,6 +263,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         obs = self._observe()
         if self.effects.active:
             obs = self.effects.observe(obs, self.np_random)
+        obs = self._with_layout(obs)
         self._prev_obs = obs["observation"]
         return obs, {"is_success": bool(self._success(obs["achieved_goal"], self.goal))}
 
@@ -273,6 +290,7 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         obs = self._observe()
         if effects:
             obs = self.effects.observe(obs, self.np_random)
+        obs = self._with_layout(obs)
         d = obs["achieved_goal"] - obs["desired_goal"]
         distance = float(np.sqrt(d @ d))
         success = distance < self.distance_threshold_m
@@ -392,6 +410,14 @@ class ArmGoalEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         pos, quat = self.sim.ee_pose()
         jac = self.sim.arm_jacobian(self.sim.robot.ee_link)
         return ee_step_target(arm_q, pos, quat, jac, delta_m, self._ee_down_quat, self._ee_bounds_m)
+
+    def _with_layout(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The observation in this env's layout, built from the emitted (noisy, delayed) layout-1 vector and goals."""
+        if self.obs_layout != 1:
+            vec = with_layout(obs["observation"], obs["achieved_goal"], obs["desired_goal"], self._obs_with_object,
+                              self.obs_layout)  # fmt: skip
+            obs = {**obs, "observation": vec}
+        return obs
 
     def _observe(self) -> dict[str, np.ndarray]:
         raw, self._last_q = self.sim.read_signals("object" if self._obs_with_object else None)

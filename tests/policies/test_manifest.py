@@ -223,6 +223,7 @@ def test_optional_fields_may_be_absent_or_null(manifest: Data) -> None:
     manifest.pop("created")
     manifest.pop("source")
     m = Manifest.from_dict(manifest, "m.json")
+    assert m.env.obs_layout is None  # bundles before layouts existed, and layout-1 ones: the node builds layout 1
     assert m.created is None and m.source is None and {s.dtype for s in m.observation.inputs} == {"float32"}
     assert "created" not in m.to_dict() and "source" not in m.to_dict()
     manifest["randomization"] = {"sampler": "uniform", "space": {"anything": [1, 2]}}  # provenance: free below

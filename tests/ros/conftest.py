@@ -49,6 +49,17 @@ def push_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
 
 @pytest.fixture(scope="session")
+def push_bundle_layout2(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real exported Push policy (200 TQC + HER steps) observing layout 2 (sim.observation's relative features)."""
+    from sim2real.export_run import export_run
+    from tests.quick_runs import quick_run
+
+    out = tmp_path_factory.mktemp("push2")
+    run = quick_run(out / "run", task="push", agent="tqc_her", control="ee", obs_layout=2)
+    return export_run(run, out / "bundle")
+
+
+@pytest.fixture(scope="session")
 def pnp_bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A real exported PickAndPlace policy (64 PPO steps, end-effector control): it commands its gripper."""
     from sim2real.export_run import export_run

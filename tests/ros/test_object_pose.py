@@ -119,18 +119,21 @@ def test_reach_and_pick_and_place_bundles(reach_bundle: Path, push_bundle: Path,
         _core(pnp)
 
 
-@pytest.mark.parametrize("backend", ["mujoco", "pybullet"])
-def test_sim_and_node_observe_the_same_push(push_bundle: Path, backend: str) -> None:
+@pytest.mark.parametrize(("backend", "layout"), [("mujoco", 1), ("pybullet", 1), ("mujoco", 2), ("pybullet", 2)])
+def test_sim_and_node_observe_the_same_push(
+    push_bundle: Path, push_bundle_layout2: Path, backend: str, layout: int
+) -> None:
     """Golden test: a Push episode on the engine, its joint states and object poses fed to the node as messages
     stamped with the simulated time; the node's observation (forward kinematics, object velocities from pose
-    differences) equals the env's at every step."""
+    differences, layout 2's relative features) equals the env's at every step."""
     import gymnasium as gym
 
     import sim  # noqa: F401
     from sim.transforms import wxyz_to_xyzw
 
-    env = gym.make("Sim2Real/Push-v0", backend=backend, control="ee")
-    core = _core(push_bundle, max_stamp_age_s=1e6)
+    env = gym.make("Sim2Real/Push-v0", backend=backend, control="ee", obs_layout=layout)
+    core = _core(push_bundle if layout == 1 else push_bundle_layout2, max_stamp_age_s=1e6)
+    assert core.obs_layout == layout
     u = env.unwrapped
     obs, _ = env.reset(seed=3)
     rng = np.random.default_rng(0)
@@ -194,3 +197,23 @@ def test_the_policy_node_activates_on_object_pose_and_acts(push_bundle: Path) ->
         hold = arm.commands[-1].points[0].positions
         np.testing.assert_allclose(hold, NEUTRAL_ARM_Q_RAD, atol=1e-9)  # the last command: the measured joints
         assert proc.poll() is None
+
+
+def test_layouts_the_node_does_not_build_are_refused(push_bundle_layout2: Path, tmp_path: Path) -> None:
+    import json
+
+    core = _core(push_bundle_layout2)
+    assert core.obs_layout == 2 and core.observes_object_state
+    edited = tmp_path / "b"
+    import shutil
+
+    shutil.copytree(push_bundle_layout2, edited)
+    manifest = json.loads((edited / "manifest.json").read_text())
+    manifest["env"]["obs_layout"] = 3
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="env.obs_layout 3 is not one this node builds"):
+        _core(edited)
+    manifest["env"].pop("obs_layout")  # a layout-2 graph read as layout 1: the sizes disagree
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="the observation has 40 values; a push policy's has 21 or 34"):
+        _core(edited)

@@ -71,3 +71,49 @@ def test_object_motion_is_the_pose_difference_over_time() -> None:
     np.testing.assert_allclose(rotation_vector(q1, -q0), [0.0, 0.0, -yaw], atol=1e-12)  # either sign, shorter way
     m.reset()
     assert not m.update(2.0, np.ones(3), q1)[0].any()
+
+
+def test_layout_2_appends_the_relative_features() -> None:
+    from sim.observation import check_layout, field_slices, with_layout
+
+    base = build_observation(_raw(True), with_object=True)
+    achieved, desired = np.array([1.0, 2, 3], np.float32), np.array([1.5, 1.0, 3.0], np.float32)
+    obs = with_layout(base, achieved, desired, True, 2)
+    assert obs.dtype == np.float32 and obs.shape == (observation_dim(True, 2),) == (PROPRIO_DIM + OBJECT_DIM + 6,)
+    np.testing.assert_array_equal(obs[: base.size], base)  # layout 1's fields keep their places
+    where = field_slices(True, 2)
+    np.testing.assert_allclose(obs[where["object_rel_ee_m"]], [0.9, 1.8, 2.7], rtol=1e-6)  # object - ee
+    np.testing.assert_allclose(obs[where["goal_rel_achieved_m"]], [0.5, -1.0, 0.0])  # desired - achieved
+    reach = with_layout(build_observation(_raw(False), False), achieved, desired, False, 2)
+    assert reach.shape == (observation_dim(False, 2),) == (PROPRIO_DIM + 3,)
+    np.testing.assert_allclose(reach[field_slices(False, 2)["goal_rel_achieved_m"]], [0.5, -1.0, 0.0])
+    batch = with_layout(np.stack([base, base]), np.stack([achieved, desired]), np.stack([desired, desired]), True, 2)
+    np.testing.assert_allclose(batch[1, -3:], 0.0)  # (..., D) arrays: each row its own goals
+    assert with_layout(base, achieved, desired, True, 1) is base
+    for bad in (0, 3, True, "2"):
+        with pytest.raises(ValueError, match="obs_layout must be one of"):
+            check_layout(bad)
+
+
+def test_layout_2_env_observation_follows_noise_and_goal() -> None:
+    """The env builds layout 2 from the observation it emits (sensor noise included) and the goals beside it."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401
+    from sim.observation import field_slices
+
+    env = gym.make("Sim2Real/Push-v0", obs_layout=2)
+    env.unwrapped.set_property("obs_noise:*", 0.01)
+    obs, _ = env.reset(seed=0)
+    assert env.unwrapped.effects.active
+    where = field_slices(True, 2)
+    for _ in range(3):
+        vec = obs["observation"]
+        assert env.observation_space.contains(obs)
+        np.testing.assert_allclose(vec[where["object_rel_ee_m"]], vec[where["object_pos_m"]] - vec[where["ee_pos_m"]],
+                                   atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(vec[where["goal_rel_achieved_m"]], obs["desired_goal"] - obs["achieved_goal"],
+                                   atol=1e-6)  # fmt: skip
+        obs, *_ = env.step(env.action_space.sample())
+    assert env.unwrapped.goal_relative_slice == [where["goal_rel_achieved_m"].start, where["goal_rel_achieved_m"].stop]
+    env.close()

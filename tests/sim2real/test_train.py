@@ -257,3 +257,26 @@ def test_the_config_is_flat_on_disk_and_an_env_spec_plus_training_in_code() -> N
     assert cfg.with_env(backend="mujoco").env.backend == "mujoco" and cfg.env.backend == "pybullet"
     with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['env'\]"):
         config_from_dict({"env": {"task": "push"}})
+
+
+def test_a_layout_2_run_trains_resumes_with_its_buffer_and_exports(tmp_path: Path) -> None:
+    """obs_layout 2 (sim.observation's relative features): the HER buffer rewrites the goal slice of relabelled
+    samples (policies.her_buffer), a resume keeps that buffer, and the bundle's env carries the layout."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from policies.agents import load_agent
+    from policies.her_buffer import GoalRelativeHerBuffer
+    from sim.env_spec import EnvSpec, make_env
+    from sim2real.export_run import evaluate_bundle, export_run
+
+    cfg = dict(task="push", control="ee", obs_layout=2, save_replay_buffer=True, checkpoint_every_steps=100)
+    train(_cfg(tmp_path, steps=100, **cfg), progress=False)
+    run = train(_cfg(tmp_path, steps=200, **cfg), resume=True, progress=False)
+    env = make_env(EnvSpec(task="push", obs_layout=2))
+    model = load_agent("tqc_her", str(run / "model.zip"), DummyVecEnv([lambda: env]))
+    assert isinstance(model.replay_buffer, GoalRelativeHerBuffer)
+    assert model.replay_buffer.goal_relative_slice == (37, 40)
+    assert model.observation_space["observation"].shape == (40,)
+    bundle = export_run(run, tmp_path / "bundle")
+    assert json.loads((bundle / "manifest.json").read_text())["env"]["obs_layout"] == 2
+    assert evaluate_bundle(bundle, episodes=1)["nominal"]["episodes"] == 1  # the env it builds has the layout

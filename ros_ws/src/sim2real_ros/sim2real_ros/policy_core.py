@@ -19,7 +19,14 @@ from policies.bundle import BundleError, PolicyBundle
 from policies.safety import GateResult, SafetyGate, SafetyLimits
 from sim.ik import ee_step_target
 from sim.kinematics import KinematicChain
-from sim.observation import ObjectMotion, build_observation, observation_dim, signals_from_joints
+from sim.observation import (
+    OBSERVATION_LAYOUTS,
+    ObjectMotion,
+    build_observation,
+    observation_dim,
+    signals_from_joints,
+    with_layout,
+)
 from sim.transforms import mat_to_quat, quat_to_mat, xyzw_to_wxyz
 from sim2real_ros.joint_merge import JointMerger
 from sim2real_ros.messages import MessageError, check_stamp, image_to_rgb, limits_violation, workspace_text
@@ -118,11 +125,16 @@ class PolicyCore:
                               "robot.gripper; re-export it with this version of sim2real")  # fmt: skip
         self.has_object = m.env.task != "reach"
         """The policy observes an object: its pose comes on object_pose (sim2real-object-tracker, or a mocap)."""
-        allowed = (0, observation_dim(False)) + ((observation_dim(True),) if self.has_object else ())
+        self.obs_layout = layout = m.env.obs_layout or 1
+        """The observation vector's layout (sim.observation); the node builds it as the simulator does."""
+        if layout not in OBSERVATION_LAYOUTS:
+            raise BundleError(f"{bundle.path}: env.obs_layout {layout} is not one this node builds "
+                              f"({list(OBSERVATION_LAYOUTS)}): update sim2real on the robot")  # fmt: skip
+        allowed = (0, observation_dim(False, layout)) + ((observation_dim(True, layout),) if self.has_object else ())
         if obs_dim not in allowed:  # pixel modes observe proprioception only; state modes of object tasks the object
             raise BundleError(f"{bundle.path}: the observation has {obs_dim} values; a {m.env.task} policy's has "
                               f"{' or '.join(map(str, allowed[1:]))} (re-export it with this version)")  # fmt: skip
-        self.observes_object_state = obs_dim == observation_dim(True)
+        self.observes_object_state = obs_dim == observation_dim(True, layout)
         self.joint_names = list(m.joint_names)
         self.finger_names = list(m.robot.finger_joint_names)
         self.blocked_finger_width_m = m.robot.blocked_finger_width_m
@@ -535,10 +547,12 @@ class PolicyCore:
             lin, ang = self.motion.update(stamp_s, pos, quat)
             raw = replace(raw, object_pos_m=pos, object_quat_wxyz=quat, object_linvel_m_s=lin, object_angvel_rad_s=ang)
             achieved = pos
+        achieved, desired = achieved.astype(np.float32), self.goal_world_m.astype(np.float32)
+        vec = build_observation(raw, self.observes_object_state)
         obs = {
-            "observation": build_observation(raw, self.observes_object_state),
-            "achieved_goal": achieved.astype(np.float32),
-            "desired_goal": self.goal_world_m.astype(np.float32),
+            "observation": with_layout(vec, achieved, desired, self.observes_object_state, self.obs_layout),
+            "achieved_goal": achieved,
+            "desired_goal": desired,
         }
         for name in self.image_inputs:
             assert self.image is not None
