@@ -34,8 +34,11 @@ class AgentSpec:
 
 
 AGENTS: dict[str, AgentSpec] = {
-    "tqc_her": AgentSpec("sb3_contrib", "TQC", "MultiInputPolicy", True, doc="TQC + HER (zoo's panda settings)"),
-    "sac_her": AgentSpec("stable_baselines3", "SAC", "MultiInputPolicy", True, doc="SAC + HER"),
+    # sb3-contrib's TQC and SB3's SAC, with the optional behaviour-cloning step on demonstrations (bc_weight)
+    "tqc_her": AgentSpec(
+        "policies.demo_learning", "TQC", "MultiInputPolicy", True, doc="TQC + HER (zoo's panda settings)"
+    ),
+    "sac_her": AgentSpec("policies.demo_learning", "SAC", "MultiInputPolicy", True, doc="SAC + HER"),
     "ppo": AgentSpec("stable_baselines3", "PPO", "MultiInputPolicy", False, doc="feed-forward PPO"),
     "recurrent_ppo": AgentSpec(
         "sb3_contrib", "RecurrentPPO", "MultiInputLstmPolicy", False, True, doc="PPO with an LSTM policy"
@@ -86,8 +89,8 @@ def build_agent(
     verbose: int = 0,
 ) -> Any:
     """A new SB3 model for `env` (a VecEnv). `settings` are the algorithm's keyword arguments plus our own keys:
-    `her` (HER replay settings, goal-conditioned agents only; with `goal_relative_slice` [start, stop] the buffer
-    recomputes that slice of `observation` from relabelled goals, policies.her_buffer) and `total_steps` and `normalize` (the pipeline's:
+    `her` (HER replay settings, goal-conditioned agents only; policies.her_buffer.HerBuffer's `goal_relative_slice`
+    and `demo_share` among them) and `total_steps` and `normalize` (the pipeline's:
     ignored here)."""
     spec = agent_spec(name)
     kwargs = {k: v for k, v in settings.items() if k not in ("total_steps", "normalize")}
@@ -98,17 +101,15 @@ def build_agent(
     if noise is not None:
         kwargs["action_noise"] = noise
     if spec.her:
-        from stable_baselines3 import HerReplayBuffer
+        from policies.her_buffer import HerBuffer
 
         her = dict(her or {})
+        if "demo_share" in kwargs:
+            her["demo_share"] = kwargs.pop("demo_share")
         strategy = her.get("goal_selection_strategy", "future")
         if strategy not in HER_STRATEGIES:
             raise ValueError(f"HER goal_selection_strategy must be one of {list(HER_STRATEGIES)}, got {strategy!r}")
-        kwargs["replay_buffer_class"] = HerReplayBuffer
-        if "goal_relative_slice" in her:  # observation layout 2: the goal-relative slice follows relabelled goals
-            from policies.her_buffer import GoalRelativeHerBuffer
-
-            kwargs["replay_buffer_class"] = GoalRelativeHerBuffer
+        kwargs["replay_buffer_class"] = HerBuffer  # SB3's, plus goal_relative_slice and demo_share when given
         kwargs["replay_buffer_kwargs"] = her
     elif her:
         raise ValueError(f"agent {name!r} is on-policy and takes no HER settings")

@@ -7,10 +7,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+#: How HER agents learn from `--demos` (policies.her_buffer, policies.demo_learning): the demonstrations' share of
+#: every batch, and the Q-filtered behaviour-cloning step's weight, batch and filter.
+DEMO_SETTINGS = ("demo_share", "bc_weight", "bc_batch_size", "bc_q_filter")
 #: Settings an agent takes beyond its tuned defaults (policies.hyperparams), with the same checks.
 OPTIONAL: dict[str, frozenset[str]] = {
-    "tqc_her": frozenset({"tau", "ent_coef", "target_entropy", "top_quantiles_to_drop_per_net"}),
-    "sac_her": frozenset({"tau", "ent_coef", "target_entropy"}),
+    "tqc_her": frozenset({"tau", "ent_coef", "target_entropy", "top_quantiles_to_drop_per_net", *DEMO_SETTINGS}),
+    "sac_her": frozenset({"tau", "ent_coef", "target_entropy", *DEMO_SETTINGS}),
     "ppo": frozenset({"n_epochs", "gae_lambda", "clip_range", "vf_coef", "max_grad_norm"}),
     "recurrent_ppo": frozenset({"n_epochs", "gae_lambda", "clip_range", "vf_coef", "max_grad_norm"}),
 }
@@ -172,6 +175,10 @@ RULES: dict[str, Callable[[str, Any], Any]] = {
     "train_freq": _train_freq,
     "gradient_steps": _gradient_steps,
     "normalize": boolean,
+    "demo_share": number(0.0, 0.9),
+    "bc_weight": number(0.0),
+    "bc_batch_size": integer(1),
+    "bc_q_filter": boolean,
 }
 
 _POLICY_RULES: dict[str, Callable[[str, Any], Any]] = {

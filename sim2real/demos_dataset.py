@@ -99,6 +99,26 @@ def check_demos_for(demos_path: str, task: str, control: str, obs_mode: str) -> 
     return demos
 
 
+def demo_buffer(buffer: Any, demos: Demos, obs_layout: int = 1) -> Any:
+    """A replay buffer of the demonstrations alone, of `buffer`'s class and settings (spaces, env, HER strategy,
+    goal-relative slice) and one env column, filled with every episode: what policies.her_buffer.HerBuffer's
+    attach_demos takes."""
+    own = type(buffer)(
+        demos.n_transitions + 1,
+        buffer.observation_space,
+        buffer.action_space,
+        env=buffer.env,
+        device=buffer.device,
+        n_envs=1,
+        n_sampled_goal=buffer.n_sampled_goal,
+        goal_selection_strategy=buffer.goal_selection_strategy,
+        copy_info_dict=buffer.copy_info_dict,
+        goal_relative_slice=buffer.goal_relative_slice,
+    )
+    prefill_replay_buffer(own, demos, obs_layout)
+    return own
+
+
 def prefill_replay_buffer(buffer: Any, demos: Demos, obs_layout: int = 1) -> int:
     """Add the demonstrations to an SB3 (HER) replay buffer of `buffer.n_envs` env columns, as if those envs had
     played them: episodes are dealt round-robin to the columns and streamed step by step; so that every column

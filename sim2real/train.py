@@ -147,11 +147,8 @@ def _train_locked(cfg: TrainConfig, settings: dict[str, Any], run: Path, resume:
         sampler.load_state_dict(json.loads(state.read_text()))
     env, vecnorm = _training_env(cfg, settings, sampler, ckpt)
     model = _agent(cfg, settings, env, run, ckpt)
-    if cfg.demos and ckpt is None:  # a resume has them in its saved buffer, or refills without them
-        from sim2real.demos_dataset import load_demos, prefill_replay_buffer
-
-        added = prefill_replay_buffer(model.replay_buffer, load_demos(cfg.demos), cfg.env.obs_layout)
-        print(f"replay buffer: {added} demonstration transitions from {cfg.demos}", flush=True)
+    if cfg.demos:
+        _add_demos(cfg, settings, model, fresh=ckpt is None)
     recurrent = agent_spec(cfg.agent).recurrent
     obs_fn = None if vecnorm is None else vecnorm.normalize_obs
     # Randomized evaluation draws uniformly over the space's full ranges whatever the training sampler (ADR's
@@ -231,6 +228,24 @@ def _training_env(cfg: TrainConfig, settings: dict[str, Any], sampler: Any, ckpt
         vecnorm = VecNormalize(env, norm_obs=True, norm_obs_keys=keys, norm_reward=False, clip_obs=10.0,
                                gamma=settings["gamma"], epsilon=NORM_EPSILON)  # fmt: skip
     return vecnorm, vecnorm
+
+
+def _add_demos(cfg: TrainConfig, settings: dict[str, Any], model: Any, fresh: bool) -> None:
+    """The demonstrations into training: a buffer of their own that the replay buffer draws `demo_share` of every
+    batch from and the behaviour-cloning step samples (either setting > 0; re-attached on a resume whose checkpoint
+    holds no buffer), or else added to the replay buffer once, at the start."""
+    from sim2real.demos_dataset import demo_buffer, load_demos, prefill_replay_buffer
+
+    buffer = model.replay_buffer
+    if settings.get("demo_share", 0) > 0 or settings.get("bc_weight", 0) > 0:
+        if buffer.demos is None:
+            buffer.attach_demos(demo_buffer(buffer, load_demos(cfg.demos), cfg.env.obs_layout))
+        share, bc = settings.get("demo_share", 0), settings.get("bc_weight", 0)
+        print(f"demonstrations: {buffer.demos.size()} transitions from {cfg.demos} in a buffer of their own "
+              f"(share of every batch {share:g}, behaviour-cloning weight {bc:g})", flush=True)  # fmt: skip
+    elif fresh:  # a resume has them in its saved buffer, or refills without them
+        added = prefill_replay_buffer(buffer, load_demos(cfg.demos), cfg.env.obs_layout)
+        print(f"replay buffer: {added} demonstration transitions from {cfg.demos}", flush=True)
 
 
 def _agent(cfg: TrainConfig, settings: dict[str, Any], env: Any, run: Path, ckpt: Checkpoint | None) -> Any:

@@ -63,8 +63,9 @@ class TrainConfig:
     gif: bool = True
     """Write a short rollout GIF of the final policy to the results folder."""
     demos: str = ""
-    """A demonstration dataset (sim2real collect demos) added to the replay buffer before training (HER agents;
-    HER relabels demonstrations like any episode); empty: none."""
+    """A demonstration dataset (sim2real collect demos) for HER agents, relabelled like any episode: added to the
+    replay buffer before training, or kept in a buffer of its own with settings demo_share (their share of every
+    batch) and bc_weight (a Q-filtered behaviour-cloning step); empty: none."""
 
     def run_dir(self) -> Path:
         return Path(self.out or f"runs/{self.env.task}-{self.agent}-{self.randomizer_name()}-s{self.seed}")
@@ -178,6 +179,9 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         raise ConfigError(str(e)) from None
     if "her" in settings:
         settings["her"] = {**settings["her"], "goal_selection_strategy": cfg.her_strategy}
+    if not cfg.demos and (settings.get("demo_share", 0) > 0 or settings.get("bc_weight", 0) > 0):
+        which = "demo_share" if settings.get("demo_share", 0) > 0 else "bc_weight"
+        raise ConfigError(f"settings.{which} learns from demonstrations: pass --demos DATASET (sim2real collect demos)")
     steps = cfg.steps if cfg.steps is not None else int(settings["total_steps"])
     if cfg.env.obs_mode != "state" and "buffer_size" in settings:
         # a replay buffer of images: observation and next observation, uint8, per camera

@@ -7,7 +7,7 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from policies.agents import build_agent
-from policies.her_buffer import GoalRelativeHerBuffer
+from policies.her_buffer import HerBuffer
 
 
 def _model(layout: int, normalize: bool = False):  # type: ignore[no-untyped-def]
@@ -28,7 +28,7 @@ def _model(layout: int, normalize: bool = False):  # type: ignore[no-untyped-def
 
 def test_relabelled_samples_carry_their_own_goal_relative_slice() -> None:
     model, _ = _model(2)
-    assert isinstance(model.replay_buffer, GoalRelativeHerBuffer)
+    assert isinstance(model.replay_buffer, HerBuffer)
     model.learn(150)  # 3 episodes of random actions, no update (learning_starts)
     start, stop = model.replay_buffer.goal_relative_slice
     batch = model.replay_buffer.sample(512)
@@ -54,9 +54,9 @@ def test_the_rewrite_happens_before_normalisation() -> None:
                                atol=1e-4)  # fmt: skip
 
 
-def test_layout_1_keeps_sb3s_buffer_and_bad_slices_are_refused() -> None:
+def test_layout_1_rewrites_nothing_and_bad_slices_are_refused() -> None:
     model, _ = _model(1)
-    assert type(model.replay_buffer).__name__ == "HerReplayBuffer"
+    assert model.replay_buffer.goal_relative_slice is None and model.replay_buffer.demos is None
     import gymnasium as gym
 
     import sim  # noqa: F401

@@ -133,3 +133,91 @@ def test_training_takes_demos_and_refuses_the_wrong_ones(demos_dir: Path, tmp_pa
         quick_run(tmp_path / "ppo", task="push", agent="ppo", control="ee", steps=64, demos=str(demos_dir))
     with pytest.raises(ConfigError, match="collected for another env .*'control': \\('ee', 'joint'\\)"):
         quick_run(tmp_path / "joint", task="push", agent="tqc_her", control="joint", steps=64, demos=str(demos_dir))
+
+
+def _model_with_demos(demos_dir: Path, agent: str = "tqc_her", layout: int = 1, **settings: object):  # type: ignore[no-untyped-def]
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    import sim  # noqa: F401
+    from policies.agents import build_agent
+    from sim2real.demos_dataset import demo_buffer
+    from tests.quick_runs import SMALL
+
+    env = DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0", control="ee", obs_layout=layout)])
+    her: dict = {"n_sampled_goal": 4}
+    if layout == 2:
+        her["goal_relative_slice"] = env.get_attr("goal_relative_slice")[0]
+    model = build_agent(agent, env, {**copy.deepcopy(SMALL[agent]), "her": her, **settings}, seed=0)
+    model.replay_buffer.attach_demos(demo_buffer(model.replay_buffer, load_demos(demos_dir), layout))
+    return model
+
+
+def test_a_demo_share_of_every_batch_comes_from_the_demonstrations(demos_dir: Path) -> None:
+    model = _model_with_demos(demos_dir, layout=2, demo_share=0.25)
+    buf = model.replay_buffer
+    assert buf.demo_share == 0.25 and buf.demos.size() == load_demos(demos_dir).n_transitions
+    model.learn(60)  # some experience of its own (no update yet: learning_starts 50 is near)
+    batch = buf.sample(40)
+    assert buf.last_demo_rows == 10 and batch.observations["observation"].shape == (40, 40)
+    demo_actions = buf.demos.actions[: buf.demos.size(), 0]
+    rows = batch.actions.numpy()
+    is_demo = [bool(np.any(np.all(np.isclose(demo_actions, a), axis=1))) for a in rows]
+    assert all(is_demo[:10]) and not any(is_demo[10:])  # the first rows are demonstrations, the rest its own
+    obs = {k: v.numpy() for k, v in batch.observations.items()}  # relabelled demos keep the goal slice consistent
+    np.testing.assert_allclose(obs["observation"][:, 37:40], obs["desired_goal"] - obs["achieved_goal"], atol=1e-6)
+
+
+@pytest.mark.parametrize("agent", ["tqc_her", "sac_her"])
+def test_behaviour_cloning_pulls_the_policy_to_the_demonstrations(demos_dir: Path, agent: str) -> None:
+    """Without the Q-filter, BC steps alone bring the deterministic policy closer to the demonstrated actions; with
+    it, only rows whose demonstrated action the critic rates higher count (the share is logged)."""
+    import torch as th
+
+    model = _model_with_demos(demos_dir, agent, bc_weight=1.0, bc_q_filter=False, bc_batch_size=64)
+    model._setup_learn(100)  # a logger for bc_step's records
+
+    def gap() -> float:
+        data = model.replay_buffer.demos.sample(256)
+        with th.no_grad():
+            return float(((model.actor(data.observations, deterministic=True) - data.actions) ** 2).sum(-1).mean())
+
+    before = gap()
+    for _ in range(300):
+        _, kept = model.bc_step()
+        assert kept == 1.0
+    assert gap() < 0.7 * before
+    model.bc_q_filter = True
+    kept = [model.bc_step()[1] for _ in range(5)]
+    assert all(0.0 <= k <= 1.0 for k in kept)
+
+
+def test_demo_settings_need_demos_and_sensible_values(tmp_path: Path) -> None:
+    from sim2real.train import ConfigError
+    from tests.quick_runs import quick_run
+
+    with pytest.raises(ConfigError, match="settings.bc_weight learns from demonstrations: pass --demos"):
+        quick_run(tmp_path / "a", task="push", agent="tqc_her", control="ee", settings={"bc_weight": 1.0})
+    with pytest.raises(ConfigError, match=r"settings.demo_share must be in \[0.0, 0.9\]"):
+        quick_run(tmp_path / "b", task="push", agent="tqc_her", control="ee", settings={"demo_share": 1.5})
+    with pytest.raises(ConfigError, match="unknown key 'bc_weight' for ppo"):
+        quick_run(tmp_path / "c", task="push", agent="ppo", control="ee", settings={"bc_weight": 1.0})
+
+
+def test_training_with_a_demo_share_and_bc_resumes_with_them(demos_dir: Path, tmp_path: Path) -> None:
+    from policies.agents import load_agent
+    from sim2real.train import train
+    from tests.quick_runs import SMALL, quick_config
+
+    settings = {**SMALL["tqc_her"], "demo_share": 0.25, "bc_weight": 0.5}
+    kw = dict(task="push", agent="tqc_her", control="ee", demos=str(demos_dir), settings=settings,
+              checkpoint_every_steps=100)  # fmt: skip
+    train(quick_config(tmp_path / "run", steps=100, **kw), progress=False)
+    run = train(quick_config(tmp_path / "run", steps=200, **kw), resume=True, progress=False)
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    env = DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0", control="ee")])
+    model = load_agent("tqc_her", str(run / "model.zip"), env)
+    assert model.bc_weight == 0.5 and model.replay_buffer_kwargs["demo_share"] == 0.25
+    assert type(model).__module__ == "policies.demo_learning"

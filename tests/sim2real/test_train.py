@@ -265,7 +265,7 @@ def test_a_layout_2_run_trains_resumes_with_its_buffer_and_exports(tmp_path: Pat
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from policies.agents import load_agent
-    from policies.her_buffer import GoalRelativeHerBuffer
+    from policies.her_buffer import HerBuffer
     from sim.env_spec import EnvSpec, make_env
     from sim2real.export_run import evaluate_bundle, export_run
 
@@ -274,7 +274,7 @@ def test_a_layout_2_run_trains_resumes_with_its_buffer_and_exports(tmp_path: Pat
     run = train(_cfg(tmp_path, steps=200, **cfg), resume=True, progress=False)
     env = make_env(EnvSpec(task="push", obs_layout=2))
     model = load_agent("tqc_her", str(run / "model.zip"), DummyVecEnv([lambda: env]))
-    assert isinstance(model.replay_buffer, GoalRelativeHerBuffer)
+    assert isinstance(model.replay_buffer, HerBuffer)
     assert model.replay_buffer.goal_relative_slice == (37, 40)
     assert model.observation_space["observation"].shape == (40,)
     bundle = export_run(run, tmp_path / "bundle")
