@@ -106,6 +106,8 @@ def build_agent(
         her = dict(her or {})
         if "demo_share" in kwargs:
             her["demo_share"] = kwargs.pop("demo_share")
+        if her.get("n_steps", 1) > 1:  # n-step returns discount with the agent's gamma
+            her["gamma"] = kwargs.get("gamma", 0.99)
         strategy = her.get("goal_selection_strategy", "future")
         if strategy not in HER_STRATEGIES:
             raise ValueError(f"HER goal_selection_strategy must be one of {list(HER_STRATEGIES)}, got {strategy!r}")

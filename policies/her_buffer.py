@@ -8,6 +8,10 @@
 - **A demonstration share in every batch** (`demo_share`, Nair et al. 2018 and RLPD's fixed mix): a second buffer
   of demonstrations (attach_demos) supplies that share of each sample, relabelled by HER like any episode; the
   demonstration rows come first in the batch (`last_demo_rows` says how many).
+- **n-step returns** (`n_steps` > 1): each sample's reward is the discounted sum of the next n rewards under its
+  own (possibly relabelled) goal, recomputed with the env's compute_reward, cut at the episode's end; the next
+  observation is the one after the last step summed, and `discounts` (gamma^k) tells the agent how far that is.
+  SB3's HER buffer has no n-step returns; n_steps 1 is SB3's sampling exactly.
 """
 
 from __future__ import annotations
@@ -34,10 +38,19 @@ class HerBuffer(HerReplayBuffer):
         *args: Any,
         goal_relative_slice: tuple[int, int] | list[int] | None = None,
         demo_share: float = 0.0,
+        n_steps: int = 1,
+        gamma: float = 0.99,
         **kwargs: Any,
     ) -> None:
         if not 0.0 <= float(demo_share) < 1.0:
             raise ValueError(f"demo_share must be in [0, 1), got {demo_share}")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+        if not 0.0 < float(gamma) <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+        self.n_steps, self.gamma = n_steps, float(gamma)
+        self.last_sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        """n-step sampling: the last sample's (buffer indices, env indices, goals), row for row."""
         super().__init__(*args, **kwargs)
         self.goal_relative_slice: tuple[int, int] | None = None
         if goal_relative_slice is not None:
@@ -69,11 +82,11 @@ class HerBuffer(HerReplayBuffer):
         n_demo = int(round(self.demo_share * batch_size)) if self.demos is not None else 0
         self.last_demo_rows = n_demo
         if n_demo == 0:
-            return super().sample(batch_size, env)
+            return self._sample_own(batch_size, env)
         import torch as th
 
         assert self.demos is not None
-        demo, own = self.demos.sample(n_demo, env), super().sample(batch_size - n_demo, env)
+        demo, own = self.demos.sample(n_demo, env), self._sample_own(batch_size - n_demo, env)
 
         def cat(a: Any, b: Any) -> Any:
             if a is None:  # a field these samples leave empty (n-step discounts)
@@ -81,6 +94,51 @@ class HerBuffer(HerReplayBuffer):
             return {k: th.cat([a[k], b[k]]) for k in a} if isinstance(a, dict) else th.cat([a, b])
 
         return type(own)(*(cat(a, b) for a, b in zip(demo, own)))
+
+    def _sample_own(self, batch_size: int, env: Any) -> Any:
+        return super().sample(batch_size, env) if self.n_steps == 1 else self._sample_n_step(batch_size, env)
+
+    def _sample_n_step(self, batch_size: int, env: Any) -> Any:
+        """SB3's HER sampling (valid transitions, her_ratio of them relabelled by the goal strategy) with n-step
+        returns under each row's goal."""
+        from stable_baselines3.common.type_aliases import DictReplayBufferSamples
+
+        valid = np.flatnonzero(self.ep_length > 0)
+        if valid.size == 0:
+            raise RuntimeError("no finished episode to sample from yet (learning_starts must exceed an episode)")
+        b, e = np.unravel_index(np.random.choice(valid, size=batch_size), self.ep_length.shape)  # noqa: NPY002
+        n_virtual = int(self.her_ratio * batch_size)
+        goals = self.observations["desired_goal"][b, e].copy()
+        if n_virtual:
+            goals[:n_virtual] = self._sample_goals(b[:n_virtual], e[:n_virtual])
+        self.last_sample = (b, e, goals)
+        # steps left in the episode from each row's transition (itself included), at most n
+        left = self.ep_length[b, e] - (b - self.ep_start[b, e]) % self.buffer_size
+        k = np.minimum(left, self.n_steps)
+        steps = np.arange(self.n_steps)
+        idx = (b[:, None] + np.minimum(steps[None, :], k[:, None] - 1)) % self.buffer_size  # (B, n), clamped
+        achieved = self.next_observations["achieved_goal"][idx, e[:, None]]  # (B, n, 3)
+        assert self.env is not None, "HerBuffer needs its VecEnv to compute rewards"
+        rewards = self.env.env_method(
+            "compute_reward", achieved.reshape(-1, achieved.shape[-1]), np.repeat(goals, self.n_steps, axis=0),
+            [{} for _ in range(achieved.shape[0] * self.n_steps)], indices=[0],
+        )[0].reshape(batch_size, self.n_steps)  # fmt: skip
+        weights = (self.gamma**steps)[None, :] * (steps[None, :] < k[:, None])
+        returns = (rewards * weights).sum(axis=1, dtype=np.float64).astype(np.float32)
+        last = idx[np.arange(batch_size), k - 1]
+        obs = {key: v[b, e] for key, v in self.observations.items()}
+        nxt = {key: v[last, e] for key, v in self.next_observations.items()}
+        obs["desired_goal"] = nxt["desired_goal"] = goals
+        obs, nxt = self._normalize_obs(obs, env), self._normalize_obs(nxt, env)
+        dones = self.dones[last, e] * (1 - self.timeouts[last, e])
+        return DictReplayBufferSamples(
+            observations={key: self.to_torch(v) for key, v in obs.items()},
+            actions=self.to_torch(self.actions[b, e]),
+            next_observations={key: self.to_torch(v) for key, v in nxt.items()},
+            dones=self.to_torch(dones).reshape(-1, 1),
+            rewards=self.to_torch(self._normalize_reward(returns.reshape(-1, 1), env)),
+            discounts=self.to_torch((self.gamma**k).astype(np.float32)).reshape(-1, 1),
+        )
 
     # SB3's is a staticmethod that every sample path calls through self: an instance method takes its place
     def _normalize_obs(self, obs: Any, env: Any = None) -> Any:  # type: ignore[override]

@@ -197,6 +197,7 @@ _HER_RULES: dict[str, Callable[[str, Any], Any]] = {
     "n_sampled_goal": integer(1),
     "goal_selection_strategy": choice("future", "final", "episode"),
     "copy_info_dict": boolean,
+    "n_steps": integer(1),
 }
 
 

@@ -66,3 +66,60 @@ def test_layout_1_rewrites_nothing_and_bad_slices_are_refused() -> None:
         settings = {"buffer_size": 100, "her": {"goal_relative_slice": bad}, "policy_kwargs": {"net_arch": [8]}}
         with pytest.raises(ValueError, match=why):
             build_agent("sac_her", env, settings, seed=0, device="cpu")
+
+
+def _filled(n_steps: int, gamma: float = 0.9):  # type: ignore[no-untyped-def]
+    import gymnasium as gym
+
+    import sim  # noqa: F401
+
+    env = DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0", obs_layout=2, control="ee")])
+    her = {"n_sampled_goal": 4, "goal_selection_strategy": "future", "n_steps": n_steps,
+           "goal_relative_slice": env.get_attr("goal_relative_slice")[0]}  # fmt: skip
+    settings = {"learning_starts": 10_000, "buffer_size": 2000, "gamma": gamma, "her": her,
+                "policy_kwargs": {"net_arch": [16]}}  # fmt: skip
+    model = build_agent("tqc_her", env, settings, seed=0, device="cpu")
+    model.learn(160)  # 3 whole episodes of random actions and part of a 4th, no update
+    return model
+
+
+def test_n_step_returns_sum_the_rewards_under_each_rows_goal() -> None:
+    """The known answer, from the stored episode: sum_i gamma^i r(next achieved_{t+i}, g) up to n steps or the
+    episode's end, next observation after the last step, discount gamma^k."""
+    model = _filled(3)
+    buf = model.replay_buffer
+    batch = buf.sample(256)
+    b, e, goals = buf.last_sample
+    env = model.get_env().envs[0].unwrapped
+    for row in range(256):
+        t, start, length = int(b[row]), int(buf.ep_start[b[row], e[row]]), int(buf.ep_length[b[row], e[row]])
+        k = min(3, start + length - t)
+        want = sum(0.9**i * float(env.compute_reward(buf.next_observations["achieved_goal"][t + i, 0], goals[row], {}))
+                   for i in range(k))  # fmt: skip
+        assert batch.rewards[row, 0].item() == pytest.approx(want, abs=1e-5)
+        assert batch.discounts[row, 0].item() == pytest.approx(0.9**k)
+        np.testing.assert_allclose(batch.next_observations["achieved_goal"][row].numpy(),
+                                   buf.next_observations["achieved_goal"][t + k - 1, 0])  # fmt: skip
+        np.testing.assert_allclose(batch.observations["desired_goal"][row].numpy(), goals[row])
+    obs = {key: v.numpy() for key, v in batch.next_observations.items()}  # the goal slice follows the goal
+    np.testing.assert_allclose(obs["observation"][:, 37:40], obs["desired_goal"] - obs["achieved_goal"], atol=1e-6)
+    assert (batch.discounts < 0.9**2 + 1e-6).float().mean() > 0.5  # most rows summed all 3 steps
+
+
+def test_n_step_1_is_sb3s_sampling_and_episodes_in_progress_are_never_sampled() -> None:
+    model = _filled(2)
+    buf = model.replay_buffer
+    for _ in range(5):
+        buf.sample(512)
+        b, _, _ = buf.last_sample
+        assert np.all(b < 150)  # the 4th episode (steps 150..159) has not ended: none of its steps
+    one = _filled(1).replay_buffer
+    batch = one.sample(64)
+    assert batch.discounts is None and one.last_sample is None  # SB3's own path
+
+
+def test_agents_train_on_n_step_samples() -> None:
+    model = _filled(3)
+    model.learning_starts = 100
+    model.learn(60, reset_num_timesteps=False)
+    assert model._n_updates > 0  # TQC's update took the n-step rewards and discounts
