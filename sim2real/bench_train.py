@@ -48,6 +48,26 @@ PUSH_ON_TWO_CORES: dict[str, Any] = {
     "gradient_steps": 1,
 }
 
+#: Issue 17's levers for Push on 2 cores, each alone against the same base (PUSH_ON_TWO_CORES) at 150k steps, and
+#: all together: FetchPush's relative observation features (observation layout 2), the scripted pusher's solved
+#: episodes (LEVER_DEMOS, collected by the bench) as a quarter of every batch, the Q-filtered behaviour-cloning step
+#: on them, 3-step returns with HER.
+LEVER_STEPS = 150_000
+LEVER_DEMOS = "demos_push_solved"
+LEVER_DEMO_EPISODES = 200
+_HER = {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
+LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # case -> (config fields, settings over the base)
+    "push_lever_base": ({}, {}),
+    "push_lever_layout2": ({"obs_layout": 2}, {}),
+    "push_lever_demo_share": ({"demos": LEVER_DEMOS}, {"demo_share": 0.25}),
+    "push_lever_bc": ({"demos": LEVER_DEMOS}, {"bc_weight": 1.0}),
+    "push_lever_nstep": ({}, {"her": {**_HER, "n_steps": 3}}),
+    "push_lever_combo": (
+        {"obs_layout": 2, "demos": LEVER_DEMOS},
+        {"her": {**_HER, "n_steps": 3}, "demo_share": 0.25, "bc_weight": 1.0},
+    ),
+}
+
 #: Case -> (config, target description, success key checked against the target, target value).
 CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
     "reach_uniform": (
@@ -90,6 +110,26 @@ CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
         "randomized_success",
         0.90,
     ),
+    **{
+        name: (
+            train_config(
+                task="push",
+                agent="tqc_her",
+                randomization="object_dynamics",
+                randomizer="uniform",
+                steps=LEVER_STEPS,
+                eval_every_steps=25_000,
+                eval_episodes=30,
+                gif=False,
+                settings={**PUSH_ON_TWO_CORES, **extra},
+                **fields,
+            ),  # fmt: skip
+            "randomized success above push_lever_base's at equal steps" if name != "push_lever_base" else "(the base)",
+            "randomized_success",
+            0.0,
+        )
+        for name, (fields, extra) in LEVERS.items()
+    },
     "push_lstm": (
         train_config(task="push", agent="recurrent_ppo", randomization="", randomizer="uniform", steps=2_000_000),
         "randomized success above push_ff's at equal steps",
@@ -117,6 +157,11 @@ def case_config(name: str, out_dir: Path, seed: int, steps: int | None, n_envs: 
 
             ParameterSpace.from_dict(WIDE_OBJECT_DYNAMICS).save(path)
         cfg = cfg.with_env(randomization=str(path))
+    if name in LEVERS:  # their own evaluation cadence; demonstrations collected once for all of them
+        if cfg.demos:
+            cfg = dataclasses.replace(cfg, demos=str(_lever_demos(out_dir / LEVER_DEMOS)))
+        return dataclasses.replace(cfg, seed=seed, steps=steps or cfg.steps, n_envs=n_envs, device=device,
+                                   out=str(out_dir / f"{name}-s{seed}"))  # fmt: skip
     return dataclasses.replace(
         cfg,
         seed=seed,
@@ -126,6 +171,17 @@ def case_config(name: str, out_dir: Path, seed: int, steps: int | None, n_envs: 
         out=str(out_dir / f"{name}-s{seed}"),
         eval_every_steps=max(2000, (steps or cfg.steps or 0) // 20),
     )
+
+
+def _lever_demos(path: Path) -> Path:
+    """The scripted pusher's solved episodes on object_dynamics scenes (LEVER_DEMO_EPISODES of them, about 10 s),
+    collected once."""
+    from sim2real.demos import CollectDemosConfig, collect_demos
+    from sim2real.demos_dataset import MANIFEST
+
+    if not (path / MANIFEST).is_file() or json.loads((path / MANIFEST).read_text()).get("tried", 0) == 0:
+        collect_demos(CollectDemosConfig(out=str(path), episodes=LEVER_DEMO_EPISODES, successful_only=True))
+    return path
 
 
 def bench_train(
@@ -167,6 +223,20 @@ def _plots(out_dir: Path, results: dict[str, Any]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    levers = [n for n in LEVERS if n in results]
+    if levers:
+        fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+        for name in levers:
+            evals = _read_evals(Path(results[name]["run"]) / "evaluations.csv")
+            ax.plot([r["step"] for r in evals], [r.get("randomized_success", 0) for r in evals], "-o", ms=3,
+                    label=name.removeprefix("push_lever_"))  # fmt: skip
+        ax.set(xlabel="env steps", ylabel="success, randomized scenes (30 episodes)", ylim=(-0.02, 1.02),
+               title="Push on 2 cores: each lever alone vs the base")  # fmt: skip
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out_dir / "push_levers.png")
+        plt.close(fig)
     pairs = {"adr_vs_uniform.png": ("reach_adr", "reach_uniform"), "lstm_vs_ff.png": ("push_lstm", "push_ff")}
     for png, (a, b) in pairs.items():
         if a not in results or b not in results:

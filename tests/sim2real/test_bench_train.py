@@ -12,7 +12,10 @@ from sim2real.train import make_sampler, make_train_env, resolve
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_every_case_resolves(tmp_path: Path, name: str) -> None:
+def test_every_case_resolves(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sim2real.bench_train as bench
+
+    monkeypatch.setattr(bench, "LEVER_DEMO_EPISODES", 2)  # the demonstrations the lever cases collect once
     cfg, settings = resolve(case_config(name, tmp_path, seed=3, steps=None, n_envs=1, device="cpu"))
     assert cfg.steps == CASES[name][0].steps and cfg.seed == 3
     assert Path(cfg.out) == tmp_path / f"{name}-s3"
@@ -61,3 +64,15 @@ def test_action_noise_std_explores_off_policy_agents_only(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="action_noise_std is for tqc_her and sac_her"):
         build_agent("ppo", env, {"action_noise_std": 0.3}, seed=0, device="cpu")
     env.close()
+
+
+def test_the_lever_cases_differ_from_the_base_by_their_lever_alone(tmp_path: Path) -> None:
+    from sim2real.bench_train import LEVERS
+
+    base = CASES["push_lever_base"][0]
+    assert base.settings == PUSH_ON_TWO_CORES and base.steps == 150_000 and base.eval_episodes == 30
+    for name, (fields, extra) in LEVERS.items():
+        cfg = CASES[name][0]
+        assert {k: v for k, v in cfg.settings.items() if PUSH_ON_TWO_CORES.get(k) != v} == extra
+        assert cfg.env.obs_layout == fields.get("obs_layout", 1) and bool(cfg.demos) == ("demos" in fields)
+        assert (cfg.steps, cfg.eval_every_steps, cfg.seed) == (base.steps, base.eval_every_steps, base.seed)
