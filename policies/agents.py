@@ -39,6 +39,14 @@ AGENTS: dict[str, AgentSpec] = {
         "policies.demo_learning", "TQC", "MultiInputPolicy", True, doc="TQC + HER (zoo's panda settings)"
     ),
     "sac_her": AgentSpec("policies.demo_learning", "SAC", "MultiInputPolicy", True, doc="SAC + HER"),
+    "recurrent_sac_her": AgentSpec(
+        "policies.recurrent_sac_her",
+        "RecurrentSACHER",
+        "MultiInputLstmPolicy",
+        True,
+        True,
+        doc="SAC + HER with LSTM actor and critics on R2D2 sequences",
+    ),
     "ppo": AgentSpec("stable_baselines3", "PPO", "MultiInputPolicy", False, doc="feed-forward PPO"),
     "recurrent_ppo": AgentSpec(
         "sb3_contrib", "RecurrentPPO", "MultiInputLstmPolicy", False, True, doc="PPO with an LSTM policy"

@@ -75,6 +75,30 @@ DEFAULTS["sac_her"] = {
     for task, v in DEFAULTS["tqc_her"].items()
 }
 
+# Recurrent SAC + HER (policies.recurrent_sac_her): Push's two-core exploration (random steps, then OU noise) and
+# update rate; batches of 32 sequences of 10 burn-in + 20 training steps (640 transitions through the loss).
+DEFAULTS["recurrent_sac_her"] = {
+    task: {
+        "total_steps": steps,
+        "batch_size": 32,
+        "gamma": 0.95,
+        "learning_rate": 1e-3,
+        "tau": 0.05,
+        "buffer_size": 1_000_000,
+        "learning_starts": 10_000 if task != "reach" else 1000,
+        "train_freq": 4,
+        "gradient_steps": 1,
+        "burn_in": 10,
+        "train_window": 20,
+        "action_noise_std": 0.3 if task != "reach" else 0.0,
+        "action_noise_type": "ou",
+        "policy_kwargs": {"net_arch": [256, 256], "lstm_hidden_size": 128},
+        "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        "normalize": task != "reach",
+    }
+    for task, steps in (("reach", 20_000), ("push", 500_000), ("pick_and_place", 1_000_000))
+}
+
 
 def defaults(agent: str, task: str) -> dict[str, Any]:
     """A fresh copy of the tuned settings of `agent` on `task` (clear errors for unknown names)."""

@@ -48,7 +48,7 @@ CONTROLS = ("ee", "joint")
 OBS_MODES = ("state", "pixels", "both")
 REWARDS = ("auto", "sparse", "dense")
 #: Agents that relabel goals with HER and so train on the sparse reward (policies.agents, copied for upgrade_v2).
-HER_AGENTS = ("tqc_her", "sac_her")
+HER_AGENTS = ("tqc_her", "sac_her", "recurrent_sac_her")
 #: Largest |norm - 1| accepted for a quaternion.
 QUAT_NORM_TOLERANCE = 1e-3
 #: Most problems one error message lists.

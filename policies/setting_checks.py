@@ -14,6 +14,7 @@ DEMO_SETTINGS = ("demo_share", "bc_weight", "bc_batch_size", "bc_q_filter")
 OPTIONAL: dict[str, frozenset[str]] = {
     "tqc_her": frozenset({"tau", "ent_coef", "target_entropy", "top_quantiles_to_drop_per_net", *DEMO_SETTINGS}),
     "sac_her": frozenset({"tau", "ent_coef", "target_entropy", *DEMO_SETTINGS}),
+    "recurrent_sac_her": frozenset({"tau"}),
     "ppo": frozenset({"n_epochs", "gae_lambda", "clip_range", "vf_coef", "max_grad_norm"}),
     "recurrent_ppo": frozenset({"n_epochs", "gae_lambda", "clip_range", "vf_coef", "max_grad_norm"}),
 }
@@ -22,6 +23,7 @@ OPTIONAL: dict[str, frozenset[str]] = {
 POLICY_KWARGS: dict[str, frozenset[str]] = {
     "tqc_her": frozenset({"net_arch", "n_critics", "n_quantiles", "log_std_init", "share_features_extractor"}),
     "sac_her": frozenset({"net_arch", "n_critics", "log_std_init", "share_features_extractor"}),
+    "recurrent_sac_her": frozenset({"net_arch", "lstm_hidden_size"}),
     "ppo": frozenset({"net_arch", "log_std_init", "ortho_init", "share_features_extractor"}),
     "recurrent_ppo": frozenset(
         {
@@ -179,6 +181,8 @@ RULES: dict[str, Callable[[str, Any], Any]] = {
     "bc_weight": number(0.0),
     "bc_batch_size": integer(1),
     "bc_q_filter": boolean,
+    "burn_in": integer(0),
+    "train_window": integer(1),
 }
 
 _POLICY_RULES: dict[str, Callable[[str, Any], Any]] = {

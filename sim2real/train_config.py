@@ -161,7 +161,7 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     if cfg.demos:
         from sim2real.demos_dataset import DemosError, check_demos_for
 
-        if not AGENTS[cfg.agent].her:
+        if not AGENTS[cfg.agent].her or cfg.agent == "recurrent_sac_her":
             raise ConfigError(f"demos go into a HER replay buffer; agent {cfg.agent} has none (use tqc_her or sac_her)")
         try:
             check_demos_for(cfg.demos, cfg.env.task, cfg.env.control, cfg.env.obs_mode)

@@ -1,0 +1,91 @@
+"""`--agent recurrent_sac_her` in the pipeline: training and resume from checkpoints, the recurrent predict
+protocol, layout-2 goals rewritten in relabelled sequences before normalisation, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.quick_runs import quick_config
+
+TINY = {
+    "learning_starts": 100,
+    "batch_size": 4,
+    "buffer_size": 5000,
+    "policy_kwargs": {"net_arch": [16], "lstm_hidden_size": 8},
+}
+
+
+def _cfg(tmp_path: Path, **kw: object):  # type: ignore[no-untyped-def]
+    base = {"task": "push", "agent": "recurrent_sac_her", "control": "ee", "settings": TINY, "steps": 200,
+            "checkpoint_every_steps": 100, "save_replay_buffer": True}  # fmt: skip
+    return quick_config(tmp_path / "run", **{**base, **kw})
+
+
+def test_it_trains_checkpoints_and_resumes_with_its_replay(tmp_path: Path) -> None:
+    from policies.agents import load_agent
+    from sim2real.train import train
+
+    train(_cfg(tmp_path), progress=False)
+    run = train(_cfg(tmp_path, steps=300), resume=True, progress=False)
+    assert json.loads((run / "summary.json").read_text())["steps"] == 300
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    env = DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0", control="ee")])
+    model = load_agent("recurrent_sac_her", str(run / "model.zip"), env)
+    assert model.num_timesteps == 300 and model.n_updates > 0
+    ckpt = sorted((run / "checkpoints").glob("step-*"))[-1]
+    model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+    assert model.replay_buffer.size == 6  # six 50-step episodes
+    assert model.replay_buffer.nbytes < 2e6  # buffer_size 5000 transitions: 100 episodes of room, bounded
+
+
+def test_predict_carries_the_state_and_resets_it_at_episode_starts(tmp_path: Path) -> None:
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from policies.agents import build_agent
+
+    env = DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0", control="ee")])
+    model = build_agent("recurrent_sac_her", env, {**TINY, "her": {"n_sampled_goal": 4}}, seed=0, device="cpu")
+    obs = {k: v[0] for k, v in env.reset().items()}
+    a0, s1 = model.predict(obs, None, np.ones(1, bool), deterministic=True)
+    a1, s2 = model.predict(obs, s1, np.zeros(1, bool), deterministic=True)
+    assert a0.shape == (3,) and s1.shape == (1, model.net.state_dim) and not np.allclose(s1, 0)
+    assert not np.allclose(a0, a1)  # the state changed the action for the same observation
+    again, _ = model.predict(obs, s2, np.ones(1, bool), deterministic=True)  # a new episode: the zero state
+    np.testing.assert_allclose(again, a0, atol=1e-6)
+
+
+def test_layout_2_sequences_carry_their_own_goal_before_normalisation(tmp_path: Path) -> None:
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from policies.agents import build_agent
+
+    venv = DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0", control="ee", obs_layout=2)])
+    env = VecNormalize(venv, norm_reward=False, clip_obs=1e9)
+    her = {"n_sampled_goal": 4, "goal_relative_slice": venv.get_attr("goal_relative_slice")[0]}
+    model = build_agent("recurrent_sac_her", env, {**TINY, "learning_starts": 1000, "her": her}, seed=0, device="cpu")
+    model.learn(150)  # three episodes, no update
+    batch = model._normalized_batch(model.replay_buffer.sample(16, model._compute_reward))
+    raw = env.unnormalize_obs({"observation": batch.observation, "achieved_goal": batch.achieved_goal,
+                               "desired_goal": batch.desired_goal})  # fmt: skip
+    np.testing.assert_allclose(raw["observation"][..., 37:40], raw["desired_goal"] - batch.achieved_goal, atol=1e-4)
+
+
+def test_refusals_name_what_is_missing(tmp_path: Path) -> None:
+    from sim2real.export_run import export_run
+    from sim2real.train import ConfigError, train
+
+    with pytest.raises(ConfigError, match="agent recurrent_sac_her has none"):
+        train(_cfg(tmp_path, demos=str(tmp_path)), progress=False)
+    with pytest.raises(ConfigError, match="HER settings \\['n_steps'\\] are not supported"):
+        train(_cfg(tmp_path, settings={**TINY, "her": {"n_steps": 3}}), progress=False)
+    run = train(_cfg(tmp_path / "b", steps=100), progress=False)
+    with pytest.raises(ConfigError, match="exporting recurrent_sac_her .* is not built yet"):
+        export_run(run, tmp_path / "bundle")
