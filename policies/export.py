@@ -134,11 +134,14 @@ def _graph(
             if self.recurrent:  # state in and out as (B, layers, hidden); the LSTM wants (layers, B, hidden)
                 h, c = (x.transpose(0, 1).contiguous() for x in xs[len(self.keys) :])
                 policy = self.policy
-                # BaseModel's extractor (ActorCriticPolicy overrides it to run both actor and critic extractors)
-                features = BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
-                out, (h, c) = policy.lstm_actor(features.unsqueeze(0), (h, c))
-                latent = policy.mlp_extractor.forward_actor(out.squeeze(0))
-                action = policy.action_net(latent)  # the Gaussian's mean: the deterministic action
+                if hasattr(policy, "recurrent_step"):  # our own recurrent agents (policies.recurrent_sac_her)
+                    action, (h, c) = policy.recurrent_step(obs, (h, c))
+                else:
+                    # BaseModel's extractor (ActorCriticPolicy overrides it to run both actor and critic extractors)
+                    features = BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
+                    out, (h, c) = policy.lstm_actor(features.unsqueeze(0), (h, c))
+                    latent = policy.mlp_extractor.forward_actor(out.squeeze(0))
+                    action = policy.action_net(latent)  # the Gaussian's mean: the deterministic action
                 state = (h.transpose(0, 1), c.transpose(0, 1))
             else:
                 action = self.policy._predict(obs, deterministic=True)

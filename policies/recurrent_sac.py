@@ -1,7 +1,8 @@
 """Recurrent SAC for goal-conditioned tasks: LSTM actor and twin LSTM critics, and the update on replayed sequences
 (policies.sequence_replay) with R2D2's stored states and burn-in. The learning half of recurrent SAC + HER.
 
-Inputs at each step are the observation vector and the goal, concatenated (`x_t`). The actor's LSTM reads x_t and
+Inputs at each step are the observation vector, the achieved goal and the goal, concatenated (`x_t`), as SB3's
+MultiInputPolicy reads a dict observation. The actor's LSTM reads x_t and
 its head gives a tanh-squashed Gaussian over actions. Each critic has its own LSTM over x_t; the action joins after
 the LSTM (Q(h_t, a) = head([h_t, a])), so the target's next-step value and the actor loss need no second unroll.
 
@@ -201,11 +202,13 @@ class RecurrentSAC(nn.Module):
 
 
 def sequence_tensors(batch: Any) -> dict[str, th.Tensor]:
-    """RecurrentSAC.update's inputs from a policies.sequence_replay.SequenceBatch: x_0 = [observation_0, goal] and
-    x_{t+1} = [next_observation_t, goal] (the observation after each step, exact at an episode's end too)."""
+    """RecurrentSAC.update's inputs from a policies.sequence_replay.SequenceBatch: x_0 = [observation_0,
+    achieved_goal_0, goal] and x_{t+1} = [next_observation_t, next_achieved_goal_t, goal] (the observation after
+    each step, exact at an episode's end too)."""
     goal = batch.desired_goal
     obs = np.concatenate([batch.observation[:, :1], batch.next_observation], axis=1)
-    x = np.concatenate([obs, np.concatenate([goal[:, :1], goal], axis=1)], axis=-1)
+    ag = np.concatenate([batch.achieved_goal[:, :1], batch.next_achieved_goal], axis=1)
+    x = np.concatenate([obs, ag, np.concatenate([goal[:, :1], goal], axis=1)], axis=-1)
     f = th.float32
     return {
         "x": th.as_tensor(x, dtype=f),

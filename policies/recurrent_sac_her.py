@@ -27,6 +27,21 @@ MAX_EPISODE_STEPS = 50
 REFRESH_EVERY_UPDATES = 50
 
 
+class ExportPolicy(th.nn.Module):
+    """The actor's deterministic step for export: `lstm_actor` (the exporter reads its layers and width for the
+    state inputs) and recurrent_step(obs, (h, c)) -> (action, (h, c)) on normalised observation dicts."""
+
+    def __init__(self, net: RecurrentSAC) -> None:
+        super().__init__()
+        self.actor = net.actor
+        self.lstm_actor = net.actor.lstm
+
+    def recurrent_step(self, obs: dict[str, th.Tensor], state: tuple[th.Tensor, th.Tensor]) -> tuple[th.Tensor, Any]:
+        x = th.cat([obs["observation"], obs["achieved_goal"], obs["desired_goal"]], dim=-1).unsqueeze(1)
+        feats, state = self.actor.features(x, state)
+        return self.actor.deterministic(feats[:, 0]), state
+
+
 class RecurrentSACHER:
     """Recurrent SAC with HER on sequences. Settings: SB3's names where they exist (batch_size counts sequences)."""
 
@@ -104,7 +119,7 @@ class RecurrentSACHER:
         cfg = RecurrentSACConfig(lstm_hidden=int(self.policy_kwargs.get("lstm_hidden_size", 128)),
                                  head=tuple(int(w) for w in net_arch), gamma=self.gamma, tau=self.tau,
                                  learning_rate=self.learning_rate)  # fmt: skip
-        self.net = RecurrentSAC(self.obs_dim + self.goal_dim, self.act_dim, cfg)
+        self.net = RecurrentSAC(self.obs_dim + 2 * self.goal_dim, self.act_dim, cfg)
         self.replay_buffer = SequenceReplay(
             max(1, self.buffer_size // MAX_EPISODE_STEPS), MAX_EPISODE_STEPS, self.obs_dim, self.goal_dim,
             self.act_dim, self.net.state_dim, SequenceSpec(self.burn_in, self.train_window, self.train_window),
@@ -114,7 +129,8 @@ class RecurrentSACHER:
 
     # -- acting ------------------------------------------------------------------------------------------------
     def _x(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        return np.concatenate([obs["observation"], obs["desired_goal"]], axis=-1).reshape(-1, self.net.in_dim)
+        parts = [obs["observation"], obs["achieved_goal"], obs["desired_goal"]]
+        return np.concatenate(parts, axis=-1).reshape(-1, self.net.in_dim)
 
     def predict(
         self,
@@ -132,6 +148,11 @@ class RecurrentSACHER:
         action, nxt = self.net.act(x, th.as_tensor(flat), deterministic)
         single = np.ndim(observation["observation"]) == 1
         return (action[0] if single else action), nxt.numpy()
+
+    @property
+    def policy(self) -> ExportPolicy:
+        """The deterministic acting path as the exporter traces it (policies.export: LSTM state in and out)."""
+        return ExportPolicy(self.net)
 
     # -- learning ------------------------------------------------------------------------------------------------
     def _raw(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -216,10 +237,10 @@ class RecurrentSACHER:
                 a, b = self.goal_relative_slice
                 vec = vec.copy()
                 vec[..., a:b] = goal - ag
-            setattr(batch, obs_key, self._normalize({"observation": vec, "achieved_goal": ag,
-                                                      "desired_goal": goal})["observation"])  # fmt: skip
-        batch.desired_goal = self._normalize({"observation": batch.observation, "achieved_goal": batch.achieved_goal,
-                                              "desired_goal": goal})["desired_goal"]  # fmt: skip
+            normed = self._normalize({"observation": vec, "achieved_goal": ag, "desired_goal": goal})
+            setattr(batch, obs_key, normed["observation"])
+            setattr(batch, ag_key, normed["achieved_goal"])
+        batch.desired_goal = normed["desired_goal"]
         return batch
 
     def _update(self) -> None:
@@ -235,12 +256,11 @@ class RecurrentSACHER:
                 self.logger.record(f"train/{k}", v)
             self.logger.dump(self.num_timesteps)
 
-    def _unroll_states(self, observation: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    def _unroll_states(self, observation: np.ndarray, achieved: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Every network's state before each step of a stored episode (raw observations), from the zero state."""
-        obs = {"observation": observation, "achieved_goal": np.zeros((len(observation), self.goal_dim), np.float32),
+        obs = {"observation": observation, "achieved_goal": achieved,
                "desired_goal": np.repeat(goal[None], len(observation), axis=0)}  # fmt: skip
-        normed = self._normalize(obs)
-        x = np.concatenate([normed["observation"], normed["desired_goal"]], axis=-1)
+        x = self._x(self._normalize(obs))
         state = th.zeros(1, self.net.state_dim)
         out = np.zeros((len(x), self.net.state_dim), np.float32)
         for t in range(len(x)):

@@ -167,12 +167,17 @@ class SequenceReplay:
         """First step of each sequence of a `steps`-step episode: burn_in before each window, never before 0."""
         return np.maximum(np.arange(0, steps, self.spec.stride) - self.spec.burn_in, 0)
 
-    def refresh_states(self, episodes: np.ndarray, unroll: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    def refresh_states(
+        self, episodes: np.ndarray, unroll: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    ) -> None:
         """Recompute the stored states of `episodes` with the current network: `unroll(observations (T, obs_dim),
-        goal (goal_dim,))` returns the state before each step, (T, state_dim), from the zero state."""
+        achieved goals (T, goal_dim), goal (goal_dim,))` returns the state before each step, (T, state_dim), from
+        the zero state."""
         for ep in np.unique(np.asarray(episodes, int)):
             steps = int(self.length[ep])
-            states = np.asarray(unroll(self.observation[ep, :steps], self.desired_goal[ep]), np.float32)
+            states = np.asarray(
+                unroll(self.observation[ep, :steps], self.achieved_goal[ep, :steps], self.desired_goal[ep]), np.float32
+            )
             starts = self._sequence_starts(steps)
             self.state[ep, : starts.size] = states[starts]
             self.state[ep, 0] = 0.0

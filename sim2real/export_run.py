@@ -54,9 +54,6 @@ def export_run(
     out = out or Path("bundles") / run.name
     check_export_target(run, out, force)
     cfg = config_from_dict(json.loads((run / "config.json").read_text()), source=str(run / "config.json"))
-    if cfg.agent == "recurrent_sac_her":
-        raise ConfigError(f"{run}: exporting recurrent_sac_her (LSTM state in and out of the ONNX graph) is not built "
-                          "yet; evaluate the run with sim2real evaluate")  # fmt: skip
     spec = cfg.env
     env = make_env(spec) if agent_spec(cfg.agent).her else None  # HER models load their buffer class with an env
     model = load_agent(cfg.agent, str(run / "model.zip"), env, device="cpu")

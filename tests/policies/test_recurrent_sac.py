@@ -15,12 +15,12 @@ CFG = RecurrentSACConfig(lstm_hidden=16, head=(32,))
 
 def _agent(seed: int = 0) -> RecurrentSAC:
     th.manual_seed(seed)
-    return RecurrentSAC(in_dim=5, act_dim=2, cfg=CFG)
+    return RecurrentSAC(in_dim=8, act_dim=2, cfg=CFG)
 
 
 def test_acting_step_by_step_equals_the_sequence_unroll() -> None:
     agent = _agent()
-    x = th.randn(3, 12, 5)
+    x = th.randn(3, 12, 8)
     state = th.zeros(3, agent.state_dim)
     stepped, s = [], state
     for t in range(12):
@@ -43,7 +43,7 @@ def test_the_flat_state_round_trips() -> None:
 
 def test_burn_in_moves_the_state_but_carries_no_gradient() -> None:
     agent = _agent()
-    x = th.randn(2, 10, 5, requires_grad=True)
+    x = th.randn(2, 10, 8, requires_grad=True)
     burn = th.tensor([4, 4])
     states = agent.split_state(th.zeros(2, agent.state_dim))
     feats = agent.unroll(agent.actor, x, states[0], burn)
@@ -73,7 +73,7 @@ def _replay_batch() -> dict[str, th.Tensor]:
 def test_updates_fit_a_fixed_batch_of_sequences() -> None:
     agent = _agent()
     batch = _replay_batch()
-    assert batch["x"].shape == (16, 31, 5) and set(batch["burn_in"].tolist()) <= {0, 10}
+    assert batch["x"].shape == (16, 31, 8) and set(batch["burn_in"].tolist()) <= {0, 10}
     first = agent.update(batch)
     for _ in range(150):
         last = agent.update(batch)

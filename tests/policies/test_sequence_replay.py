@@ -91,7 +91,7 @@ def test_memory_is_bounded_and_the_oldest_episode_goes_first() -> None:
 def test_refresh_rewrites_the_stored_states() -> None:
     replay = _replay(her_ratio=0.0)
     replay.add_episode(**_episode(50, 1))
-    replay.refresh_states(np.array([0, 0]), lambda obs, goal: np.stack([obs[:, 1] + 0.5, obs[:, 1] * 0], 1))
+    replay.refresh_states(np.array([0, 0]), lambda obs, ag, goal: np.stack([obs[:, 1] + 0.5, obs[:, 1] * 0], 1))
     np.testing.assert_array_equal(replay.state[0, :, 0], [0, 10.5, 30.5])  # starts 0 (zero state), 10, 30
 
 
