@@ -41,9 +41,16 @@ class _BehaviourCloning:
     logger: Any
     _vec_normalize_env: Any
 
-    def _init_bc(self, bc_weight: float, bc_batch_size: int, bc_q_filter: bool) -> None:
+    def __init__(
+        self, *args: Any, bc_weight: float = 0.0, bc_batch_size: int = 128, bc_q_filter: bool = True, **kwargs: Any
+    ) -> None:
         check_bc_settings(bc_weight, bc_batch_size, bc_q_filter)
         self.bc_weight, self.bc_batch_size, self.bc_q_filter = float(bc_weight), int(bc_batch_size), bc_q_filter
+        super().__init__(*args, **kwargs)  # the SB3 algorithm after this mixin
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        super().train(gradient_steps, batch_size)  # type: ignore[misc]
+        self._bc_after_update(gradient_steps)
 
     def q_value(self, obs: Any, actions: Any) -> Any:
         """The critic's value of `actions` (B, 1) as the actor loss sees it."""
@@ -81,34 +88,14 @@ class _BehaviourCloning:
 class TQC(_BehaviourCloning, _TQC):
     """sb3-contrib's TQC with the Q-filtered behaviour-cloning step (`bc_weight`, `bc_batch_size`, `bc_q_filter`)."""
 
-    def __init__(
-        self, *args: Any, bc_weight: float = 0.0, bc_batch_size: int = 128, bc_q_filter: bool = True, **kwargs: Any
-    ) -> None:
-        self._init_bc(bc_weight, bc_batch_size, bc_q_filter)
-        super().__init__(*args, **kwargs)
-
     def q_value(self, obs: Any, actions: Any) -> Any:
         return self.critic(obs, actions).mean(dim=2).mean(dim=1, keepdim=True)
-
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        super().train(gradient_steps, batch_size)
-        self._bc_after_update(gradient_steps)
 
 
 class SAC(_BehaviourCloning, _SAC):
     """SB3's SAC with the Q-filtered behaviour-cloning step (`bc_weight`, `bc_batch_size`, `bc_q_filter`)."""
 
-    def __init__(
-        self, *args: Any, bc_weight: float = 0.0, bc_batch_size: int = 128, bc_q_filter: bool = True, **kwargs: Any
-    ) -> None:
-        self._init_bc(bc_weight, bc_batch_size, bc_q_filter)
-        super().__init__(*args, **kwargs)
-
     def q_value(self, obs: Any, actions: Any) -> Any:
         import torch as th
 
         return th.min(th.cat(self.critic(obs, actions), dim=1), dim=1, keepdim=True)[0]
-
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        super().train(gradient_steps, batch_size)
-        self._bc_after_update(gradient_steps)
