@@ -130,6 +130,27 @@ CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
         )
         for name, (fields, extra) in LEVERS.items()
     },
+    # memory with hindsight: recurrent SAC + HER against SAC + HER on the wide object dynamics (mass and friction
+    # hidden), both with the two-core exploration and update rate; RecurrentPPO is push_lstm
+    "push_rsac_her_wide": (
+        train_config(task="push", agent="recurrent_sac_her", randomization="", randomizer="uniform", steps=500_000),
+        "randomized success above push_sac_her_wide's and push_lstm's at equal steps",
+        "randomized_success",
+        0.0,
+    ),
+    "push_sac_her_wide": (
+        train_config(
+            task="push",
+            agent="sac_her",
+            randomization="",
+            randomizer="uniform",
+            steps=500_000,
+            settings={**PUSH_ON_TWO_CORES, "policy_kwargs": {"net_arch": [256, 256, 256]}},
+        ),  # fmt: skip
+        "(the feed-forward off-policy baseline of push_rsac_her_wide)",
+        "randomized_success",
+        0.0,
+    ),
     "push_lstm": (
         train_config(task="push", agent="recurrent_ppo", randomization="", randomizer="uniform", steps=2_000_000),
         "randomized success above push_ff's at equal steps",
@@ -150,7 +171,7 @@ def case_config(name: str, out_dir: Path, seed: int, steps: int | None, n_envs: 
     import dataclasses
 
     cfg = CASES[name][0]
-    if name in ("push_lstm", "push_ff"):
+    if name in ("push_lstm", "push_ff", "push_rsac_her_wide", "push_sac_her_wide"):
         path = out_dir / "wide_object_dynamics.yaml"
         if not path.exists():
             from randomization import ParameterSpace
@@ -237,14 +258,16 @@ def _plots(out_dir: Path, results: dict[str, Any]) -> None:
         fig.tight_layout()
         fig.savefig(out_dir / "push_levers.png")
         plt.close(fig)
-    pairs = {"adr_vs_uniform.png": ("reach_adr", "reach_uniform"), "lstm_vs_ff.png": ("push_lstm", "push_ff")}
+    pairs = {"adr_vs_uniform.png": ("reach_adr", "reach_uniform"), "lstm_vs_ff.png": ("push_lstm", "push_ff"),
+             "recurrent_her_vs_ff.png": ("push_rsac_her_wide", "push_sac_her_wide")}  # fmt: skip
     for png, (a, b) in pairs.items():
         if a not in results or b not in results:
             continue
         has_adr = png.startswith("adr")
         fig, axes = plt.subplots(1, 2 if has_adr else 1, figsize=(10 if has_adr else 6, 3.6), dpi=120, squeeze=False)
         ax = axes[0][0]
-        for name in (a, b):
+        extra = ("push_lstm",) if png.startswith("recurrent") and "push_lstm" in results else ()  # RecurrentPPO too
+        for name in (a, b, *extra):
             evals = _read_evals(Path(results[name]["run"]) / "evaluations.csv")
             ax.plot([r["step"] for r in evals], [r.get("randomized_success", 0) for r in evals], "-o", ms=3, label=name)
         ax.set_xlabel("env steps")
