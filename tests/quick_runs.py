@@ -16,6 +16,12 @@ SMALL = {
         "policy_kwargs": {"net_arch": [32, 32], "n_critics": 1},
     },
     "sac_her": {"learning_starts": 50, "batch_size": 32, "buffer_size": 5000, "policy_kwargs": {"net_arch": [32, 32]}},
+    "recurrent_sac_her": {
+        "learning_starts": 50,
+        "batch_size": 4,
+        "buffer_size": 5000,
+        "policy_kwargs": {"net_arch": [32], "lstm_hidden_size": 16},
+    },
     "ppo": {"n_steps": 64, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}},
     "recurrent_ppo": {
         "n_steps": 64,

@@ -25,7 +25,7 @@ def _cfg(tmp_path: Path, **kw: Any) -> TrainConfig:
 
 
 @pytest.mark.parametrize("task", ["reach", "push", "pick_and_place"])
-@pytest.mark.parametrize("agent", ["tqc_her", "sac_her", "ppo", "recurrent_ppo"])
+@pytest.mark.parametrize("agent", ["tqc_her", "sac_her", "recurrent_sac_her", "ppo", "recurrent_ppo"])
 def test_every_agent_trains_on_every_task(tmp_path: Path, task: str, agent: str) -> None:
     run = train(_cfg(tmp_path, task=task, agent=agent, randomization="dynamics"), progress=False)
     summary = json.loads((run / "summary.json").read_text())
