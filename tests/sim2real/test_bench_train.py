@@ -76,3 +76,20 @@ def test_the_lever_cases_differ_from_the_base_by_their_lever_alone(tmp_path: Pat
         assert {k: v for k, v in cfg.settings.items() if PUSH_ON_TWO_CORES.get(k) != v} == extra
         assert cfg.env.obs_layout == fields.get("obs_layout", 1) and bool(cfg.demos) == ("demos" in fields)
         assert (cfg.steps, cfg.eval_every_steps, cfg.seed) == (base.steps, base.eval_every_steps, base.seed)
+
+
+def test_the_target_cases_are_the_combination_at_500k_with_100_episode_evaluations(tmp_path: Path) -> None:
+    from sim2real.bench_train import LEVERS, case_config
+
+    combo = CASES["push_lever_combo"][0]
+    for name in ("push_combo_cpu", "push_combo_small_cpu"):
+        cfg = CASES[name][0]
+        assert (cfg.steps, cfg.eval_episodes, CASES[name][3]) == (500_000, 100, 0.90)
+        assert cfg.env.obs_layout == 2 and cfg.demos == LEVERS["push_lever_combo"][0]["demos"]
+        differ = {k: v for k, v in cfg.settings.items() if combo.settings.get(k) != v}
+        assert differ == (
+            {} if name == "push_combo_cpu" else {"policy_kwargs": {"net_arch": [256, 256], "n_critics": 2}}
+        )
+    placed = case_config("push_combo_cpu", tmp_path, 1, None, 1, "cpu")
+    assert placed.out == str(tmp_path / "push_combo_cpu-s1") and placed.eval_every_steps == 50_000
+    assert placed.demos == str(tmp_path / "demos_push_solved")
