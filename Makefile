@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints-ci.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints-ci.txt -e ".[sim,train,export,bench,ros,calibrate,distributed,dev]"
+	$(BIN)/pip install -q -c constraints-ci.txt -e ".[sim,train,export,bench,ros,calibrate,distributed,sbx,dev]"
 	touch $@
 
 demo: setup

@@ -14,6 +14,9 @@ import numpy as np
 
 #: HER goal selection strategies SB3 implements.
 HER_STRATEGIES = ("future", "final", "episode")
+#: The libraries an agent can run on: stable-baselines3 / sb3-contrib (torch), or SBX (its JAX port, the `sbx`
+#: extra) for the off-policy HER agents.
+FRAMEWORKS = ("sb3", "sbx")
 
 
 @dataclass(frozen=True)
@@ -26,19 +29,31 @@ class AgentSpec:
     her: bool
     recurrent: bool = False
     doc: str = ""
+    sbx_cls: str = ""
+    """Its class in policies.sbx_agents when it also runs on SBX (`--framework sbx`), else empty."""
 
-    def algorithm(self) -> Any:
+    def algorithm(self, framework: str = "sb3") -> Any:
         import importlib
 
-        return getattr(importlib.import_module(self.module), self.cls)
+        if framework == "sb3":
+            return getattr(importlib.import_module(self.module), self.cls)
+        if framework != "sbx":
+            raise ValueError(f"framework must be one of {list(FRAMEWORKS)}, got {framework!r}")
+        if not self.sbx_cls:
+            raise ValueError(f"{self.doc or self.cls} runs on sb3 only; --framework sbx is for {sorted(SBX_AGENTS)}")
+        try:
+            module = importlib.import_module("policies.sbx_agents")
+        except ImportError as e:
+            raise ImportError(f"framework sbx needs SBX and JAX ({e.name} is missing): pip install -e '.[sbx]'") from e
+        return getattr(module, self.sbx_cls)
 
 
 AGENTS: dict[str, AgentSpec] = {
     # sb3-contrib's TQC and SB3's SAC, with the optional behaviour-cloning step on demonstrations (bc_weight)
     "tqc_her": AgentSpec(
-        "policies.demo_learning", "TQC", "MultiInputPolicy", True, doc="TQC + HER (zoo's panda settings)"
+        "policies.demo_learning", "TQC", "MultiInputPolicy", True, doc="TQC + HER (zoo's panda settings)", sbx_cls="TQC"
     ),
-    "sac_her": AgentSpec("policies.demo_learning", "SAC", "MultiInputPolicy", True, doc="SAC + HER"),
+    "sac_her": AgentSpec("policies.demo_learning", "SAC", "MultiInputPolicy", True, doc="SAC + HER", sbx_cls="SAC"),
     "recurrent_sac_her": AgentSpec(
         "policies.recurrent_sac_her",
         "RecurrentSACHER",
@@ -52,6 +67,10 @@ AGENTS: dict[str, AgentSpec] = {
         "sb3_contrib", "RecurrentPPO", "MultiInputLstmPolicy", False, True, doc="PPO with an LSTM policy"
     ),
 }
+
+
+#: The agents that also run on SBX.
+SBX_AGENTS = tuple(name for name, spec in AGENTS.items() if spec.sbx_cls)
 
 
 def agent_spec(name: str) -> AgentSpec:
@@ -95,6 +114,7 @@ def build_agent(
     tensorboard_log: str | None = None,
     device: str = "auto",
     verbose: int = 0,
+    framework: str = "sb3",
 ) -> Any:
     """A new SB3 model for `env` (a VecEnv). `settings` are the algorithm's keyword arguments plus our own keys:
     `her` (HER replay settings, goal-conditioned agents only; policies.her_buffer.HerBuffer's `goal_relative_slice`
@@ -123,11 +143,21 @@ def build_agent(
         kwargs["replay_buffer_kwargs"] = her
     elif her:
         raise ValueError(f"agent {name!r} is on-policy and takes no HER settings")
-    return spec.algorithm()(
+    algorithm = spec.algorithm(framework)
+    if framework == "sbx":
+        _check_sbx_settings(name, kwargs)
+    return algorithm(
         spec.policy, env, seed=seed, tensorboard_log=tensorboard_log, device=device, verbose=verbose, **kwargs
     )
 
 
-def load_agent(name: str, path: str, env: Any, device: str = "auto") -> Any:
-    """A saved model (SB3 zip, optimizer state included) bound to `env`."""
-    return agent_spec(name).algorithm().load(path, env=env, device=device)
+def _check_sbx_settings(name: str, kwargs: dict[str, Any]) -> None:
+    """ValueError for what SBX's agents cannot do that SB3's can."""
+    n_critics = (kwargs.get("policy_kwargs") or {}).get("n_critics", 2)
+    if name == "tqc_her" and n_critics != 2:
+        raise ValueError(f"SBX's TQC has two critics: set policy_kwargs.n_critics to 2 (got {n_critics})")
+
+
+def load_agent(name: str, path: str, env: Any, device: str = "auto", framework: str = "sb3") -> Any:
+    """A saved model (SB3 zip, optimizer state included; SBX's holds its JAX train states) bound to `env`."""
+    return agent_spec(name).algorithm(framework).load(path, env=env, device=device)

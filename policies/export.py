@@ -166,7 +166,7 @@ def export_bundle(
     camera_hw: tuple[int, int] | None = None,
     force: bool = False,
 ) -> Path:
-    """Write the bundle of `model` (an SB3 algorithm with dict observations, feed-forward or LSTM) to out_dir.
+    """Write the bundle of `model` (an SB3 or SBX algorithm with dict observations, feed-forward or LSTM) to out_dir.
 
     Image observations (`image_<camera>`, trained channel-first (3, h, w)) become graph inputs (H, W, 3) in RGB
     0..255 at the deployed camera's `camera_hw` (default: the trained size); the graph crops, pools and resamples.
@@ -204,7 +204,15 @@ def export_bundle(
         raise ExportError(f"one camera per bundle; this policy observes {sorted(images)}")
     out = Path(out_dir)
     check_bundle_target(out, force)
-    module = _graph(model.policy.to("cpu"), keys, normalization, joint_target, images)
+    policy = model.policy
+    if hasattr(policy, "actor_state"):  # an SBX agent: its JAX actor rebuilt in torch, checked against JAX
+        from policies.sbx_agents import torch_actor
+
+        try:
+            policy = torch_actor(model)
+        except ValueError as e:
+            raise ExportError(str(e)) from None
+    module = _graph(policy.to("cpu"), keys, normalization, joint_target, images)
     with staged_dir(out) as tmp:
         state_names = [s.name for s in state_specs]
         outputs = ["action"] + (["joint_target_rad"] if joint_target else []) + [f"{n}_out" for n in state_names]

@@ -56,7 +56,7 @@ def export_run(
     cfg = config_from_dict(json.loads((run / "config.json").read_text()), source=str(run / "config.json"))
     spec = cfg.env
     env = make_env(spec) if agent_spec(cfg.agent).her else None  # HER models load their buffer class with an env
-    model = load_agent(cfg.agent, str(run / "model.zip"), env, device="cpu")
+    model = load_agent(cfg.agent, str(run / "model.zip"), env, device="cpu", framework=cfg.framework)
     robot = panda()
     scene = SceneSpec()
     limits = robot.arm_limits_rad

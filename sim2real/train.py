@@ -261,10 +261,11 @@ def _agent(cfg: TrainConfig, settings: dict[str, Any], env: Any, run: Path, ckpt
         if goal_slice is not None:  # layout 2: relabelled goals rewrite the goal-relative slice (policies.her_buffer)
             agent_settings["her"] = {**agent_settings.get("her", {}), "goal_relative_slice": list(goal_slice)}
         try:
-            return build_agent(cfg.agent, env, agent_settings, cfg.seed, tensorboard_log=tb, device=cfg.device)
+            return build_agent(cfg.agent, env, agent_settings, cfg.seed, tensorboard_log=tb, device=cfg.device,
+                               framework=cfg.framework)  # fmt: skip
         except Exception as e:  # a setting our checks let through but the library refuses (SB3 asserts some)
             raise ConfigError(f"settings: the {cfg.agent} agent refused them: {type(e).__name__}: {e}") from None
-    model = load_agent(cfg.agent, str(ckpt.file(checkpoints.MODEL)), env, device=cfg.device)
+    model = load_agent(cfg.agent, str(ckpt.file(checkpoints.MODEL)), env, device=cfg.device, framework=cfg.framework)
     model.tensorboard_log = tb
     if (replay := ckpt.file(checkpoints.REPLAY)) is not None:
         model.load_replay_buffer(str(replay))
@@ -357,9 +358,14 @@ def evaluate_run(
     resolve(cfg)  # the same checks as training: names, presets, backends
     spec = agent_spec(cfg.agent)
     env = env_spec.make_env(cfg.env, make_sampler(cfg, 2))
-    model = load_agent(cfg.agent, str(run / "model.zip"), env=None, device="cpu") if not spec.her else None
+    model = (
+        load_agent(cfg.agent, str(run / "model.zip"), env=None, device="cpu", framework=cfg.framework)
+        if not spec.her
+        else None
+    )
     if model is None:  # HER models need an env of the training kind to load their replay buffer class
-        model = load_agent(cfg.agent, str(run / "model.zip"), make_train_env(cfg, None), device="cpu")
+        train_env = make_train_env(cfg, None)
+        model = load_agent(cfg.agent, str(run / "model.zip"), train_env, device="cpu", framework=cfg.framework)
     obs_fn = None
     if (run / "vecnormalize.pkl").is_file():
         from stable_baselines3.common.vec_env import VecNormalize

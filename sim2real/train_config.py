@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.agents import AGENTS, HER_STRATEGIES
+from policies.agents import AGENTS, FRAMEWORKS, HER_STRATEGIES, SBX_AGENTS
 from sim.env_spec import FIELDS as ENV_FIELDS
 from sim.env_spec import EnvSpec, EnvSpecError
 
@@ -31,6 +31,9 @@ class TrainConfig:
     for PPO), randomization (sim.env_spec.EnvSpec)."""
     agent: str = "tqc_her"
     """The learning agent (policies.agents), with its tuned settings for the task (policies.hyperparams)."""
+    framework: str = "sb3"
+    """The library it runs on: sb3 (stable-baselines3 and sb3-contrib, torch) or sbx (their JAX port, cheaper
+    updates on a CPU; tqc_her and sac_her; the `sbx` extra)."""
     randomizer: str = "uniform"
     """How the space is sampled: uniform | adr | active | none."""
     randomizer_settings: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +89,7 @@ class TrainConfig:
 #: The values each choice field of TrainConfig takes (checks and the command line use this one table).
 TRAIN_CHOICES: dict[str, tuple[str, ...]] = {
     "agent": tuple(AGENTS),
+    "framework": FRAMEWORKS,
     "randomizer": RANDOMIZERS,
     "her_strategy": HER_STRATEGIES,
 }
@@ -158,6 +162,8 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
             known_cfg(**cfg.randomizer_settings)
         except TypeError as e:
             raise ConfigError(f"randomizer_settings: {e}") from None
+    if cfg.framework == "sbx":
+        check_sbx(cfg)
     if cfg.demos:
         from sim2real.demos_dataset import DemosError, check_demos_for
 
@@ -173,10 +179,16 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         if key not in known:
             raise ConfigError(f"settings: unknown key {key!r} for {cfg.agent}; known: {sorted(known)}")
         settings[key] = value
+    if cfg.framework == "sbx" and cfg.agent == "tqc_her" and "policy_kwargs" not in cfg.settings:
+        # SBX's TQC always has two critics (the tuned Reach settings have one: SB3 can)
+        settings["policy_kwargs"] = {**settings["policy_kwargs"], "n_critics": 2}
     try:
         settings = check_settings(cfg.agent, settings)
     except SettingError as e:
         raise ConfigError(str(e)) from None
+    n_critics = settings.get("policy_kwargs", {}).get("n_critics", 2)
+    if cfg.framework == "sbx" and cfg.agent == "tqc_her" and n_critics != 2:
+        raise ConfigError(f"settings.policy_kwargs.n_critics: SBX's TQC has two critics, got {n_critics}")
     if "her" in settings:
         settings["her"] = {**settings["her"], "goal_selection_strategy": cfg.her_strategy}
     if not cfg.demos and (settings.get("demo_share", 0) > 0 or settings.get("bc_weight", 0) > 0):
@@ -209,6 +221,27 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "tuple[float, ...]": (tuple, list, str),  # a YAML list, the command line's parsed tuple, or "a,b,c,..."
     "dict[str, Any]": (dict,),
 }
+
+
+def check_sbx(cfg: TrainConfig) -> None:
+    """ConfigError unless `--framework sbx` can run this config here: an agent SBX has, SBX installed, a device JAX
+    has."""
+    if cfg.agent not in SBX_AGENTS:
+        raise ConfigError(f"framework sbx runs {sorted(SBX_AGENTS)}; agent {cfg.agent} runs on sb3 only")
+    try:
+        import jax
+        import sbx  # noqa: F401
+    except ImportError as e:
+        raise ConfigError(
+            f"framework sbx needs SBX and JAX ({e.name} is not installed): pip install -e '.[sbx]'"
+        ) from None
+    if cfg.device.startswith("cuda") and jax.default_backend() != "gpu":
+        raise ConfigError(
+            f"device {cfg.device!r}: JAX {jax.__version__} sees no GPU here (backend {jax.default_backend()!r}); "
+            "with --framework sbx use --device auto or cpu, or install jax[cuda12]"
+        )
+    if cfg.device == "mps":
+        raise ConfigError("device 'mps': --framework sbx runs where JAX places it; use --device auto or cpu")
 
 
 def check_field_types(cfg: TrainConfig) -> None:
@@ -259,10 +292,12 @@ def resume_changes(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
     """Every field of a resolved `cfg` that differs from the run's saved config, except steps and out (the
     folder is the run: out only names it), as `field=new (the run has old)` lines."""
     now = json.loads(json.dumps(cfg.to_dict()))  # tuples as lists, as the saved JSON has them
+    # a field newer than the run's config.json: the run had its default (framework sb3, obs_layout 1)
+    before = {**json.loads(json.dumps(TrainConfig().to_dict())), **saved}
     return [
-        f"{k}={v!r} (the run has {saved.get(k)!r})"
+        f"{k}={v!r} (the run has {before.get(k)!r})"
         for k, v in now.items()
-        if k not in ("steps", "out") and saved.get(k) != v
+        if k not in ("steps", "out") and before.get(k) != v
     ]
 
 
