@@ -4,6 +4,7 @@ as help, its choice table as choices, and only the flags given override a config
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from sim.env_spec import CHOICES, EnvSpec
 from sim2real.cli import build_parser
@@ -36,3 +37,15 @@ def test_only_given_flags_are_set() -> None:
     args = _train_parser().parse_args(["--task", "push", "--no-gif", "--steps", "auto", "--seed", "4"])
     given = {k: getattr(args, k) for k in CONFIG_KEYS if getattr(args, k, None) is not None}
     assert given == {"task": "push", "gif": False, "seed": 4}  # --steps auto is the tuned budget: None
+
+
+def test_a_run_older_than_a_config_field_resumes_with_that_fields_default() -> None:
+    """A config.json written before `framework` (or `obs_layout`) existed holds no such key: the run had the
+    default, so resuming with the default is no change, and asking for another value is one."""
+    from sim2real.train_config import resume_changes, train_config
+
+    cfg = train_config(task="reach", steps=100)
+    saved = {k: v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k not in ("framework", "obs_layout")}
+    assert resume_changes(saved, cfg) == []
+    other = train_config(task="reach", steps=100, framework="sbx")
+    assert resume_changes(saved, other) == ["framework='sbx' (the run has 'sb3')"]
