@@ -82,14 +82,19 @@ def test_the_target_cases_are_the_combination_at_500k_with_100_episode_evaluatio
     from sim2real.bench_train import LEVERS, case_config
 
     combo = CASES["push_lever_combo"][0]
-    for name in ("push_combo_cpu", "push_combo_small_cpu"):
+    small = {"policy_kwargs": {"net_arch": [256, 256], "n_critics": 2}}
+    for name, framework, over in (
+        ("push_combo_cpu", "sb3", {}),
+        ("push_combo_small_cpu", "sb3", small),
+        ("push_combo_sbx_cpu", "sbx", {}),
+        ("push_combo_small_sbx_cpu", "sbx", small),
+    ):
         cfg = CASES[name][0]
         assert (cfg.steps, cfg.eval_episodes, CASES[name][3]) == (500_000, 100, 0.90)
         assert cfg.env.obs_layout == 2 and cfg.demos == LEVERS["push_lever_combo"][0]["demos"]
+        assert cfg.framework == framework
         differ = {k: v for k, v in cfg.settings.items() if combo.settings.get(k) != v}
-        assert differ == (
-            {} if name == "push_combo_cpu" else {"policy_kwargs": {"net_arch": [256, 256], "n_critics": 2}}
-        )
+        assert differ == over, name
     placed = case_config("push_combo_cpu", tmp_path, 1, None, 1, "cpu")
     assert placed.out == str(tmp_path / "push_combo_cpu-s1") and placed.eval_every_steps == 50_000
     assert placed.demos == str(tmp_path / "demos_push_solved")
