@@ -29,14 +29,14 @@ def check_bc_settings(bc_weight: float, bc_batch_size: int, bc_q_filter: bool) -
         raise ValueError(f"bc_q_filter must be true or false, got {bc_q_filter!r}")
 
 
-class _BehaviourCloning:
-    """The behaviour-cloning step shared by the two agents (mixed in before the SB3 class)."""
+class BehaviourCloningSteps:
+    """The settings and schedule of the behaviour-cloning step, whatever the framework: after the algorithm's own
+    `gradient_steps` updates, as many `bc_step`s (the subclass's), their loss and kept share logged. Mixed in
+    before the algorithm's class."""
 
     bc_weight: float
     bc_batch_size: int
     bc_q_filter: bool
-    actor: Any
-    critic: Any
     replay_buffer: Any
     logger: Any
     _vec_normalize_env: Any
@@ -46,11 +46,37 @@ class _BehaviourCloning:
     ) -> None:
         check_bc_settings(bc_weight, bc_batch_size, bc_q_filter)
         self.bc_weight, self.bc_batch_size, self.bc_q_filter = float(bc_weight), int(bc_batch_size), bc_q_filter
-        super().__init__(*args, **kwargs)  # the SB3 algorithm after this mixin
+        super().__init__(*args, **kwargs)  # the algorithm after this mixin
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         super().train(gradient_steps, batch_size)  # type: ignore[misc]
-        self._bc_after_update(gradient_steps)
+        if self.bc_weight <= 0:
+            return
+        self._before_bc()
+        results = [self.bc_step() for _ in range(gradient_steps)]
+        self.logger.record("train/bc_loss", float(np.mean([r[0] for r in results])))
+        self.logger.record("train/bc_kept", float(np.mean([r[1] for r in results])))
+
+    def _before_bc(self) -> None:
+        """Anything the networks need before the first behaviour-cloning step of an update."""
+
+    def bc_step(self) -> tuple[float, float]:
+        """One Q-filtered behaviour-cloning step of the actor on demonstrations; (loss, share of rows kept)."""
+        raise NotImplementedError
+
+    def demo_batch(self) -> Any:
+        """A batch of `bc_batch_size` attached demonstrations (HER-relabelled, normalised like any sample)."""
+        demos = getattr(self.replay_buffer, "demos", None)
+        if demos is None:
+            raise ValueError("bc_weight > 0 needs demonstrations attached to the replay buffer (train --demos)")
+        return demos.sample(self.bc_batch_size, env=self._vec_normalize_env)
+
+
+class _BehaviourCloning(BehaviourCloningSteps):
+    """The behaviour-cloning step of the two SB3 agents, in torch."""
+
+    actor: Any
+    critic: Any
 
     def q_value(self, obs: Any, actions: Any) -> Any:
         """The critic's value of `actions` (B, 1) as the actor loss sees it."""
@@ -60,10 +86,7 @@ class _BehaviourCloning:
         """One Q-filtered behaviour-cloning step of the actor on demonstrations; (loss, share of rows kept)."""
         import torch as th
 
-        demos = getattr(self.replay_buffer, "demos", None)
-        if demos is None:
-            raise ValueError("bc_weight > 0 needs demonstrations attached to the replay buffer (train --demos)")
-        data = demos.sample(self.bc_batch_size, env=self._vec_normalize_env)
+        data = self.demo_batch()
         pi = self.actor(data.observations, deterministic=True)
         keep = th.ones(pi.shape[0], device=pi.device)
         if self.bc_q_filter:
@@ -76,13 +99,8 @@ class _BehaviourCloning:
         self.actor.optimizer.step()
         return float(loss.item()), float(keep.mean().item())
 
-    def _bc_after_update(self, gradient_steps: int) -> None:
-        if self.bc_weight <= 0:
-            return
+    def _before_bc(self) -> None:
         self.actor.set_training_mode(True)
-        results = [self.bc_step() for _ in range(gradient_steps)]
-        self.logger.record("train/bc_loss", float(np.mean([r[0] for r in results])))
-        self.logger.record("train/bc_kept", float(np.mean([r[1] for r in results])))
 
 
 class TQC(_BehaviourCloning, _TQC):

@@ -19,7 +19,7 @@ import numpy as np
 from sbx import SAC as _SAC
 from sbx import TQC as _TQC
 
-from policies.demo_learning import check_bc_settings
+from policies.demo_learning import BehaviourCloningSteps
 
 #: Largest difference allowed between the torch rebuild of an SBX actor and JAX's own deterministic action.
 TORCH_PARITY = 1e-5
@@ -72,44 +72,24 @@ def bc_update(
     return actor_state.apply_gradients(grads=grads), loss, keep.mean()
 
 
-class _JaxBehaviourCloning:
+class _JaxBehaviourCloning(BehaviourCloningSteps):
     """The behaviour-cloning step after each of SBX's updates (mixed in before the SBX class); bc_weight 0 (the
     default) leaves SBX's agent exactly as it is."""
 
     bc_kind: str
-    bc_weight: float
-    bc_batch_size: int
-    bc_q_filter: bool
     policy: Any
-    replay_buffer: Any
-    logger: Any
     observation_space: Any
-    _vec_normalize_env: Any
 
-    def __init__(
-        self, *args: Any, bc_weight: float = 0.0, bc_batch_size: int = 128, bc_q_filter: bool = True, **kwargs: Any
-    ) -> None:
-        check_bc_settings(bc_weight, bc_batch_size, bc_q_filter)
-        self.bc_weight, self.bc_batch_size, self.bc_q_filter = float(bc_weight), int(bc_batch_size), bc_q_filter
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.bc_key = jax.random.PRNGKey(0)
-        super().__init__(*args, **kwargs)  # the SBX algorithm after this mixin
-
-    def train(self, gradient_steps: int, batch_size: int) -> None:
-        super().train(gradient_steps, batch_size)  # type: ignore[misc]
-        if self.bc_weight > 0:
-            results = [self.bc_step() for _ in range(gradient_steps)]
-            self.logger.record("train/bc_loss", float(np.mean([r[0] for r in results])))
-            self.logger.record("train/bc_kept", float(np.mean([r[1] for r in results])))
+        super().__init__(*args, **kwargs)  # the settings, then the SBX algorithm
 
     def critics(self) -> tuple[Any, ...]:
         raise NotImplementedError
 
     def bc_step(self) -> tuple[float, float]:
         """One behaviour-cloning step on a batch of the attached demonstrations; (loss, share of rows kept)."""
-        demos = getattr(self.replay_buffer, "demos", None)
-        if demos is None:
-            raise ValueError("bc_weight > 0 needs demonstrations attached to the replay buffer (train --demos)")
-        data = demos.sample(self.bc_batch_size, env=self._vec_normalize_env)
+        data = self.demo_batch()
         obs = flat_observations({k: v.numpy() for k, v in data.observations.items()}, list(self.observation_space))
         self.bc_key, key = jax.random.split(self.bc_key)
         self.policy.actor_state, loss, kept = bc_update(

@@ -83,6 +83,16 @@ TARGET_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # case -> (c
     "push_combo_small_sbx_cpu": (_SBX, _SMALL),
 }
 
+
+def _push_tqc(steps: int, every: int, episodes: int, settings: dict[str, Any], fields: dict[str, Any]) -> TrainConfig:
+    """TQC + HER on Push with uniform object_dynamics, evaluated on `episodes` nominal and randomized episodes
+    every `every` steps, no GIFs: the lever and target cases."""
+    return train_config(
+        task="push", agent="tqc_her", randomization="object_dynamics", randomizer="uniform", steps=steps,
+        eval_every_steps=every, eval_episodes=episodes, gif=False, settings=settings, **fields,
+    )  # fmt: skip
+
+
 #: Case -> (config, target description, success key checked against the target, target value).
 CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
     "reach_uniform": (
@@ -127,18 +137,7 @@ CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
     ),
     **{
         name: (
-            train_config(
-                task="push",
-                agent="tqc_her",
-                randomization="object_dynamics",
-                randomizer="uniform",
-                steps=LEVER_STEPS,
-                eval_every_steps=25_000,
-                eval_episodes=30,
-                gif=False,
-                settings={**PUSH_ON_TWO_CORES, **extra},
-                **fields,
-            ),  # fmt: skip
+            _push_tqc(LEVER_STEPS, 25_000, 30, {**PUSH_ON_TWO_CORES, **extra}, fields),
             "randomized success above push_lever_base's at equal steps" if name != "push_lever_base" else "(the base)",
             "randomized_success",
             0.0,
@@ -147,18 +146,7 @@ CASES: dict[str, tuple[TrainConfig, str, str, float]] = {
     },
     **{
         name: (
-            train_config(
-                task="push",
-                agent="tqc_her",
-                randomization="object_dynamics",
-                randomizer="uniform",
-                steps=500_000,
-                eval_every_steps=50_000,
-                eval_episodes=100,
-                gif=False,
-                settings=settings,
-                **fields,
-            ),  # fmt: skip
+            _push_tqc(500_000, 50_000, 100, settings, fields),
             ">= 90% randomized (and nominal) within 500k steps and 60 minutes, on 2 CPU cores",
             "randomized_success",
             0.90,
