@@ -11,7 +11,6 @@ VecNormalize: the replay keeps raw observations (relabelling needs raw goals) an
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +281,7 @@ class RecurrentSACHER:
 
     @classmethod
     def load(cls, path: str | Path, env: Any = None, device: str = "auto") -> RecurrentSACHER:
-        data = th.load(str(path), weights_only=False)
+        data = th.load(str(path), weights_only=True)  # tensors and plain values: nothing executes
         s = dict(data["settings"])
         her = {"n_sampled_goal": s.pop("n_sampled_goal"), "goal_selection_strategy": s.pop("goal_strategy")}
         if s["goal_relative_slice"] is not None:
@@ -300,9 +299,15 @@ class RecurrentSACHER:
         return model
 
     def save_replay_buffer(self, path: str | Path) -> None:
-        with open(path, "wb") as f:
-            pickle.dump(self.replay_buffer, f, protocol=pickle.HIGHEST_PROTOCOL)
+        if self.replay_buffer is None:
+            raise ValueError("recurrent_sac_her has no replay to save before its model is set up")
+        self.replay_buffer.save(path)
 
     def load_replay_buffer(self, path: str | Path) -> None:
-        with open(path, "rb") as f:
-            self.replay_buffer = pickle.load(f)  # noqa: S301  (our own checkpoint file)
+        """The replay saved beside a checkpoint; ValueError naming the file when it does not fit this agent."""
+        loaded, own = SequenceReplay.load(path), self.replay_buffer
+        for name in SequenceReplay.ARRAYS if own is not None else ():
+            have, want = getattr(loaded, name).shape, getattr(own, name).shape
+            if have != want:
+                raise ValueError(f"{path}: replay array {name} has shape {have}, this agent's replay {want}")
+        self.replay_buffer = loaded

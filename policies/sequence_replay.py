@@ -16,8 +16,11 @@ Memory is bounded: `capacity_episodes` episodes of at most `max_steps` steps; th
 
 from __future__ import annotations
 
+import json
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -77,6 +80,11 @@ class SequenceBatch:
 class SequenceReplay:
     """Whole episodes, sampled as goal-relabelled sequences with stored recurrent states."""
 
+    #: The stored arrays: the replay's memory, and what `save` writes beside its header.
+    ARRAYS = ("observation", "achieved_goal", "desired_goal", "action", "terminated", "length", "state")
+    #: Version of the file `save` writes.
+    FILE_FORMAT = 1
+
     def __init__(
         self,
         capacity_episodes: int,
@@ -121,9 +129,40 @@ class SequenceReplay:
     @property
     def nbytes(self) -> int:
         """Bytes the stored arrays take (fixed at construction: the replay's memory bound)."""
-        arrays = (self.observation, self.achieved_goal, self.desired_goal, self.action, self.terminated, self.length,
-                  self.state)  # fmt: skip
-        return int(sum(a.nbytes for a in arrays))
+        return int(sum(getattr(self, name).nbytes for name in self.ARRAYS))
+
+    def save(self, path: str | Path) -> None:
+        """The replay as one .npz archive at exactly `path`: its arrays and a JSON header (settings, write count,
+        the sampler's generator state); nothing in it executes when it is read."""
+        header = {"format": self.FILE_FORMAT, "spec": asdict(self.spec), "her_ratio": self.her_ratio,
+                  "goal_strategy": self.goal_strategy, "episodes_added": self.episodes_added,
+                  "rng": self.rng.bit_generator.state}  # fmt: skip
+        with open(path, "wb") as f:
+            np.savez(f, header=np.array(json.dumps(header)), **{name: getattr(self, name) for name in self.ARRAYS})
+
+    @classmethod
+    def load(cls, path: str | Path) -> SequenceReplay:
+        """A replay written by `save`, sampling on as the saved one would; ValueError naming the file otherwise."""
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                header = json.loads(str(archive["header"]))
+                arrays = {name: archive[name] for name in cls.ARRAYS}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: not a sequence replay written by SequenceReplay.save ({e})") from e
+        if header.get("format") != cls.FILE_FORMAT:
+            raise ValueError(f"{path}: sequence replay format {header.get('format')!r}, this version reads "
+                             f"{cls.FILE_FORMAT}")  # fmt: skip
+        (n, t1, obs_dim), goal_dim = arrays["observation"].shape, arrays["desired_goal"].shape[1]
+        replay = cls(n, t1 - 1, obs_dim, goal_dim, arrays["action"].shape[2], arrays["state"].shape[2],
+                     SequenceSpec(**header["spec"]), header["her_ratio"], header["goal_strategy"])  # fmt: skip
+        for name, value in arrays.items():
+            if value.shape != getattr(replay, name).shape:
+                raise ValueError(f"{path}: array {name} has shape {value.shape}, its header implies "
+                                 f"{getattr(replay, name).shape}")  # fmt: skip
+            setattr(replay, name, value.astype(getattr(replay, name).dtype, copy=False))
+        replay.episodes_added = int(header["episodes_added"])
+        replay.rng.bit_generator.state = header["rng"]
+        return replay
 
     def add_episode(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -109,3 +111,36 @@ def test_bad_settings_and_episodes_are_refused() -> None:
         replay.add_episode(**bad)
     with pytest.raises(ValueError, match="an episode must have 1..50 steps"):
         replay.add_episode(**_episode(60, 1))
+
+
+def test_a_saved_replay_loads_equal_and_samples_the_same_as_the_original(tmp_path: Path) -> None:
+    replay = _replay(spec=SequenceSpec(burn_in=5, train=10, stride=10), her_ratio=0.5, goal_strategy="final", seed=3)
+    for k in range(6):  # wraps the 4-episode capacity
+        replay.add_episode(**_episode(30 + 4 * k, k))  # type: ignore[arg-type]
+    replay.sample(8, _reward)  # the generator moved on from its seed
+    path = tmp_path / "replay_buffer.pkl"  # the checkpoint's name; the content is an .npz archive
+    replay.save(path)
+    with np.load(path, allow_pickle=False) as archive:  # plain arrays: nothing in the file executes when read
+        assert "observation" in archive.files
+    loaded = SequenceReplay.load(path)
+    assert (loaded.size, loaded.episodes_added, loaded.spec, loaded.her_ratio, loaded.goal_strategy) == (
+        4, 6, replay.spec, 0.5, "final",
+    )  # fmt: skip
+    for name in SequenceReplay.ARRAYS:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(replay, name), err_msg=name)
+    a, b = replay.sample(16, _reward), loaded.sample(16, _reward)
+    for name in ("observation", "desired_goal", "reward", "loss_mask", "state", "episode", "start"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    replay.add_episode(**_episode(20, 9))  # type: ignore[arg-type]
+    loaded.add_episode(**_episode(20, 9))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(loaded.observation, replay.observation)  # the write position travelled too
+
+
+def test_a_file_that_is_not_a_saved_replay_is_refused_by_name(tmp_path: Path) -> None:
+    bad = tmp_path / "replay_buffer.pkl"
+    bad.write_bytes(b"\x80\x04not a replay")
+    with pytest.raises(ValueError, match="replay_buffer.pkl"):
+        SequenceReplay.load(bad)
+    np.savez(tmp_path / "other.npz", observation=np.zeros(3))
+    with pytest.raises(ValueError, match="other.npz"):
+        SequenceReplay.load(tmp_path / "other.npz")

@@ -42,6 +42,13 @@ def test_it_trains_checkpoints_and_resumes_with_its_replay(tmp_path: Path) -> No
     model.load_replay_buffer(ckpt / "replay_buffer.pkl")
     assert model.replay_buffer.size == 6  # six 50-step episodes
     assert model.replay_buffer.nbytes < 2e6  # buffer_size 5000 transitions: 100 episodes of room, bounded
+    from policies.sequence_replay import SequenceReplay
+
+    other = tmp_path / "other_replay.npz"  # a replay of another agent's shape is refused, the loaded one kept
+    SequenceReplay(2, 50, 3, 3, 3, 8).save(other)
+    with pytest.raises(ValueError, match="other_replay.npz: replay array observation"):
+        model.load_replay_buffer(other)
+    assert model.replay_buffer.size == 6
 
 
 def test_predict_carries_the_state_and_resets_it_at_episode_starts(tmp_path: Path) -> None:
