@@ -18,24 +18,32 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 CASES = ("push_combo_cpu", "push_combo_small_cpu")
 FRAMEWORKS = ("sb3", "sbx")
 
 
-def one(case: str, framework: str, steps: int, work: Path) -> float:
-    """ms per env step of `steps` training steps of the case on the framework, after its 10k random steps."""
+def build(case: str, framework: str, work: Path, **settings_over: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """The case's training env and agent on the framework as `sim2real bench train` builds them (demonstrations
+    attached), its settings overridden by `settings_over`, under `work`; (env, model, settings)."""
     from sim2real import train as T
     from sim2real.bench_train import case_config
 
     cfg = case_config(case, work, 0, None, 1, "cpu")
-    cfg = dataclasses.replace(cfg, framework=framework, out=str(work / f"{case}-{framework}"))
-    cfg, settings = T.resolve(cfg)
+    cfg, settings = T.resolve(dataclasses.replace(cfg, framework=framework, out=str(work / f"{case}-{framework}")))
+    settings = {**settings, **settings_over}
     env, _ = T._training_env(cfg, settings, T.make_sampler(cfg), None)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     model = T._agent(cfg, settings, env, run, None)
     T._add_demos(cfg, settings, model, fresh=True)
+    return env, model, settings
+
+
+def one(case: str, framework: str, steps: int, work: Path) -> float:
+    """ms per env step of `steps` training steps of the case on the framework, after its 10k random steps."""
+    _, model, settings = build(case, framework, work)
     model.learn(int(settings["learning_starts"]) + 400)  # past the random steps; SBX's jit compiled
     t = time.perf_counter()
     model.learn(steps, reset_num_timesteps=False)

@@ -9,7 +9,6 @@ XLA's matmuls single-threaded: XLA_FLAGS="--xla_cpu_multi_thread_eigen=false int
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import tempfile
 import time
@@ -28,16 +27,12 @@ def timed(name: str, f: Callable[[], object], n: int = 200) -> None:
 
 
 def main(fill: int) -> None:
-    from sim2real import train as T
-    from sim2real.bench_train import case_config
+    sys.path.insert(0, str(Path(__file__).parent))
+    from combo_cost import build
 
     work = Path(tempfile.mkdtemp(prefix="sbx_parts_"))
-    cfg = case_config("push_combo_sbx_cpu", work, 0, None, 1, "cpu")
-    cfg, settings = T.resolve(dataclasses.replace(cfg, out=str(work / "run")))
-    settings = {**settings, "learning_starts": fill}  # random actions only while the buffer fills
-    env, _ = T._training_env(cfg, settings, T.make_sampler(cfg), None)
-    model = T._agent(cfg, settings, env, Path(cfg.out), None)
-    T._add_demos(cfg, settings, model, fresh=True)
+    # random actions only while the buffer fills
+    env, model, _ = build("push_combo_sbx_cpu", "sbx", work, learning_starts=fill)
     model.learn(fill + 200)
     rb, venv = model.replay_buffer, model._vec_normalize_env
     timed("replay sample, 256 rows", lambda: rb.sample(256, venv))

@@ -305,9 +305,10 @@ class RecurrentSACHER:
 
     def load_replay_buffer(self, path: str | Path) -> None:
         """The replay saved beside a checkpoint; ValueError naming the file when it does not fit this agent."""
-        loaded, own = SequenceReplay.load(path), self.replay_buffer
-        for name in SequenceReplay.ARRAYS if own is not None else ():
-            have, want = getattr(loaded, name).shape, getattr(own, name).shape
-            if have != want:
-                raise ValueError(f"{path}: replay array {name} has shape {have}, this agent's replay {want}")
+        loaded = SequenceReplay.load(path)
+        if self.replay_buffer is not None:
+            for name in SequenceReplay.ARRAYS:
+                have, want = getattr(loaded, name).shape, getattr(self.replay_buffer, name).shape
+                if have != want:
+                    raise ValueError(f"{path}: replay array {name} has shape {have}, this agent's replay {want}")
         self.replay_buffer = loaded
