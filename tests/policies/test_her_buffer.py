@@ -123,3 +123,59 @@ def test_agents_train_on_n_step_samples() -> None:
     model.learning_starts = 100
     model.learn(60, reset_num_timesteps=False)
     assert model._n_updates > 0  # TQC's update took the n-step rewards and discounts
+
+
+def test_kept_sampleable_indices_give_sb3s_batches_through_wraparound_and_truncation() -> None:
+    """The cached valid indices (HerBuffer._draw) against SB3's scan per sample: a small buffer filled with episodes
+    of uneven length past its end twice (old episodes deleted as they are overwritten), sampled after every add
+    with the same generator state, gives SB3's batches exactly; likewise after truncate_last_trajectory and pickling."""
+    import pickle
+
+    import gymnasium as gym
+    from stable_baselines3 import HerReplayBuffer
+
+    import sim  # noqa: F401
+
+    env = DummyVecEnv([lambda: gym.make("Sim2Real/Push-v0", control="ee")])
+    space, act = env.observation_space, env.action_space
+    kwargs = {"env": env, "n_sampled_goal": 4, "goal_selection_strategy": "future", "device": "cpu"}
+    ours, theirs = HerBuffer(97, space, act, **kwargs), HerReplayBuffer(97, space, act, **kwargs)
+    rng = np.random.default_rng(3)
+
+    def same_batches(a: HerReplayBuffer, b: HerReplayBuffer) -> None:
+        for _ in range(2):
+            np.random.seed(int(rng.integers(1 << 30)))  # noqa: NPY002
+            state = np.random.get_state()  # noqa: NPY002
+            x = a.sample(32)
+            np.random.set_state(state)  # noqa: NPY002
+            y = b.sample(32)
+            for fx, fy in zip(x, y):
+                if fx is None:  # n-step discounts: none on SB3's path
+                    assert fy is None
+                    continue
+                for k in fx if isinstance(fx, dict) else [None]:
+                    u, v = (fx[k], fy[k]) if k is not None else (fx, fy)
+                    np.testing.assert_array_equal(u.numpy(), v.numpy())
+
+    sampled, t = 0, 0
+    for _ in range(260):
+        obs = {k: rng.normal(size=(1, *s.shape)).astype(np.float32) for k, s in space.spaces.items()}
+        nxt = {k: rng.normal(size=(1, *s.shape)).astype(np.float32) for k, s in space.spaces.items()}
+        t += 1
+        done = np.array([t >= rng.integers(3, 30)])
+        t, action = 0 if done[0] else t, rng.uniform(-1, 1, size=(1, 3)).astype(np.float32)
+        for buf in (ours, theirs):
+            buf.add(obs, nxt, action, np.zeros(1), done, [{"TimeLimit.truncated": False}])
+        if (theirs.ep_length > 0).any():
+            same_batches(ours, theirs)
+            sampled += 1
+    assert ours.full and sampled > 200 and np.array_equal(ours.ep_length, theirs.ep_length)
+    assert t > 0  # an episode in progress, then truncated on both
+    for buf in (ours, theirs):
+        with pytest.warns(UserWarning):
+            buf.truncate_last_trajectory()
+    same_batches(ours, theirs)
+    again = pickle.loads(pickle.dumps(ours))
+    assert again._valid is None
+    again.set_env(env)
+    same_batches(again, theirs)
