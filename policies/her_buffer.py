@@ -94,7 +94,7 @@ class HerBuffer(HerReplayBuffer):
 
     # the sampleable transitions change only where SB3 sets ep_length: at an episode's end (truncating the last
     # trajectory ends it there too) and when a write reaches an old episode (the buffer is full)
-    def add(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def add(self, *args: Any, **kwargs: Any) -> None:
         if self.full:
             self._valid = None
         super().add(*args, **kwargs)
